@@ -1,0 +1,71 @@
+//! # multiproc
+//!
+//! Python's `multiprocessing` for Rust: processes as the unit of parallelism and isolation,
+//! with start methods, handles that cross into children, and exit codes as Python reports them.
+//!
+//! | Python | multiproc |
+//! |---|---|
+//! | `Process(target=f, args=(a, b))` | [`Process::new`]`(f, (a, b))` |
+//! | subclass overriding `run()` | `impl` [`Run`] + [`Process::from_run`] |
+//! | `get_context("fork")` | [`get_context`]`(Some(`[`StartMethod::Fork`]`))` |
+//! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
+//! | `sys.exit(n)` in a child | [`exit`]`(n)` |
+//!
+//! ## A first process
+//!
+//! No `if __name__ == "__main__"` guard is needed: a child is diverted to its target before
+//! `main` runs (a constructor, see [`init`] for platforms without them).
+//!
+//! ```no_run
+//! use multiproc::Process;
+//!
+//! fn square(x: u64) {
+//!     println!("{x} squared is {}", x * x);
+//! }
+//!
+//! let procs: Vec<Process> = (1..=4).map(|x| Process::new(square, x)).collect();
+//! for p in &procs {
+//!     p.start()?;
+//! }
+//! for p in &procs {
+//!     assert_eq!(p.join()?, 0);
+//! }
+//! # Ok::<(), multiproc::ProcessError>(())
+//! ```
+//!
+//! ## Exit codes
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use multiproc::Process;
+//!
+//! let sleeper = Process::new(|(): ()| std::thread::sleep(Duration::from_secs(60)), ());
+//! sleeper.start()?;
+//! sleeper.terminate()?;
+//! assert_eq!(sleeper.join()?, -15); // killed by SIGTERM
+//!
+//! let panicker = Process::new(|(): ()| panic!("bad input"), ());
+//! panicker.start()?;
+//! assert_eq!(panicker.join()?, 1);
+//! assert_eq!(panicker.failure().unwrap().message, "bad input");
+//! # Ok::<(), multiproc::ProcessError>(())
+//! ```
+#![deny(missing_docs)]
+#![deny(missing_debug_implementations)]
+
+mod context;
+mod error;
+pub mod handle;
+mod process;
+mod sys;
+
+pub use crate::context::{
+    Context, ContextError, StartMethod, get_all_start_methods, get_context, get_start_method, get_start_method_opt,
+    set_start_method,
+};
+pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
+pub use crate::process::start::spawn::set_executable;
+pub use crate::process::{
+    ChildCtx, ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
+    active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
+};

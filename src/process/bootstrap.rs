@@ -1,0 +1,224 @@
+//! The child side: a constructor that runs before `main` notices it is a child, reads its
+//! bootstrap message, runs the target and exits, so user code needs no guard.
+//!
+//! ```text
+//! parent                                    child (same binary, before main)
+//! ------                                    -----
+//! socketpair(boot_parent, boot_child)
+//! spawn /proc/self/exe, stdin=boot_child,   ctor: MULTIPROC_BOOT=spawn
+//!   env MULTIPROC_BOOT=spawn                  move fd 0 aside, /dev/null onto fd 0
+//! send_framed(BootMsg + SCM_RIGHTS fds) --> recv_framed
+//!                                           check binary identity, PR_SET_PDEATHSIG
+//!                                           entry = anchor + offset; run target
+//!                               <--------- on panic or bootstrap error: a Report
+//! pidfd readable, waitid -> exit code       exit(code)
+//! ```
+//!
+//! The fork server's children run the same [`run_child`] on a socket the server hands them.
+
+use std::io::Write;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ChildFailure, FailureKind};
+use crate::context::StartMethod;
+use crate::sys;
+
+/// Environment variable that marks a child: `spawn` or `forkserver`.
+pub(crate) const ENV_BOOT: &str = "MULTIPROC_BOOT";
+/// Environment variable that tells the fork server its parent's pid.
+pub(crate) const ENV_PARENT: &str = "MULTIPROC_PARENT";
+/// Upper bound on a bootstrap message from the parent.
+const MAX_BOOT_MSG: usize = 1 << 31;
+
+/// Who the child is, as its parent describes it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct ChildInfo {
+    pub(crate) name: String,
+    pub(crate) identity: Vec<u32>,
+    pub(crate) daemon: bool,
+    pub(crate) authkey: Vec<u8>,
+    pub(crate) parent_pid: u32,
+    pub(crate) parent_name: String,
+    pub(crate) method: StartMethod,
+}
+
+/// The message that tells a spawned child what to run.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct BootMsg {
+    pub(crate) exe_id: Vec<u8>,
+    pub(crate) entry: isize,
+    pub(crate) info: ChildInfo,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// What a child reports back on its bootstrap socket when things go wrong.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Report {
+    Failure(ChildFailure),
+}
+
+/// What an entry trampoline gets: the encoded arguments and the descriptors they refer to.
+#[derive(Debug)]
+pub struct ChildCtx {
+    pub(crate) payload: Vec<u8>,
+    pub(crate) fds: Vec<OwnedFd>,
+}
+
+impl ChildCtx {
+    pub(crate) fn fail_bootstrap(&mut self, message: String) {
+        eprintln!("multiproc: {message}");
+        record_failure(ChildFailure { kind: FailureKind::Bootstrap, message, location: None, backtrace: None });
+    }
+}
+
+static REPORT_SOCK: Mutex<Option<OwnedFd>> = Mutex::new(None);
+static FAILURE: Mutex<Option<ChildFailure>> = Mutex::new(None);
+
+/// Sets where a failing child leaves its report.
+pub(crate) fn set_report_sock(sock: OwnedFd) {
+    *REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner()) = Some(sock);
+}
+
+fn record_failure(f: ChildFailure) {
+    *FAILURE.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+}
+
+/// Sends the recorded failure, if any, to the parent.
+pub(crate) fn send_report() {
+    let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let sock = REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let (Some(f), Some(sock)) = (failure, sock) {
+        if let Ok(bytes) = postcard::to_stdvec(&Report::Failure(f)) {
+            let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
+        }
+    }
+}
+
+/// Installs the child's panic hook: print like Python's traceback, remember for the parent.
+pub(crate) fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+            (*s).to_string()
+        } else if let Some(s) = info.payload().downcast_ref::<String>() {
+            s.clone()
+        } else {
+            "Box<dyn Any>".to_string()
+        };
+        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+        let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+        let name = super::current_process().name().to_string();
+        let thread = std::thread::current().name().unwrap_or("main").to_string();
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "Process {name}:\nthread '{thread}' panicked at {}:\n{message}\nstack backtrace:\n{backtrace}",
+            location.as_deref().unwrap_or("<unknown>")
+        );
+        let _ = err.flush();
+        record_failure(ChildFailure { kind: FailureKind::Panic, message, location, backtrace: Some(backtrace) });
+    }));
+}
+
+static CHECKED: AtomicBool = AtomicBool::new(false);
+
+/// Runs the child bootstrap if this process is a child; returns if it is not.
+pub(crate) fn maybe_run_child() {
+    if CHECKED.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let Some(mode) = std::env::var_os(ENV_BOOT) else { return };
+    let parent = std::env::var(ENV_PARENT).ok().and_then(|s| s.parse::<u32>().ok());
+    sys::env_remove(ENV_BOOT);
+    sys::env_remove(ENV_PARENT);
+    sys::proc::ignore_sigpipe();
+    let boot = match sys::fd::dup_cloexec(std::io::stdin().as_fd()) {
+        Ok(fd) => fd,
+        Err(e) => die(&format!("cannot take the bootstrap socket: {e}")),
+    };
+    let _ = sys::fd::devnull_onto(0);
+    match mode.to_str() {
+        Some("spawn") => {
+            let msg = read_boot(&boot);
+            let expected = msg.0.info.parent_pid;
+            run_child(boot, msg.0, msg.1, expected)
+        }
+        Some("forkserver") => super::start::forkserver::serve(boot, parent.unwrap_or(0)),
+        _ => die(&format!("unknown {ENV_BOOT} mode {mode:?}")),
+    }
+}
+
+fn die(msg: &str) -> ! {
+    eprintln!("multiproc: child bootstrap failed: {msg}");
+    std::process::exit(1)
+}
+
+pub(crate) fn read_boot(sock: &OwnedFd) -> (BootMsg, Vec<OwnedFd>) {
+    let (body, fds) = match sys::socket::recv_framed(sock.as_fd(), MAX_BOOT_MSG) {
+        Ok(Some(x)) => x,
+        Ok(None) => die("the parent closed the bootstrap socket before sending what to run"),
+        Err(e) => die(&format!("cannot read the bootstrap message: {e}")),
+    };
+    match postcard::from_bytes::<BootMsg>(&body) {
+        Ok(m) => (m, fds),
+        Err(e) => die(&format!("malformed bootstrap message: {e}")),
+    }
+}
+
+/// Runs the target described by `msg` and exits. `expected_parent` is the pid whose death
+/// must kill this process (the fork server for its children).
+pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected_parent: u32) -> ! {
+    set_report_sock(sock);
+    match sys::proc::die_with_parent(expected_parent) {
+        Ok(true) => {}
+        Ok(false) => std::process::exit(1), // the parent is already gone
+        Err(e) => eprintln!("multiproc: cannot set the parent-death signal: {e}"),
+    }
+    super::become_child(&msg.info);
+    install_panic_hook();
+    let mut ctx = ChildCtx { payload: msg.payload, fds };
+    let code = if msg.exe_id != sys::exe::identity() {
+        ctx.fail_bootstrap(format!(
+            "the child runs a different binary than its parent (binary identity {:?} vs {:?}); \
+             start processes only from the binary that will run them",
+            String::from_utf8_lossy(&msg.exe_id),
+            String::from_utf8_lossy(sys::exe::identity())
+        ));
+        let mut f = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = f.as_mut() {
+            f.kind = FailureKind::BinaryMismatch;
+        }
+        1
+    } else {
+        // SAFETY-relevant check done above: same binary, so the offset names an entry.
+        let entry = sys::exe::entry_checked(msg.entry);
+        super::target::run_caught(|| entry(&mut ctx))
+    };
+    drop(ctx);
+    finish_child(code, false)
+}
+
+/// Ends a child: report a failure, join its own children, flush, exit.
+pub(crate) fn finish_child(code: i32, forked: bool) -> ! {
+    send_report();
+    super::exit_function();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if forked { sys::proc::exit_immediately(code) } else { std::process::exit(code) }
+}
+
+#[cfg(feature = "ctor")]
+#[ctor::ctor(unsafe)]
+fn multiproc_bootstrap_ctor() {
+    maybe_run_child();
+}
+
+/// Keeps the constructor's object file in the link: called from `Process::start`.
+#[inline(never)]
+pub(crate) fn keep_ctor() {
+    #[cfg(feature = "ctor")]
+    std::hint::black_box(multiproc_bootstrap_ctor as fn());
+}

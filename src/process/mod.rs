@@ -1,0 +1,969 @@
+//! Processes: [`Process`], start methods, the child bootstrap, exit codes.
+//!
+//! A [`Process`] runs a target in a child process. The target is a `fn` item or a closure
+//! that captures nothing, with serde arguments, so that a child made by any start method can
+//! find and run it ([`StartMethod`](crate::StartMethod)); a capturing closure can run under
+//! `Fork` only ([`Process::with_closure`]).
+//!
+//! Exit codes follow Python: 0 when the target returns, `n` after [`exit`]`(n)` or
+//! `std::process::exit(n)`, 1 after a panic (message and backtrace go to the child's stderr and
+//! to the parent, see [`Process::failure`]), and `-N` when a signal `N` killed the child.
+
+pub(crate) mod bootstrap;
+mod launcher;
+pub(crate) mod start;
+mod target;
+
+use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use self::bootstrap::ChildCtx;
+use self::bootstrap::ChildInfo;
+use self::target::FnTarget;
+pub(crate) use self::target::Target;
+pub use self::target::{Run, TargetResult};
+use crate::context::{StartMethod, get_start_method};
+use crate::error::{ProcessError, ProcessErrorKind};
+use crate::sys;
+
+/// How a child failed, as reported by the child itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The target panicked.
+    Panic,
+    /// The child could not start the target (bad arguments, a lost bootstrap message).
+    Bootstrap,
+    /// The child runs a different binary than the parent.
+    BinaryMismatch,
+}
+
+/// What a failed child reported: Python's traceback, in Rust terms.
+///
+/// # Examples
+/// ```no_run
+/// use multiproc::{Process, FailureKind};
+/// let p = Process::new(|(): ()| panic!("boom"), ());
+/// p.start()?;
+/// assert_eq!(p.join()?, 1);
+/// let f = p.failure().unwrap();
+/// assert_eq!(f.kind, FailureKind::Panic);
+/// assert_eq!(f.message, "boom");
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildFailure {
+    /// What kind of failure.
+    pub kind: FailureKind,
+    /// The panic message or the bootstrap error.
+    pub message: String,
+    /// `file:line:column` of the panic.
+    pub location: Option<String>,
+    /// The child's backtrace at the panic.
+    pub backtrace: Option<String>,
+}
+
+/// How the parent learns that a child ended.
+#[derive(Debug)]
+pub(crate) enum Waiter {
+    /// Our own child: the pidfd is readable at exit and `waitid` reaps it.
+    Direct,
+    /// A child of the fork server: the server writes the exit code on this pipe.
+    Status(OwnedFd),
+}
+
+/// A started child.
+#[derive(Debug)]
+pub(crate) struct ChildHandle {
+    pub(crate) pid: u32,
+    /// For signals (and, for direct children, waiting); `None` if the child was gone before
+    /// it could be opened.
+    pub(crate) pidfd: Option<OwnedFd>,
+    pub(crate) waiter: Waiter,
+    /// The parent's end of the bootstrap socket, where a failing child leaves its report.
+    pub(crate) report: OwnedFd,
+}
+
+impl ChildHandle {
+    fn sentinel(&self) -> RawFd {
+        match &self.waiter {
+            Waiter::Direct => self.pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
+            Waiter::Status(fd) => fd.as_raw_fd(),
+        }
+    }
+
+    /// Collects the exit code if the child has ended (never blocks).
+    fn try_reap(&self) -> Result<Option<i32>, ProcessError> {
+        match &self.waiter {
+            Waiter::Direct => match &self.pidfd {
+                Some(fd) => sys::proc::pidfd_try_reap(fd.as_fd()).map_err(|e| ProcessError::os("waitid", e)),
+                None => Ok(Some(255)),
+            },
+            Waiter::Status(fd) => {
+                if !sys::fd::is_readable(fd.as_fd()).map_err(|e| ProcessError::os("poll", e))? {
+                    return Ok(None);
+                }
+                let mut b = [0u8; 4];
+                match sys::fd::read_exact_or_eof(fd.as_fd(), &mut b) {
+                    Ok(true) => Ok(Some(i32::from_le_bytes(b))),
+                    // The fork server died before it could report: Python reports 255 too.
+                    Ok(false) | Err(_) => Ok(Some(255)),
+                }
+            }
+        }
+    }
+
+    fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        match &self.waiter {
+            Waiter::Direct => self.pidfd.as_ref().map(|f| f.as_fd()),
+            Waiter::Status(fd) => Some(fd.as_fd()),
+        }
+    }
+
+    fn signal(&self, sig: i32) -> Result<(), ProcessError> {
+        match &self.pidfd {
+            Some(fd) => sys::proc::pidfd_signal(fd.as_fd(), sig),
+            None => Ok(()),
+        }
+        .map_err(|e| ProcessError::os(format!("sending signal {sig} to process {}", self.pid), e))
+    }
+
+    fn read_failure(&self) -> Option<ChildFailure> {
+        if !sys::fd::is_readable(self.report.as_fd()).ok()? {
+            return None;
+        }
+        let (body, _) = sys::socket::recv_framed(self.report.as_fd(), 16 << 20).ok()??;
+        match postcard::from_bytes::<bootstrap::Report>(&body).ok()? {
+            bootstrap::Report::Failure(f) => Some(f),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Initial,
+    Started,
+    Stopped,
+}
+
+struct State {
+    name: String,
+    daemon: bool,
+    method: Option<StartMethod>,
+    identity: Vec<u32>,
+    target: Option<Target>,
+    phase: Phase,
+    closed: bool,
+    exitcode: Option<i32>,
+    child: Option<Arc<ChildHandle>>,
+    failure: Option<ChildFailure>,
+}
+
+struct Inner {
+    creator_pid: u32,
+    state: Mutex<State>,
+}
+
+/// A process running a target, as Python's `multiprocessing.Process`.
+///
+/// Cloning gives another handle to the same process (Python's objects are references too).
+///
+/// # Examples
+/// ```no_run
+/// use multiproc::Process;
+///
+/// fn greet(name: String) {
+///     println!("hello, {name}");
+/// }
+///
+/// let p = Process::new(greet, "bob".to_string());
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+///
+/// let p = Process::new(|(a, b): (u64, u64)| multiproc::exit((a + b) as i32), (2, 3));
+/// p.start()?;
+/// assert_eq!(p.join()?, 5);
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+#[derive(Clone)]
+pub struct Process {
+    inner: Arc<Inner>,
+}
+
+static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Process {
+    /// A process that will run `target(args)`.
+    ///
+    /// `target` must be a `fn` item or a closure that captures nothing (anything else fails to
+    /// compile: the child rebuilds the function from its type). Pass several arguments as a
+    /// tuple. Arguments may hold handles (connections, locks, queues, [`Fd`](crate::handle::Fd)):
+    /// they reach the child under every start method.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|n: u32| assert!(n > 0), 7);
+    /// assert_eq!(p.name(), format!("Process-{}", p.name()[8..].to_string()));
+    /// assert!(!p.is_alive());
+    /// ```
+    pub fn new<F, A>(target: F, args: A) -> Process
+    where
+        F: Fn(A) + Send + Sync + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+    {
+        const {
+            assert!(
+                std::mem::size_of::<F>() == 0,
+                "a process target must be a fn item or a closure that captures nothing"
+            )
+        };
+        Process::with_target(
+            "Process".to_string(),
+            Target::Portable(Box::new(FnTarget { f: target, args, _r: std::marker::PhantomData })),
+            None,
+        )
+    }
+
+    /// A process running a [`Run`] job (Python's subclass overriding `run()`); its default
+    /// name uses the type's name, as Python uses the class name.
+    ///
+    /// # Examples
+    /// See [`Run`].
+    pub fn from_run<J: Run>(job: J) -> Process {
+        fn run_job<J: Run>(job: J) -> J::Output {
+            job.run()
+        }
+        Process::with_target(
+            J::name_prefix(),
+            Target::Portable(Box::new(FnTarget { f: run_job::<J>, args: job, _r: std::marker::PhantomData })),
+            None,
+        )
+    }
+
+    /// A process running a closure that may capture anything; it can only start with
+    /// [`StartMethod::Fork`], which this sets.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let data = vec![1, 2, 3];
+    /// let p = multiproc::Process::with_closure(move || assert_eq!(data.len(), 3));
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 0);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn with_closure<F>(f: F) -> Process
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        Process::with_target(
+            "Process".to_string(),
+            Target::Closure(Box::new(move || {
+                f();
+                0
+            })),
+            Some(StartMethod::Fork),
+        )
+    }
+
+    /// A builder to set the name, daemon flag and start method before choosing the target.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::builder().name("worker").daemon(true).start_method(StartMethod::Fork)
+    ///     .target(|(): ()| {}, ());
+    /// assert_eq!(p.name(), "worker");
+    /// assert!(p.daemon());
+    /// ```
+    pub fn builder() -> ProcessBuilder {
+        ProcessBuilder::default()
+    }
+
+    fn with_target(prefix: String, target: Target, method: Option<StartMethod>) -> Process {
+        let count = PROCESS_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+        let cur = current_process();
+        let mut identity = cur.info.identity.clone();
+        identity.push(count);
+        let name = format!("{prefix}-{}", identity.iter().map(u32::to_string).collect::<Vec<_>>().join(":"));
+        Process {
+            inner: Arc::new(Inner {
+                creator_pid: sys::proc::getpid(),
+                state: Mutex::new(State {
+                    name,
+                    daemon: cur.info.daemon,
+                    method,
+                    identity,
+                    target: Some(target),
+                    phase: Phase::Initial,
+                    closed: false,
+                    exitcode: None,
+                    child: None,
+                    failure: None,
+                }),
+            }),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        lock(&self.inner.state)
+    }
+
+    /// The process name (Python's default: `Process-N`, `Process-N:M` in a child).
+    pub fn name(&self) -> String {
+        self.state().name.clone()
+    }
+
+    /// Renames the process; the child sees the name it had at start.
+    pub fn set_name(&self, name: impl Into<String>) {
+        self.state().name = name.into();
+    }
+
+    /// Is this a daemon process (terminated when its parent exits; may not have children)?
+    pub fn daemon(&self) -> bool {
+        self.state().daemon
+    }
+
+    /// Sets the daemon flag.
+    ///
+    /// # Errors
+    /// [`ProcessErrorKind::AlreadyStartedSetting`] once started.
+    pub fn set_daemon(&self, daemon: bool) -> Result<(), ProcessError> {
+        let mut s = self.state();
+        if s.phase != Phase::Initial {
+            return Err(ProcessError::new(ProcessErrorKind::AlreadyStartedSetting, "process has already started"));
+        }
+        s.daemon = daemon;
+        Ok(())
+    }
+
+    /// The start method this process uses (the global one unless set).
+    pub fn start_method(&self) -> StartMethod {
+        self.state().method.unwrap_or_else(get_start_method)
+    }
+
+    /// Chooses the start method for this process.
+    ///
+    /// # Errors
+    /// Fails once started, and for a closure process with anything but `Fork`.
+    pub fn set_start_method(&self, method: StartMethod) -> Result<(), ProcessError> {
+        let mut s = self.state();
+        if s.phase != Phase::Initial {
+            return Err(ProcessError::new(ProcessErrorKind::AlreadyStartedSetting, "process has already started"));
+        }
+        if matches!(s.target, Some(Target::Closure(_))) && method != StartMethod::Fork {
+            return Err(ProcessError::new(
+                ProcessErrorKind::ClosureNeedsFork,
+                "a capturing closure can only run in a child made by fork",
+            ));
+        }
+        s.method = Some(method);
+        Ok(())
+    }
+
+    /// Starts the child. At most once per `Process`.
+    ///
+    /// # Errors
+    /// [`AlreadyStarted`](ProcessErrorKind::AlreadyStarted), [`Closed`](ProcessErrorKind::Closed),
+    /// [`DaemonChildren`](ProcessErrorKind::DaemonChildren) in a daemon process,
+    /// [`NotCreator`](ProcessErrorKind::NotCreator), [`Encode`](ProcessErrorKind::Encode) when
+    /// the arguments cannot be serialized, [`Os`](ProcessErrorKind::Os) when the system refuses.
+    pub fn start(&self) -> Result<(), ProcessError> {
+        bootstrap::keep_ctor();
+        let mut s = self.state();
+        if s.closed {
+            return Err(closed());
+        }
+        if s.phase != Phase::Initial {
+            return Err(ProcessError::new(ProcessErrorKind::AlreadyStarted, "cannot start a process twice"));
+        }
+        if self.inner.creator_pid != sys::proc::getpid() {
+            return Err(ProcessError::new(
+                ProcessErrorKind::NotCreator,
+                "can only start a process object created by current process",
+            ));
+        }
+        let cur = current_process();
+        if cur.daemon() {
+            return Err(ProcessError::new(
+                ProcessErrorKind::DaemonChildren,
+                "daemonic processes are not allowed to have children",
+            ));
+        }
+        let method = s.method.unwrap_or_else(get_start_method);
+        let Some(target) = s.target.take() else {
+            return Err(ProcessError::new(ProcessErrorKind::AlreadyStarted, "cannot start a process twice"));
+        };
+        if matches!(target, Target::Closure(_)) && method != StartMethod::Fork {
+            s.target = Some(target);
+            return Err(ProcessError::new(
+                ProcessErrorKind::ClosureNeedsFork,
+                "a capturing closure can only run in a child made by fork",
+            ));
+        }
+        let info = ChildInfo {
+            name: s.name.clone(),
+            identity: s.identity.clone(),
+            daemon: s.daemon,
+            authkey: cur.info.authkey.clone(),
+            parent_pid: sys::proc::getpid(),
+            parent_name: cur.info.name.clone(),
+            method,
+        };
+        ensure_exit_hook();
+        let child = launcher::run(move || start::launch(method, info, target))?;
+        s.child = Some(Arc::new(child));
+        s.phase = Phase::Started;
+        drop(s);
+        lock(&CHILDREN).push(self.clone());
+        Ok(())
+    }
+
+    fn started_child(&self) -> Result<Option<Arc<ChildHandle>>, ProcessError> {
+        let s = self.state();
+        if s.closed {
+            return Err(closed());
+        }
+        if s.phase == Phase::Initial {
+            return Err(ProcessError::new(ProcessErrorKind::NotStarted, "can only join a started process"));
+        }
+        if self.inner.creator_pid != sys::proc::getpid() {
+            return Err(ProcessError::new(ProcessErrorKind::NotCreator, "can only join a child process"));
+        }
+        Ok(if s.exitcode.is_some() { None } else { s.child.clone() })
+    }
+
+    /// Records the exit if the child has ended; returns the exit code if known.
+    fn poll_exit(&self) -> Result<Option<i32>, ProcessError> {
+        let mut s = self.state();
+        if let Some(c) = s.exitcode {
+            return Ok(Some(c));
+        }
+        let Some(child) = s.child.clone() else { return Ok(None) };
+        match child.try_reap()? {
+            None => Ok(None),
+            Some(code) => {
+                s.exitcode = Some(code);
+                s.phase = Phase::Stopped;
+                s.failure = child.read_failure();
+                drop(s);
+                lock(&CHILDREN).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
+                Ok(Some(code))
+            }
+        }
+    }
+
+    /// Waits for the child to end and returns its exit code. May be called many times.
+    ///
+    /// # Errors
+    /// [`NotStarted`](ProcessErrorKind::NotStarted), [`Closed`](ProcessErrorKind::Closed),
+    /// [`NotCreator`](ProcessErrorKind::NotCreator).
+    pub fn join(&self) -> Result<i32, ProcessError> {
+        loop {
+            if let Some(code) = self.join_deadline(None)? {
+                return Ok(code);
+            }
+        }
+    }
+
+    /// Waits at most `timeout`; `Ok(None)` if the child is still running then.
+    /// A zero timeout only checks.
+    ///
+    /// # Errors
+    /// As [`join`](Process::join).
+    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
+        self.join_deadline(Some(Instant::now() + timeout))
+    }
+
+    fn join_deadline(&self, deadline: Option<Instant>) -> Result<Option<i32>, ProcessError> {
+        let Some(child) = self.started_child()? else {
+            return Ok(self.state().exitcode);
+        };
+        if let Some(fd) = child.wait_fd() {
+            sys::fd::poll_readable(&[fd], deadline).map_err(|e| ProcessError::os("poll", e))?;
+        }
+        self.poll_exit()
+    }
+
+    /// Is the child running? False before start and after it ended (and reaps it).
+    /// A closed process is not alive.
+    pub fn is_alive(&self) -> bool {
+        {
+            let s = self.state();
+            if s.closed || s.phase != Phase::Started || self.inner.creator_pid != sys::proc::getpid() {
+                return false;
+            }
+        }
+        matches!(self.poll_exit(), Ok(None))
+    }
+
+    /// The child's pid once started.
+    pub fn pid(&self) -> Option<u32> {
+        self.state().child.as_ref().map(|c| c.pid)
+    }
+
+    /// The exit code once the child ended: 0, `n`, 1 after a panic, `-N` after signal `N`.
+    pub fn exitcode(&self) -> Option<i32> {
+        if self.state().phase == Phase::Started {
+            let _ = self.poll_exit();
+        }
+        self.state().exitcode
+    }
+
+    /// What the child reported if it panicked or failed to start (after it ended).
+    pub fn failure(&self) -> Option<ChildFailure> {
+        self.state().failure.clone()
+    }
+
+    /// A descriptor that becomes readable when the child ends (for `poll`/`wait`).
+    ///
+    /// # Errors
+    /// [`NotStarted`](ProcessErrorKind::NotStarted) before start (Python: `ValueError('process not started')`),
+    /// [`Closed`](ProcessErrorKind::Closed) after close.
+    pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
+        let s = self.state();
+        if s.closed {
+            return Err(closed());
+        }
+        match &s.child {
+            Some(c) => Ok(c.sentinel()),
+            None => Err(ProcessError::new(ProcessErrorKind::NotStarted, "process not started")),
+        }
+    }
+
+    fn signal(&self, sig: i32) -> Result<(), ProcessError> {
+        let Some(child) = self.started_child()? else { return Ok(()) };
+        child.signal(sig)
+    }
+
+    /// Sends SIGTERM (Python's `terminate`). The child's exit code becomes -15 unless it
+    /// handles the signal. Nothing happens if it already ended.
+    ///
+    /// # Errors
+    /// As [`join`](Process::join), or the system refusing the signal.
+    pub fn terminate(&self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL: exit code -9.
+    ///
+    /// # Errors
+    /// As [`terminate`](Process::terminate).
+    pub fn kill(&self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGKILL)
+    }
+
+    /// Sends SIGINT: exit code -2 unless the child handles it.
+    ///
+    /// # Errors
+    /// As [`terminate`](Process::terminate).
+    pub fn interrupt(&self) -> Result<(), ProcessError> {
+        self.signal(libc::SIGINT)
+    }
+
+    /// Releases the resources of an ended process. Idempotent; afterwards most methods fail
+    /// with [`Closed`](ProcessErrorKind::Closed).
+    ///
+    /// # Errors
+    /// [`StillRunning`](ProcessErrorKind::StillRunning) if the child runs.
+    pub fn close(&self) -> Result<(), ProcessError> {
+        if self.state().phase == Phase::Started && self.poll_exit()?.is_none() {
+            return Err(ProcessError::new(
+                ProcessErrorKind::StillRunning,
+                "cannot close a process while it is still running; join() or terminate() it first",
+            ));
+        }
+        let mut s = self.state();
+        s.closed = true;
+        s.child = None;
+        s.target = None;
+        drop(s);
+        lock(&CHILDREN).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
+        Ok(())
+    }
+
+    /// The authentication key the child inherits (the creator's).
+    pub fn authkey(&self) -> Vec<u8> {
+        current_process().info.authkey.clone()
+    }
+}
+
+fn closed() -> ProcessError {
+    ProcessError::new(ProcessErrorKind::Closed, "process object is closed")
+}
+
+impl fmt::Debug for Process {
+    /// Python's repr: `<Process name='Process-5' pid=123 parent=100 stopped exitcode=-SIGTERM daemon>`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.state();
+        let status = if s.closed {
+            "closed"
+        } else {
+            match s.phase {
+                Phase::Initial => "initial",
+                Phase::Started => "started",
+                Phase::Stopped => "stopped",
+            }
+        };
+        write!(f, "<Process name='{}'", s.name)?;
+        if let Some(c) = &s.child {
+            write!(f, " pid={} parent={}", c.pid, self.inner.creator_pid)?;
+        }
+        write!(f, " {status}")?;
+        if let Some(code) = s.exitcode {
+            match signal_name(-code) {
+                Some(n) if code < 0 => write!(f, " exitcode=-{n}")?,
+                _ => write!(f, " exitcode={code}")?,
+            }
+        }
+        if s.daemon {
+            write!(f, " daemon")?;
+        }
+        write!(f, ">")
+    }
+}
+
+fn signal_name(sig: i32) -> Option<&'static str> {
+    Some(match sig {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        _ => return None,
+    })
+}
+
+/// Sets name, daemon flag and start method, then the target.
+///
+/// # Examples
+/// ```
+/// let p = multiproc::Process::builder().name("job").target(|x: i32| assert_eq!(x, 1), 1);
+/// assert_eq!(p.name(), "job");
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct ProcessBuilder {
+    name: Option<String>,
+    daemon: Option<bool>,
+    method: Option<StartMethod>,
+}
+
+impl ProcessBuilder {
+    /// The process name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// The daemon flag (default: the creator's).
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = Some(daemon);
+        self
+    }
+
+    /// The start method (default: the global one at start time).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    fn apply(self, p: Process) -> Process {
+        {
+            let mut s = p.state();
+            if let Some(n) = self.name {
+                s.name = n;
+            }
+            if let Some(d) = self.daemon {
+                s.daemon = d;
+            }
+            if let Some(m) = self.method {
+                s.method = Some(m);
+            }
+        }
+        p
+    }
+
+    /// A process running `target(args)`; see [`Process::new`].
+    pub fn target<F, A>(self, target: F, args: A) -> Process
+    where
+        F: Fn(A) + Send + Sync + 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+    {
+        self.apply(Process::new(target, args))
+    }
+
+    /// A process running a [`Run`] job; see [`Process::from_run`].
+    pub fn run<J: Run>(self, job: J) -> Process {
+        self.apply(Process::from_run(job))
+    }
+}
+
+/// What this process knows about itself.
+#[derive(Debug, Clone)]
+pub(crate) struct SelfInfo {
+    pub(crate) name: String,
+    pub(crate) identity: Vec<u32>,
+    pub(crate) daemon: bool,
+    pub(crate) authkey: Vec<u8>,
+    pub(crate) method: Option<StartMethod>,
+}
+
+/// The calling process, as Python's `current_process()`.
+///
+/// # Examples
+/// ```
+/// let me = multiproc::current_process();
+/// assert_eq!(me.name(), "MainProcess");
+/// assert_eq!(me.pid(), std::process::id());
+/// assert!(!me.daemon());
+/// assert_eq!(me.authkey().len(), 32);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CurrentProcess {
+    info: Arc<SelfInfo>,
+}
+
+impl CurrentProcess {
+    /// The name: `MainProcess` in the main process, the `Process` name in a child.
+    pub fn name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// The pid of the calling process.
+    pub fn pid(&self) -> u32 {
+        sys::proc::getpid()
+    }
+
+    /// Is the calling process a daemon?
+    pub fn daemon(&self) -> bool {
+        self.info.daemon
+    }
+
+    /// The authentication key (32 random bytes in the main process, inherited by children).
+    pub fn authkey(&self) -> &[u8] {
+        &self.info.authkey
+    }
+
+    /// Always true: the calling process is running.
+    pub fn is_alive(&self) -> bool {
+        true
+    }
+
+    /// Always `None` for the running process.
+    pub fn exitcode(&self) -> Option<i32> {
+        None
+    }
+
+    /// The identity path: empty in the main process, `[1]` for `Process-1`, `[1, 2]` for its
+    /// second child.
+    pub fn identity(&self) -> &[u32] {
+        &self.info.identity
+    }
+}
+
+static CURRENT: Mutex<Option<Arc<SelfInfo>>> = Mutex::new(None);
+
+/// The calling process.
+///
+/// # Examples
+/// See [`CurrentProcess`].
+pub fn current_process() -> CurrentProcess {
+    let mut g = lock(&CURRENT);
+    let info = g.get_or_insert_with(|| {
+        let mut authkey = vec![0u8; 32];
+        getrandom::fill(&mut authkey).expect("the system random number generator failed");
+        Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey, method: None })
+    });
+    CurrentProcess { info: info.clone() }
+}
+
+/// The parent of a child process, as Python's `parent_process()`.
+///
+/// # Examples
+/// ```
+/// assert!(multiproc::parent_process().is_none()); // in the main process
+/// ```
+#[derive(Debug)]
+pub struct ParentProcess {
+    pid: u32,
+    name: String,
+    pidfd: Option<OwnedFd>,
+}
+
+impl ParentProcess {
+    /// The parent's pid.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// The parent's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Is the parent still running?
+    pub fn is_alive(&self) -> bool {
+        match &self.pidfd {
+            Some(fd) => !sys::fd::is_readable(fd.as_fd()).unwrap_or(true),
+            None => false,
+        }
+    }
+
+    /// Waits until the parent ends or `timeout` passes; returns whether it ended.
+    pub fn join_timeout(&self, timeout: Duration) -> bool {
+        match &self.pidfd {
+            Some(fd) => !sys::fd::poll_readable(&[fd.as_fd()], Some(Instant::now() + timeout))
+                .map(|v| v.is_empty())
+                .unwrap_or(false),
+            None => true,
+        }
+    }
+
+    /// A descriptor that becomes readable when the parent ends.
+    pub fn sentinel(&self) -> Option<RawFd> {
+        self.pidfd.as_ref().map(|f| f.as_raw_fd())
+    }
+}
+
+static PARENT: Mutex<Option<(u32, String)>> = Mutex::new(None);
+
+/// The parent process of a child, `None` in the main process.
+///
+/// # Examples
+/// See [`ParentProcess`].
+pub fn parent_process() -> Option<ParentProcess> {
+    let (pid, name) = lock(&PARENT).clone()?;
+    Some(ParentProcess { pid, name, pidfd: sys::proc::pidfd_open(pid).ok() })
+}
+
+/// Sets up the process-wide state of a new child.
+pub(crate) fn become_child(info: &ChildInfo) {
+    *lock(&CURRENT) = Some(Arc::new(SelfInfo {
+        name: info.name.clone(),
+        identity: info.identity.clone(),
+        daemon: info.daemon,
+        authkey: info.authkey.clone(),
+        method: Some(info.method),
+    }));
+    *lock(&PARENT) = Some((info.parent_pid, info.parent_name.clone()));
+    PROCESS_COUNTER.store(0, Ordering::Relaxed);
+    let _ = crate::context::set_start_method(Some(info.method), true);
+}
+
+/// Started children not yet known to have ended (Python's `_children`).
+pub(crate) static CHILDREN: Mutex<Vec<Process>> = Mutex::new(Vec::new());
+
+/// The live children of the calling process; ended ones are reaped on the way.
+///
+/// # Examples
+/// ```
+/// assert!(multiproc::active_children().is_empty());
+/// ```
+pub fn active_children() -> Vec<Process> {
+    let kids: Vec<Process> = lock(&CHILDREN).clone();
+    kids.into_iter().filter(|p| p.is_alive()).collect()
+}
+
+/// The number of CPUs in the system (Python's `os.cpu_count()`), at least 1.
+///
+/// # Examples
+/// ```
+/// assert!(multiproc::cpu_count() >= 1);
+/// ```
+pub fn cpu_count() -> usize {
+    sys::proc::cpu_count()
+}
+
+/// The number of CPUs this process may use (affinity and cgroup limits), at least 1: the
+/// default worker count of pools (Python 3.13's `os.process_cpu_count()`).
+///
+/// # Examples
+/// ```
+/// assert!(multiproc::process_cpu_count() <= multiproc::cpu_count());
+/// ```
+pub fn process_cpu_count() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).min(cpu_count())
+}
+
+/// Ends the calling process with `code` after joining its non-daemon children and flushing
+/// stdout and stderr: the way for a target to set its exit code (Python's `sys.exit(n)`).
+///
+/// # Examples
+/// ```no_run
+/// let p = multiproc::Process::new(|(): ()| multiproc::exit(3), ());
+/// p.start()?;
+/// assert_eq!(p.join()?, 3);
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+pub fn exit(code: i32) -> ! {
+    use std::io::Write;
+    bootstrap::send_report();
+    exit_function();
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    if start::fork::in_forked_child() {
+        sys::proc::exit_immediately(code)
+    }
+    std::process::exit(code)
+}
+
+/// Python's `util._exit_function`: terminate daemon children, join the others.
+pub(crate) fn exit_function() {
+    let me = sys::proc::getpid();
+    let kids: Vec<Process> = std::mem::take(&mut *lock(&CHILDREN));
+    let kids: Vec<Process> = kids.into_iter().filter(|p| p.inner.creator_pid == me).collect();
+    for p in &kids {
+        if p.daemon() && p.is_alive() {
+            let _ = p.terminate();
+        }
+    }
+    for p in &kids {
+        let _ = p.join();
+    }
+}
+
+extern "C" fn at_exit() {
+    exit_function();
+}
+
+fn ensure_exit_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| sys::proc::at_exit(at_exit));
+}
+
+/// Runs the child bootstrap when this process was started as a child, and does nothing
+/// otherwise.
+///
+/// With the default `ctor` feature the bootstrap already ran before `main`, and this is a
+/// no-op. Without it, call `init()` first thing in `main`: code before it runs in every child
+/// too.
+///
+/// # Examples
+/// ```
+/// fn main() {
+///     multiproc::init();
+///     // ...
+/// }
+/// # main();
+/// ```
+pub fn init() {
+    bootstrap::maybe_run_child();
+}

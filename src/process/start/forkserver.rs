@@ -1,0 +1,178 @@
+//! `ForkServer`: a single-threaded server process, spawned once, forks children on request.
+//!
+//! ```text
+//! client (any thread)                         fork server (single-threaded, before main)
+//! -------------------                         -----------
+//! socketpair(boot_parent, boot_child)
+//! pipe(status_r, status_w)
+//! sendmsg(control, "F", [boot_child, status_w]) ---> recvmsg; fork()
+//!                                                     child: run_child(boot_child) as spawn
+//! read pid (4 bytes) from status_r     <------------  parent: write pid to status_w
+//! send_framed(boot_parent, BootMsg)   ------------->  (child reads it)
+//! ...                                                 SIGCHLD -> waitpid -> write exit code
+//! sentinel = status_r; read exit code  <------------  close status_w
+//! ```
+//!
+//! The server dies with the process that started it (`PR_SET_PDEATHSIG`, and end of file on
+//! the control socket); its children die with the server. If the server is found dead, the
+//! next start launches a new one. Control messages are `SOCK_SEQPACKET`, so requests from
+//! several threads never interleave; the server ignores SIGINT, as Python's does.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+
+use super::Encoded;
+use crate::error::{ProcessError, ProcessErrorKind};
+use crate::process::bootstrap::{self, ENV_PARENT};
+use crate::process::{ChildHandle, Waiter};
+use crate::sys;
+use crate::sys::proc::Forked;
+
+struct Server {
+    owner: u32,
+    control: OwnedFd,
+}
+
+static SERVER: Mutex<Option<Server>> = Mutex::new(None);
+
+/// In a forked child: the parent's server connection is not ours to use.
+pub(crate) fn forget_server() {
+    if let Ok(mut g) = SERVER.try_lock() {
+        if let Some(s) = g.take() {
+            std::mem::forget(s.control); // the fd is shared with the parent's copy; closing is fine too
+        }
+    }
+}
+
+fn start_server() -> Result<Server, ProcessError> {
+    let (ours, theirs) =
+        sys::socket::socketpair(sys::socket::PairKind::SeqPacket).map_err(|e| ProcessError::os("socketpair", e))?;
+    let me = sys::proc::getpid();
+    super::spawn::spawn_with_boot("forkserver", theirs, &[(ENV_PARENT, me.to_string())]).map_err(|e| {
+        ProcessError::new(ProcessErrorKind::ForkServer, format!("cannot start the fork server: {e}")).with_source(e)
+    })?;
+    Ok(Server { owner: me, control: ours })
+}
+
+/// Asks the server for a child; `Ok(None)` if the server is gone (the caller restarts it).
+fn request(server: &Server, boot_child: &OwnedFd, status_w: &OwnedFd) -> Result<bool, ProcessError> {
+    match sys::socket::send_with_fds(server.control.as_fd(), b"F", &[boot_child.as_fd(), status_w.as_fd()]) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ECONNREFUSED)) => {
+            Ok(false)
+        }
+        Err(e) => Err(ProcessError::new(ProcessErrorKind::ForkServer, format!("cannot reach the fork server: {e}"))
+            .with_source(e)),
+    }
+}
+
+pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
+    let me = sys::proc::getpid();
+    for _attempt in 0..2 {
+        let (boot_parent, boot_child) =
+            sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
+        let (status_r, status_w) = sys::socket::pipe().map_err(|e| ProcessError::os("pipe", e))?;
+        {
+            let mut g = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+            if g.as_ref().is_none_or(|s| s.owner != me) {
+                *g = Some(start_server()?);
+            }
+            if !request(g.as_ref().expect("just set"), &boot_child, &status_w)? {
+                *g = None; // dead server: start a new one and try again
+                continue;
+            }
+        }
+        drop(boot_child);
+        drop(status_w);
+        let mut pid_bytes = [0u8; 4];
+        match sys::fd::read_exact_or_eof(status_r.as_fd(), &mut pid_bytes) {
+            Ok(true) => {}
+            _ => {
+                // The server died while forking; forget it and retry once.
+                *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                continue;
+            }
+        }
+        let pid = u32::from_le_bytes(pid_bytes);
+        let pidfd = sys::proc::pidfd_open(pid).ok();
+        if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
+            log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
+        }
+        return Ok(ChildHandle { pid, pidfd, waiter: Waiter::Status(status_r), report: boot_parent });
+    }
+    Err(ProcessError::new(ProcessErrorKind::ForkServer, "the fork server died twice while starting a process"))
+}
+
+/// The server's main loop; runs in the spawned server process before `main` and never returns.
+pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
+    match sys::proc::die_with_parent(parent) {
+        Ok(true) => {}
+        _ => std::process::exit(0),
+    }
+    // SIGINT from a terminal goes to the whole process group: the server must survive it.
+    // SAFETY-free: plain disposition change through the sys layer.
+    sys::proc::ignore_signal(libc::SIGINT);
+    let sigchld = match sys::proc::sigchld_fd() {
+        Ok(fd) => fd,
+        Err(e) => {
+            eprintln!("multiproc fork server: cannot watch SIGCHLD: {e}");
+            std::process::exit(1);
+        }
+    };
+    let mut children: HashMap<u32, OwnedFd> = HashMap::new();
+    loop {
+        let ready = match sys::fd::poll_readable(&[control.as_fd(), sigchld.as_fd()], None) {
+            Ok(r) => r,
+            Err(_) => std::process::exit(1),
+        };
+        if ready.contains(&1) {
+            sys::proc::drain_signalfd(sigchld.as_fd());
+        }
+        // Reap on every wake-up: a child may have ended before its status pipe was stored.
+        while let Ok(Some((pid, code))) = sys::proc::reap_any() {
+            if let Some(w) = children.remove(&pid) {
+                let _ = sys::fd::write_all(w.as_fd(), &code.to_le_bytes());
+            }
+        }
+        if !ready.contains(&0) {
+            continue;
+        }
+        let mut buf = [0u8; 1];
+        let (n, mut fds) = match sys::socket::recv_with_fds(control.as_fd(), &mut buf, 2) {
+            Ok(x) => x,
+            Err(_) => continue,
+        };
+        if n == 0 && fds.is_empty() {
+            std::process::exit(0); // the parent closed the control socket: it is exiting
+        }
+        if fds.len() != 2 || buf[0] != b'F' {
+            continue; // malformed request: ignore it, dropping its fds
+        }
+        let status_w = fds.pop().expect("two fds");
+        let boot_child = fds.pop().expect("two fds");
+        let me = sys::proc::getpid();
+        // SAFETY: the fork server is single-threaded, so the child may run arbitrary code.
+        #[allow(unsafe_code)] // the fork server's one fork()
+        match unsafe { sys::proc::fork() } {
+            Err(_) => drop((status_w, boot_child)),
+            Ok(Forked::Child) => {
+                drop(children);
+                drop(status_w);
+                drop(sigchld);
+                drop(control);
+                sys::proc::unblock_all_signals();
+                sys::proc::default_signal(libc::SIGINT);
+                sys::proc::default_signal(libc::SIGCHLD);
+                let (msg, fds) = bootstrap::read_boot(&boot_child);
+                bootstrap::run_child(boot_child, msg, fds, me)
+            }
+            Ok(Forked::Parent(pid)) => {
+                drop(boot_child);
+                if sys::fd::write_all(status_w.as_fd(), &pid.to_le_bytes()).is_ok() {
+                    children.insert(pid, status_w);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! File-descriptor helpers: flags, duplication and `poll` against deadlines.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::{PollFd, PollFlags};
+use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd};
+
+/// Runs `f` again while it fails with `EINTR`.
+///
+/// # References
+/// - [signal(7), "Interruption of system calls"](https://man7.org/linux/man-pages/man7/signal.7.html)
+pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
+    loop {
+        match f() {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
+        }
+    }
+}
+
+/// Duplicates `fd` to a new descriptor with `FD_CLOEXEC` set.
+pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    retry(|| fcntl_dupfd_cloexec(fd, 3))
+}
+
+/// Sets or clears `FD_CLOEXEC` on `fd`.
+pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    let mut flags = fcntl_getfd(fd)?;
+    flags.set(FdFlags::CLOEXEC, on);
+    fcntl_setfd(fd, flags)?;
+    Ok(())
+}
+
+/// Sets or clears `O_NONBLOCK` on `fd`.
+pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    rustix::io::ioctl_fionbio(fd, on)?;
+    Ok(())
+}
+
+/// Remaining time until `deadline`, `None` for "forever".
+pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+/// Waits until one of `fds` is readable (or hung up) or the deadline passes.
+///
+/// Returns the indexes of the ready descriptors; an empty vector means the deadline passed.
+/// `EINTR` is retried with the remaining time.
+///
+/// # References
+/// - [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
+pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Vec<usize>> {
+    loop {
+        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
+        let timeout = match remaining(deadline) {
+            None => None,
+            Some(d) => Some(
+                rustix::time::Timespec::try_from(d)
+                    .unwrap_or(rustix::time::Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 }),
+            ),
+        };
+        match rustix::event::poll(&mut pfds, timeout.as_ref()) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) => return Ok(Vec::new()),
+            Ok(_) => {
+                return Ok(pfds.iter().enumerate().filter(|(_, p)| !p.revents().is_empty()).map(|(i, _)| i).collect());
+            }
+        }
+    }
+}
+
+/// Is `fd` readable right now (data, end of file or error)?
+pub(crate) fn is_readable(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(!poll_readable(&[fd], Some(Instant::now()))?.is_empty())
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` on end of file before the first byte.
+pub(crate) fn read_exact_or_eof(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<bool> {
+    let mut done = 0;
+    while done < buf.len() {
+        let n = retry(|| rustix::io::read(fd, &mut buf[done..]))?;
+        if n == 0 {
+            if done == 0 {
+                return Ok(false);
+            }
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed in the middle of a message"));
+        }
+        done += n;
+    }
+    Ok(true)
+}
+
+/// Writes all of `buf`.
+pub(crate) fn write_all(fd: BorrowedFd<'_>, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        let n = retry(|| rustix::io::write(fd, buf))?;
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+/// Opens `/dev/null` onto descriptor `target` (used to replace a child's stdin).
+pub(crate) fn devnull_onto(target: RawFd) -> io::Result<()> {
+    let null = rustix::fs::open(
+        "/dev/null",
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    // SAFETY: `target` is a descriptor number this process owns (0, 1 or 2); `dup2` onto it
+    // replaces whatever it referred to, which is the intent.
+    let mut target_fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(target) };
+    let res = rustix::io::dup2(null.as_fd(), &mut target_fd);
+    std::mem::forget(target_fd);
+    res?;
+    Ok(())
+}
+
+/// Takes ownership of a raw descriptor number inherited from the parent.
+///
+/// # Safety
+/// `fd` must be open and owned by nobody else in this process.
+pub(crate) unsafe fn owned_from_raw(fd: RawFd) -> OwnedFd {
+    // SAFETY: the caller guarantees `fd` is open and unowned.
+    unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
+}
+
+/// Closes every descriptor from `lowest` up, except those in `keep` (used in a forked child).
+pub(crate) fn close_range_except(lowest: RawFd, keep: &[RawFd]) {
+    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= lowest).collect();
+    keep.sort_unstable();
+    let mut start = lowest as u32;
+    for k in keep {
+        if (k as u32) > start {
+            // SAFETY: close_range only closes descriptors; nothing in this process keeps using
+            // the closed range (the caller is a freshly forked child that owns them).
+            unsafe {
+                libc::syscall(libc::SYS_close_range, start, k as u32 - 1, 0u32);
+            }
+        }
+        start = k as u32 + 1;
+    }
+    // SAFETY: as above.
+    unsafe {
+        libc::syscall(libc::SYS_close_range, start, u32::MAX, 0u32);
+    }
+}
+
+/// The descriptor numbers currently open in this process (from `/proc/self/fd`).
+pub(crate) fn open_fds() -> io::Result<Vec<RawFd>> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/fd")? {
+        if let Ok(n) = entry?.file_name().to_string_lossy().parse::<RawFd>() {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}

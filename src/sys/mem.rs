@@ -1,0 +1,79 @@
+//! Shared memory: memfd segments and `MAP_SHARED` mappings.
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::ptr::NonNull;
+
+use rustix::fs::MemfdFlags;
+use rustix::mm::{MapFlags, ProtFlags};
+
+/// Creates an anonymous memory file of `len` bytes (zero-filled, close-on-exec).
+///
+/// # References
+/// - [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
+pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
+    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    rustix::fs::ftruncate(&fd, len as u64)?;
+    Ok(fd)
+}
+
+/// The size of the file behind `fd`.
+pub(crate) fn file_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
+    Ok(rustix::fs::fstat(fd)?.st_size as usize)
+}
+
+/// A read-write `MAP_SHARED` mapping, unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; synchronisation of its contents is the job of the
+// types placed in it (atomics, locks), exactly as for memory shared between threads.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` from offset 0.
+    ///
+    /// # References
+    /// - [mmap(2)](https://man7.org/linux/man-pages/man2/mmap.2.html)
+    pub(crate) fn map(fd: BorrowedFd<'_>, len: usize) -> io::Result<Mapping> {
+        if len == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot map zero bytes"));
+        }
+        // SAFETY: a fresh mapping at an address chosen by the kernel aliases no Rust object.
+        let ptr = unsafe {
+            rustix::mm::mmap(
+                std::ptr::null_mut(),
+                len,
+                ProtFlags::READ | ProtFlags::WRITE,
+                MapFlags::SHARED,
+                fd.as_fd(),
+                0,
+            )?
+        };
+        Ok(Mapping { ptr: NonNull::new(ptr.cast()).expect("mmap returned null"), len })
+    }
+
+    /// Start of the mapping (page aligned).
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` describe a mapping this value created and nothing else unmaps.
+        unsafe {
+            let _ = rustix::mm::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}

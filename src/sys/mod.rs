@@ -1,0 +1,31 @@
+//! Every syscall the crate makes, behind small safe wrappers.
+//!
+//! Nothing outside `sys/` calls `libc` or `rustix` directly for process, memory or socket work:
+//! the rest of the crate sees `OwnedFd`s, `Mapping`s and plain results. Linux is the only target
+//! for now; each file holds one OS concern:
+//!
+//! | file | concern |
+//! |---|---|
+//! | `fd.rs` | fd flags, duplication, `poll` with deadlines, EINTR retry |
+//! | `socket.rs` | socketpairs and SCM_RIGHTS fd passing |
+//! | `proc.rs` | fork, pidfd, waitid, signals, parent-death signal, at-exit hook |
+//! | `futex.rs` | shared (never private) futex wait and wake |
+//! | `mem.rs` | memfd segments and shared mappings |
+//! | `exe.rs` | the running binary's identity and the entry-point trampoline arithmetic |
+#![allow(unsafe_code)]
+
+pub(crate) mod exe;
+pub(crate) mod fd;
+pub(crate) mod futex;
+pub(crate) mod mem;
+pub(crate) mod proc;
+pub(crate) mod socket;
+
+/// Removes a variable from the environment.
+///
+/// Called only during the child bootstrap, before `main` and before any thread exists.
+pub(crate) fn env_remove(key: &str) {
+    // SAFETY: the bootstrap runs before `main`, single-threaded, so no other thread can be
+    // reading the environment.
+    unsafe { std::env::remove_var(key) }
+}

@@ -1,0 +1,154 @@
+//! Unix socketpairs and SCM_RIGHTS descriptor passing.
+
+use std::io::{self, IoSlice, IoSliceMut};
+use std::mem::MaybeUninit;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+
+use rustix::net::{
+    AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendAncillaryBuffer, SendAncillaryMessage,
+    SendFlags, SocketFlags, SocketType,
+};
+
+use super::fd::retry;
+
+/// The most descriptors the kernel accepts in one SCM_RIGHTS message (`SCM_MAX_FD`).
+pub(crate) const MAX_FDS_PER_MSG: usize = 253;
+
+/// Which kind of socketpair to make.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PairKind {
+    /// A byte stream (`SOCK_STREAM`).
+    Stream,
+    /// Datagrams with boundaries and ordering (`SOCK_SEQPACKET`).
+    SeqPacket,
+}
+
+/// A connected pair of Unix sockets, both close-on-exec.
+///
+/// # References
+/// - [socketpair(2)](https://man7.org/linux/man-pages/man2/socketpair.2.html)
+pub(crate) fn socketpair(kind: PairKind) -> io::Result<(OwnedFd, OwnedFd)> {
+    let ty = match kind {
+        PairKind::Stream => SocketType::STREAM,
+        PairKind::SeqPacket => SocketType::SEQPACKET,
+    };
+    Ok(rustix::net::socketpair(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)?)
+}
+
+/// A pipe `(read end, write end)`, both close-on-exec.
+///
+/// # References
+/// - [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html)
+pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+}
+
+/// Sends `data` with `fds` attached as one `sendmsg`; returns how many bytes of `data` went out.
+///
+/// At least one byte of data must be sent for the descriptors to travel.
+///
+/// # References
+/// - [unix(7), SCM_RIGHTS](https://man7.org/linux/man-pages/man7/unix.7.html)
+pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+    if fds.len() > MAX_FDS_PER_MSG {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} file descriptors in one message; at most {MAX_FDS_PER_MSG} can be passed", fds.len()),
+        ));
+    }
+    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(fds.len().max(1)))];
+    let mut cmsg = SendAncillaryBuffer::new(&mut space);
+    if !fds.is_empty() && !cmsg.push(SendAncillaryMessage::ScmRights(fds)) {
+        return Err(io::Error::other("control message buffer too small"));
+    }
+    let iov = [IoSlice::new(data)];
+    retry(|| rustix::net::sendmsg(sock, &iov, &mut cmsg, SendFlags::NOSIGNAL))
+}
+
+/// Receives up to `buf.len()` bytes and any descriptors attached (close-on-exec).
+///
+/// Returns `(bytes, fds)`; `bytes == 0` with no fds means end of file. Descriptors beyond
+/// `max_fds` are closed by the kernel (`MSG_CTRUNC`), which is reported as an error.
+pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> io::Result<(usize, Vec<OwnedFd>)> {
+    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
+    let mut iov = [IoSliceMut::new(buf)];
+    let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, RecvFlags::CMSG_CLOEXEC))?;
+    let mut fds = Vec::new();
+    for msg in cmsg.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = msg {
+            fds.extend(rights);
+        }
+    }
+    if res.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("the peer passed more than {max_fds} file descriptors; the rest were dropped"),
+        ));
+    }
+    Ok((res.bytes, fds))
+}
+
+/// Sends a whole framed message: an 8-byte header (body length, fd count) carrying the fds,
+/// then the body.
+pub(crate) fn send_framed(sock: BorrowedFd<'_>, body: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
+    let mut head = [0u8; 8];
+    head[..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    head[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+    if body.len() > u32::MAX as usize {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "bootstrap message over 4 GiB"));
+    }
+    // Small bodies go in the same sendmsg as the header.
+    let mut first = Vec::with_capacity(8 + body.len().min(64 * 1024));
+    first.extend_from_slice(&head);
+    first.extend_from_slice(&body[..body.len().min(64 * 1024)]);
+    let sent = send_with_fds(sock, &first, fds)?;
+    if sent < 8 {
+        // The header must arrive with the fds; a short write of a fresh socket cannot happen
+        // for 8 bytes, but be explicit.
+        super::fd::write_all(sock, &first[sent..8])?;
+        super::fd::write_all(sock, body)?;
+    } else {
+        super::fd::write_all(sock, &body[sent - 8..])?;
+    }
+    Ok(())
+}
+
+/// Receives one message sent by [`send_framed`]; `Ok(None)` at end of file.
+///
+/// `max_len` bounds the body length accepted from the peer before anything is allocated.
+pub(crate) fn recv_framed(sock: BorrowedFd<'_>, max_len: usize) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
+    let mut head = [0u8; 8];
+    let (n, mut fds) = recv_with_fds(sock, &mut head, MAX_FDS_PER_MSG)?;
+    if n == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    if n < 8 && !super::fd::read_exact_or_eof(sock, &mut head[n..])? {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated message header"));
+    }
+    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
+    let nfds = u32::from_le_bytes(head[4..].try_into().expect("4 bytes")) as usize;
+    if len > max_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message of {len} bytes is over the limit of {max_len}"),
+        ));
+    }
+    if nfds != fds.len() {
+        fds.clear();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("message announced {nfds} file descriptors but carried a different number"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    if len > 0 && !super::fd::read_exact_or_eof(sock, &mut body)? {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peer closed before the message body"));
+    }
+    Ok(Some((body, fds)))
+}
+
+/// Borrows each descriptor of a slice.
+pub(crate) fn borrow_all(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
+    fds.iter().map(|f| f.as_fd()).collect()
+}
