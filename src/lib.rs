@@ -57,6 +57,7 @@ mod context;
 mod error;
 pub mod handle;
 mod process;
+mod shm;
 mod sys;
 
 pub use crate::context::{
@@ -65,6 +66,7 @@ pub use crate::context::{
 };
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::process::start::spawn::set_executable;
+pub use crate::shm::ShmSafe;
 pub use crate::process::{
     ChildCtx, ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,

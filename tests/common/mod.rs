@@ -1,0 +1,111 @@
+//! Shared test helpers: run a body under every start method, watchdogs, unique names,
+//! re-running this test binary as a helper process.
+#![allow(dead_code, unreachable_pub)]
+
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use multiproc::{Context, StartMethod, get_context};
+
+/// Every start method, in the order tests run them.
+pub const METHODS: [StartMethod; 3] = [StartMethod::Spawn, StartMethod::ForkServer, StartMethod::Fork];
+
+/// Aborts the whole test process if not dropped within `limit`: a hang fails the test
+/// instead of stalling CI.
+pub struct Watchdog {
+    done: Arc<AtomicBool>,
+}
+
+impl Watchdog {
+    pub fn new(what: &str, limit: Duration) -> Watchdog {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
+        let what = what.to_string();
+        std::thread::spawn(move || {
+            let start = Instant::now();
+            while start.elapsed() < limit {
+                if d.load(Ordering::Relaxed) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            eprintln!("WATCHDOG: {what} did not finish within {limit:?}; aborting the test process");
+            std::process::abort();
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `body` once per start method, each under its own watchdog of `limit`.
+pub fn each_method(what: &str, limit: Duration, mut body: impl FnMut(Context)) {
+    for m in METHODS {
+        let _w = Watchdog::new(&format!("{what} [{m}]"), limit);
+        body(get_context(Some(m)));
+    }
+}
+
+/// A name unique to this process and call, for shared-memory segments and sockets.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!("{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Runs the `#[ignore]`d test `name` of this binary in a fresh process and returns its output.
+pub fn run_helper_test(name: &str) -> Output {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
+        .env("MULTIPROC_HELPER", "1")
+        .output()
+        .expect("cannot run the helper test")
+}
+
+/// Is this process the helper started by [`run_helper_test`]?
+pub fn in_helper() -> bool {
+    std::env::var_os("MULTIPROC_HELPER").is_some()
+}
+
+/// Is process `pid` gone (or a zombie that someone else will reap)?
+pub fn pid_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => {
+            let after = s.rsplit(')').next().unwrap_or("");
+            after.trim_start().starts_with('Z') || after.trim_start().starts_with('X')
+        }
+    }
+}
+
+/// Waits up to `limit` for `pid` to be gone.
+pub fn wait_pid_gone(pid: u32, limit: Duration) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if pid_gone(pid) {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    pid_gone(pid)
+}
+
+/// Pids of this process's children in state Z (zombies).
+pub fn my_zombies() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        if fields.len() > 2 && fields[0] == "Z" && fields[1].parse::<u32>().ok() == Some(me) {
+            out.push(pid);
+        }
+    }
+    out
+}
