@@ -57,7 +57,9 @@ mod context;
 mod error;
 pub mod handle;
 mod process;
+#[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
+#[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod sys;
 
 pub use crate::context::{
@@ -66,8 +68,8 @@ pub use crate::context::{
 };
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::process::start::spawn::set_executable;
-pub use crate::shm::ShmSafe;
 pub use crate::process::{
     ChildCtx, ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
+pub use crate::shm::ShmSafe;

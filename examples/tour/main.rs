@@ -1,0 +1,17 @@
+//! A tour of multiproc: every capability demonstrated, with output.
+//!
+//! Run with `cargo run --release --example tour`. Each section lives in its own file beside
+//! this one and prints what it shows.
+
+mod processes;
+
+fn section(title: &str) {
+    println!("\n=== {title} ===");
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    section("Processes, start methods and exit codes");
+    processes::tour()?;
+    println!("\ntour finished");
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Processes: start methods, names, exit codes, terminate, panics, the `Run` trait.
+
+use std::time::{Duration, Instant};
+
+use multiproc::{Process, Run, StartMethod, get_all_start_methods, get_context};
+use serde::{Deserialize, Serialize};
+
+fn work(n: u64) {
+    let sum: u64 = (1..=n).sum();
+    println!("  [{} pid {}] sum 1..={n} = {sum}", multiproc::current_process().name(), std::process::id());
+}
+
+#[derive(Serialize, Deserialize)]
+struct Countdown {
+    from: u32,
+}
+
+impl Run for Countdown {
+    type Output = ();
+    fn run(self) {
+        let me = multiproc::current_process();
+        let parent = multiproc::parent_process().expect("a child has a parent");
+        println!("  [{}] counting down from {} (parent {} pid {})", me.name(), self.from, parent.name(), parent.pid());
+        if self.from == 0 {
+            multiproc::exit(3);
+        }
+    }
+}
+
+pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
+    println!("start methods: {:?} (default {})", get_all_start_methods(), multiproc::get_start_method());
+    for m in get_all_start_methods() {
+        let ctx = get_context(Some(m));
+        let t = Instant::now();
+        let p = ctx.process(work, 1000);
+        p.start()?;
+        let code = p.join()?;
+        println!("{m:>10}: {p:?} exit code {code} in {:?}", t.elapsed());
+    }
+
+    println!("\nExit codes as Python reports them:");
+    let ok = Process::new(|(): ()| {}, ());
+    let exit7 = Process::new(|(): ()| multiproc::exit(7), ());
+    let panics = Process::new(|what: String| panic!("{what}"), "a bug in the child".to_string());
+    let sleeper = Process::new(|(): ()| std::thread::sleep(Duration::from_secs(30)), ());
+    let killed = Process::new(|(): ()| std::thread::sleep(Duration::from_secs(30)), ());
+    for p in [&ok, &exit7, &panics, &sleeper, &killed] {
+        p.start()?;
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    sleeper.terminate()?;
+    killed.kill()?;
+    for (what, p) in
+        [("returns", &ok), ("exit(7)", &exit7), ("panics", &panics), ("terminate()", &sleeper), ("kill()", &killed)]
+    {
+        println!("  {what:>12} -> exit code {:>3}   {p:?}", p.join()?);
+    }
+    if let Some(f) = panics.failure() {
+        println!("  the panicking child reported: {:?} at {}", f.message, f.location.unwrap_or_default());
+    }
+
+    println!("\nThe Run trait (Python's subclass overriding run()):");
+    for from in [2, 0] {
+        let p = Process::from_run(Countdown { from });
+        p.start()?;
+        println!("  {} exited with {}", p.name(), p.join()?);
+    }
+
+    println!("\nA closure capturing local data runs under fork:");
+    let data = vec![3, 1, 4, 1, 5];
+    let p = Process::with_closure(move || println!("  [child] sum of captured data = {}", data.iter().sum::<i32>()));
+    p.start()?;
+    p.join()?;
+
+    println!("\nTerminating 20 sleepers under each start method:");
+    for m in [StartMethod::Spawn, StartMethod::ForkServer, StartMethod::Fork] {
+        let ps: Vec<Process> = (0..20)
+            .map(|_| get_context(Some(m)).process(|(): ()| std::thread::sleep(Duration::from_secs(30)), ()))
+            .collect();
+        for p in &ps {
+            p.start()?;
+        }
+        for p in &ps {
+            p.terminate()?;
+        }
+        let codes: Vec<i32> = ps.iter().map(|p| p.join()).collect::<Result<_, _>>()?;
+        println!(
+            "  {m:>10}: exit codes all -15: {}; active children left: {}",
+            codes.iter().all(|&c| c == -15),
+            multiproc::active_children().len()
+        );
+    }
+    Ok(())
+}
