@@ -147,6 +147,7 @@ pub(crate) fn maybe_run_child() {
             run_child(boot, msg.0, msg.1, expected)
         }
         Some("forkserver") => super::start::forkserver::serve(boot, parent.unwrap_or(0)),
+        Some("service") => super::service::run_service(boot, parent),
         _ => die(&format!("unknown {ENV_BOOT} mode {mode:?}")),
     }
 }

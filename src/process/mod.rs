@@ -11,6 +11,7 @@
 
 pub(crate) mod bootstrap;
 mod launcher;
+pub(crate) mod service;
 pub(crate) mod start;
 mod target;
 

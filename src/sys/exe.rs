@@ -106,3 +106,16 @@ fn build_id() -> Option<Vec<u8>> {
     }
     found.0
 }
+
+/// The offset of a service main function from the anchor.
+pub(crate) fn service_offset(main: crate::process::service::ServiceMain) -> isize {
+    (main as usize as isize).wrapping_sub(anchor() as isize)
+}
+
+/// Turns a service offset back into the function; only after comparing binary identities.
+pub(crate) fn service_checked(offset: isize) -> crate::process::service::ServiceMain {
+    let addr = (anchor() as isize).wrapping_add(offset) as usize;
+    // SAFETY: the caller compared binary identities, so `addr` is the address, in this
+    // process, of the `ServiceMain` function whose offset the parent computed.
+    unsafe { std::mem::transmute::<usize, crate::process::service::ServiceMain>(addr) }
+}
