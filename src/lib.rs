@@ -53,6 +53,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+pub mod connection;
 mod context;
 mod error;
 pub mod handle;
@@ -62,6 +63,7 @@ mod shm;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod sys;
 
+pub use crate::connection::{Connection, pipe};
 pub use crate::context::{
     Context, ContextError, StartMethod, get_all_start_methods, get_context, get_start_method, get_start_method_opt,
     set_start_method,

@@ -11,6 +11,7 @@
 //! | `proc.rs` | fork, pidfd, waitid, signals, parent-death signal, at-exit hook |
 //! | `futex.rs` | shared (never private) futex wait and wake |
 //! | `mem.rs` | memfd segments and shared mappings |
+//! | `net.rs` | connection I/O: vectored writes, reads collecting SCM_RIGHTS fds, poll on raw fds |
 //! | `exe.rs` | the running binary's identity and the entry-point trampoline arithmetic |
 #![allow(unsafe_code)]
 
@@ -18,6 +19,7 @@ pub(crate) mod exe;
 pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod mem;
+pub(crate) mod net;
 pub(crate) mod proc;
 pub(crate) mod socket;
 

@@ -1,0 +1,139 @@
+//! CPython's wire framing: a 4-byte big-endian signed length, or `-1` followed by an 8-byte
+//! big-endian length for payloads over `0x7fffffff`, then the payload.
+//!
+//! Reading never allocates before the announced length has been checked against the limit,
+//! and it reads exactly one message (header, then body) so that descriptors passed with a
+//! message over a Unix socket are never mixed up with the next message's.
+
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use super::ConnectionError;
+use crate::sys::net::{self, FileKind};
+
+/// The largest length that fits the short header.
+pub(crate) const SHORT_MAX: usize = 0x7fff_ffff;
+
+/// How long a receiver checks for data before it sleeps in the kernel (DESIGN.md, "Wake-up
+/// cost"): long enough to catch a reply from a peer that is awake, short enough to cost
+/// nothing noticeable when the peer is slow.
+pub(crate) const SPIN: Duration = Duration::from_micros(20);
+
+/// Encodes the header for a payload of `len` bytes; returns the buffer and its used length.
+pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
+    let mut h = [0u8; 12];
+    if len > SHORT_MAX {
+        h[..4].copy_from_slice(&(-1i32).to_be_bytes());
+        h[4..].copy_from_slice(&(len as u64).to_be_bytes());
+        (h, 12)
+    } else {
+        h[..4].copy_from_slice(&(len as i32).to_be_bytes());
+        (h, 4)
+    }
+}
+
+/// Writes one framed message; descriptors (Unix sockets only) travel with its first bytes.
+pub(crate) fn write_message(
+    fd: BorrowedFd<'_>,
+    kind: FileKind,
+    payload: &[u8],
+    fds: &[BorrowedFd<'_>],
+) -> Result<(), ConnectionError> {
+    let (h, hl) = header(payload.len());
+    if fds.is_empty() {
+        net::write_all_vectored(fd, kind != FileKind::Pipe, &[&h[..hl], payload])?;
+        return Ok(());
+    }
+    if kind != FileKind::Unix {
+        return Err(ConnectionError::HandlesNotSupported);
+    }
+    let first_body = payload.len().min(64 * 1024);
+    let mut first = Vec::with_capacity(hl + first_body);
+    first.extend_from_slice(&h[..hl]);
+    first.extend_from_slice(&payload[..first_body]);
+    let sent = crate::sys::socket::send_with_fds(fd, &first, fds)?;
+    if sent < hl {
+        net::write_all_vectored(fd, true, &[&first[sent..hl], payload])?;
+    } else {
+        net::write_all_vectored(fd, true, &[&payload[sent - hl..]])?;
+    }
+    Ok(())
+}
+
+/// Reads one message; what the caller learns about the connection's state.
+pub(crate) struct Reader<'a> {
+    pub(crate) fd: BorrowedFd<'a>,
+    /// Collect descriptors (Unix socket + typed receive); `None` reads with plain `read`.
+    pub(crate) fds: Option<Vec<OwnedFd>>,
+    pub(crate) deadline: Option<Instant>,
+    /// Set once any byte of the message was consumed: a failure after that leaves the stream
+    /// in the middle of a message.
+    pub(crate) started: bool,
+}
+
+impl Reader<'_> {
+    /// Waits briefly, spinning, for the first byte (see [`SPIN`]).
+    pub(crate) fn spin(&self) {
+        let start = Instant::now();
+        loop {
+            if net::readable_now(self.fd).unwrap_or(true) {
+                return;
+            }
+            if start.elapsed() >= SPIN || self.deadline.is_some_and(|d| Instant::now() >= d) {
+                return;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Fills `buf` completely. `Ok(false)`: end of file before the first byte of the message.
+    pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ConnectionError> {
+        let mut done = 0;
+        while done < buf.len() {
+            if let Some(d) = self.deadline {
+                if net::poll_raw(&[std::os::fd::AsRawFd::as_raw_fd(&self.fd)], Some(d))?.is_empty() {
+                    return Err(ConnectionError::Timeout);
+                }
+            }
+            let n = match &mut self.fds {
+                Some(fds) => net::recv_collect_fds(self.fd, &mut buf[done..], fds)?,
+                None => net::read(self.fd, &mut buf[done..])?,
+            };
+            if n == 0 {
+                if !self.started {
+                    return Ok(false);
+                }
+                return Err(ConnectionError::Io(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "the peer closed the connection in the middle of a message",
+                )));
+            }
+            self.started = true;
+            done += n;
+        }
+        Ok(true)
+    }
+
+    /// Reads a header and returns the announced length (`None`: end of file), checked against
+    /// `max` before anything is allocated.
+    pub(crate) fn read_len(&mut self, max: usize) -> Result<Option<usize>, ConnectionError> {
+        let mut h = [0u8; 4];
+        if !self.fill(&mut h)? {
+            return Ok(None);
+        }
+        let short = i32::from_be_bytes(h);
+        let len: u64 = if short == -1 {
+            let mut l = [0u8; 8];
+            self.fill(&mut l)?;
+            u64::from_be_bytes(l)
+        } else if short < 0 {
+            return Err(ConnectionError::BadMessageLength { len: short as i64 as u64, max: max as u64 });
+        } else {
+            short as u64
+        };
+        if len > max as u64 {
+            return Err(ConnectionError::BadMessageLength { len, max: max as u64 });
+        }
+        Ok(Some(len as usize))
+    }
+}

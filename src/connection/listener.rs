@@ -1,0 +1,710 @@
+//! `Listener`, `Client` and addresses: Unix paths, Linux abstract names and TCP.
+
+use std::fmt;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::auth::{self, DEFAULT_HANDSHAKE_TIMEOUT};
+use super::{Connection, ConnectionError, DEFAULT_MAX_MESSAGE};
+use crate::sys::net::FileKind;
+
+/// Where a [`Listener`] listens and a [`Client`] connects.
+///
+/// Strings are read as CPython reads them, plus `host:port` for TCP (Python uses a tuple):
+/// `"\0name"` is a Linux abstract socket, a string that parses as a socket address
+/// (`"127.0.0.1:6000"`, `"[::1]:6000"`) is TCP, and any other string is a Unix socket path.
+/// A Windows pipe name (`\\.\pipe\x`) is rejected.
+///
+/// # Examples
+/// ```
+/// use multiproc::connection::{Address, ToAddress};
+/// assert!(matches!("127.0.0.1:6000".to_address()?, Address::Tcp(_)));
+/// assert!(matches!("\0my-service".to_address()?, Address::Abstract(_)));
+/// assert!(matches!("/tmp/my.sock".to_address()?, Address::Unix(_)));
+/// assert!(r"\\.\pipe\x".to_address().is_err());
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Address {
+    /// A Unix socket at a filesystem path.
+    Unix(PathBuf),
+    /// A Linux abstract Unix socket name (without the leading NUL).
+    Abstract(Vec<u8>),
+    /// A TCP address.
+    Tcp(SocketAddr),
+}
+
+impl Address {
+    /// The family this address belongs to.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Family, ToAddress};
+    /// assert_eq!("/tmp/x.sock".to_address()?.family(), Family::Unix);
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn family(&self) -> Family {
+        match self {
+            Address::Unix(_) | Address::Abstract(_) => Family::Unix,
+            Address::Tcp(_) => Family::Tcp,
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Unix(p) => write!(f, "{}", p.display()),
+            Address::Abstract(n) => write!(f, "\\0{}", String::from_utf8_lossy(n)),
+            Address::Tcp(a) => write!(f, "{a}"),
+        }
+    }
+}
+
+/// An address family (Python: `'AF_UNIX'`, `'AF_INET'`/`'AF_INET6'`).
+///
+/// # Examples
+/// ```
+/// use multiproc::connection::{Family, Listener};
+/// let l = Listener::builder().family(Family::Unix).bind()?;
+/// assert_eq!(l.address().family(), Family::Unix);
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// Unix-domain sockets (paths and abstract names).
+    Unix,
+    /// TCP over IPv4 or IPv6.
+    Tcp,
+}
+
+/// Anything that names an [`Address`].
+///
+/// # Examples
+/// ```
+/// use multiproc::connection::ToAddress;
+/// let a = std::net::SocketAddr::from(([127, 0, 0, 1], 0)).to_address()?;
+/// assert_eq!(a.to_string(), "127.0.0.1:0");
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+pub trait ToAddress {
+    /// Converts to an [`Address`].
+    ///
+    /// # Errors
+    /// [`ConnectionError::InvalidArgument`] for an address no family on this platform accepts.
+    fn to_address(&self) -> Result<Address, ConnectionError>;
+}
+
+impl ToAddress for Address {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        Ok(self.clone())
+    }
+}
+
+impl ToAddress for str {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        if let Some(name) = self.strip_prefix('\0') {
+            return Ok(Address::Abstract(name.as_bytes().to_vec()));
+        }
+        if self.starts_with("\\\\") {
+            return Err(ConnectionError::InvalidArgument(format!(
+                "{self:?} is a Windows named-pipe address (AF_PIPE), which this platform does not support; use a Unix path, \"\\0name\" or host:port"
+            )));
+        }
+        if let Ok(a) = self.parse::<SocketAddr>() {
+            return Ok(Address::Tcp(a));
+        }
+        if self.is_empty() {
+            return Err(ConnectionError::InvalidArgument("an empty address".into()));
+        }
+        Ok(Address::Unix(PathBuf::from(self)))
+    }
+}
+
+impl ToAddress for String {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        self.as_str().to_address()
+    }
+}
+
+impl ToAddress for SocketAddr {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        Ok(Address::Tcp(*self))
+    }
+}
+
+impl ToAddress for Path {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        Ok(Address::Unix(self.to_path_buf()))
+    }
+}
+
+impl ToAddress for PathBuf {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        Ok(Address::Unix(self.clone()))
+    }
+}
+
+impl<T: ToAddress + ?Sized> ToAddress for &T {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        (**self).to_address()
+    }
+}
+
+enum Sock {
+    Unix(UnixListener),
+    Tcp(TcpListener),
+}
+
+/// A server socket that accepts authenticated [`Connection`]s (Python:
+/// `multiprocessing.connection.Listener`).
+///
+/// With an authkey, [`accept`](Listener::accept) runs CPython's mutual challenge-response
+/// handshake (it delivers a challenge, then answers the client's); a client that fails it,
+/// breaks the protocol or stalls past the handshake timeout (20 s by default) gets an error
+/// from that `accept` call only, and the listener keeps serving. TCP listeners require an
+/// authkey and bind `127.0.0.1` unless given another address. A Unix listener without an
+/// address binds in a private temporary directory; its socket file is removed on close.
+///
+/// # Examples
+/// ```
+/// use multiproc::connection::{Client, Listener};
+/// let mut listener = Listener::bind("127.0.0.1:0", Some(b"secret"))?;
+/// let addr = listener.address().clone();
+/// let t = std::thread::spawn(move || {
+///     let c = Client::connect(&addr, Some(b"secret")).unwrap();
+///     c.send_bytes(b"hello").unwrap();
+/// });
+/// let conn = listener.accept()?;
+/// assert_eq!(conn.recv_bytes()?, b"hello");
+/// t.join().unwrap();
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+pub struct Listener {
+    sock: Option<Sock>,
+    address: Address,
+    authkey: Option<Vec<u8>>,
+    last_accepted: Option<Address>,
+    handshake_timeout: Duration,
+    max_message: usize,
+    /// The socket file and the private directory to remove on close.
+    cleanup: Option<(PathBuf, Option<PathBuf>)>,
+}
+
+impl fmt::Debug for Listener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Listener")
+            .field("address", &self.address)
+            .field("authenticated", &self.authkey.is_some())
+            .field("closed", &self.sock.is_none())
+            .finish()
+    }
+}
+
+/// Configures and binds a [`Listener`].
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use multiproc::connection::{Family, Listener};
+/// let l = Listener::builder()
+///     .family(Family::Tcp)
+///     .authkey(b"k")
+///     .handshake_timeout(Duration::from_secs(5))
+///     .max_message(1 << 20)
+///     .bind()?;
+/// assert!(l.address().to_string().starts_with("127.0.0.1:"));
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ListenerBuilder {
+    address: Option<Result<Address, String>>,
+    family: Option<Family>,
+    authkey: Option<Vec<u8>>,
+    handshake_timeout: Duration,
+    max_message: usize,
+}
+
+impl ListenerBuilder {
+    /// The address to bind (default: a fresh one of [`family`](ListenerBuilder::family)).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().address("\0multiproc-doc-builder").bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn address(mut self, address: impl ToAddress) -> Self {
+        self.address = Some(address.to_address().map_err(|e| e.to_string()));
+        self
+    }
+
+    /// The family of the address chosen when none is given (default Unix).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Family, Listener};
+    /// let l = Listener::builder().family(Family::Tcp).authkey(b"k").bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn family(mut self, family: Family) -> Self {
+        self.family = Some(family);
+        self
+    }
+
+    /// The shared secret clients must prove they know. `b""` is a valid key.
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().authkey(b"").bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn authkey(mut self, key: &[u8]) -> Self {
+        self.authkey = Some(key.to_vec());
+        self
+    }
+
+    /// How long a client may take to complete the handshake (default 20 s).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let l = multiproc::connection::Listener::builder().handshake_timeout(Duration::from_secs(2)).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The largest message accepted connections take from their peer (default 1 GiB).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().max_message(4096).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn max_message(mut self, max: usize) -> Self {
+        self.max_message = max;
+        self
+    }
+
+    /// Binds and listens.
+    ///
+    /// # Errors
+    /// [`ConnectionError::InvalidArgument`] for an unusable address or a TCP listener without
+    /// an authkey; [`ConnectionError::Io`] when binding fails (for example `AddrInUse`).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn bind(self) -> Result<Listener, ConnectionError> {
+        let address = match self.address {
+            Some(Ok(a)) => Some(a),
+            Some(Err(msg)) => return Err(ConnectionError::InvalidArgument(msg)),
+            None => None,
+        };
+        let family = address.as_ref().map(Address::family).or(self.family).unwrap_or(Family::Unix);
+        if family == Family::Tcp && self.authkey.is_none() {
+            return Err(ConnectionError::InvalidArgument(
+                "a TCP listener needs an authkey: anyone who can reach the port could otherwise connect; pass .authkey(...)".into(),
+            ));
+        }
+        let mut cleanup = None;
+        let (sock, address) = match address {
+            Some(Address::Tcp(a)) => bind_tcp(a)?,
+            None if family == Family::Tcp => bind_tcp(SocketAddr::from(([127, 0, 0, 1], 0)))?,
+            Some(Address::Abstract(name)) => {
+                let sa = std::os::unix::net::SocketAddr::from_abstract_name(&name)?;
+                let l = UnixListener::bind_addr(&sa)?;
+                (Sock::Unix(l), Address::Abstract(name))
+            }
+            Some(Address::Unix(path)) => {
+                let l = UnixListener::bind(&path)?;
+                cleanup = Some((path.clone(), None));
+                (Sock::Unix(l), Address::Unix(path))
+            }
+            None => {
+                let dir = private_dir()?;
+                let path = dir.join(format!("listener-{}", random_hex(8)?));
+                let l = match UnixListener::bind(&path) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = std::fs::remove_dir(&dir);
+                        return Err(e.into());
+                    }
+                };
+                cleanup = Some((path.clone(), Some(dir)));
+                (Sock::Unix(l), Address::Unix(path))
+            }
+        };
+        Ok(Listener {
+            sock: Some(sock),
+            address,
+            authkey: self.authkey,
+            last_accepted: None,
+            handshake_timeout: self.handshake_timeout,
+            max_message: self.max_message,
+            cleanup,
+        })
+    }
+}
+
+fn bind_tcp(a: SocketAddr) -> Result<(Sock, Address), ConnectionError> {
+    let l = TcpListener::bind(a)?;
+    let local = l.local_addr()?;
+    Ok((Sock::Tcp(l), Address::Tcp(local)))
+}
+
+fn random_hex(n: usize) -> Result<String, ConnectionError> {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).map_err(|e| ConnectionError::Io(std::io::Error::other(e.to_string())))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
+}
+
+/// A fresh directory only this user can enter, for listener sockets without an address.
+fn private_dir() -> Result<PathBuf, ConnectionError> {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("multiproc-{}", random_hex(8)?));
+    std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+    Ok(dir)
+}
+
+impl Listener {
+    /// Binds `address` with an optional authkey (Python: `Listener(address, authkey=...)`).
+    ///
+    /// # Errors
+    /// As [`ListenerBuilder::bind`].
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::bind("\0multiproc-doc-bind", None)?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener, ConnectionError> {
+        let mut b = Listener::builder().address(address);
+        if let Some(k) = authkey {
+            b = b.authkey(k);
+        }
+        b.bind()
+    }
+
+    /// A builder for the less common settings.
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn builder() -> ListenerBuilder {
+        ListenerBuilder {
+            address: None,
+            family: None,
+            authkey: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+
+    /// The bound address (with the real port for TCP port 0).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::bind("127.0.0.1:0", Some(b"k"))?;
+    /// assert_ne!(l.address().to_string(), "127.0.0.1:0");
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn address(&self) -> &Address {
+        &self.address
+    }
+
+    /// The peer address of the last accepted connection (`None` before the first, and for
+    /// Unix clients, which usually have no name).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().bind()?;
+    /// assert!(l.last_accepted().is_none());
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn last_accepted(&self) -> Option<&Address> {
+        self.last_accepted.as_ref()
+    }
+
+    /// Waits for a client and authenticates it (when the listener has an authkey).
+    ///
+    /// # Errors
+    /// [`ConnectionError::Closed`] after [`close`](Listener::close);
+    /// [`ConnectionError::Authentication`] if this client failed the handshake (the listener
+    /// stays usable); the OS error otherwise.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Client, Listener};
+    /// let mut l = Listener::builder().bind()?;
+    /// let addr = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::connect(&addr, None).unwrap().send(&1u8).unwrap());
+    /// assert_eq!(l.accept()?.recv::<u8>()?, 1);
+    /// t.join().unwrap();
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn accept(&mut self) -> Result<Connection, ConnectionError> {
+        self.accept_until(None)
+    }
+
+    /// Like [`accept`](Listener::accept), failing with [`ConnectionError::Timeout`] if no
+    /// client connects within `timeout` (the handshake has its own timeout).
+    ///
+    /// # Errors
+    /// As [`accept`](Listener::accept), plus [`ConnectionError::Timeout`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let mut l = multiproc::connection::Listener::builder().bind()?;
+    /// assert!(l.accept_timeout(Duration::from_millis(10)).unwrap_err().is_timeout());
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn accept_timeout(&mut self, timeout: Duration) -> Result<Connection, ConnectionError> {
+        self.accept_until(Some(Instant::now() + timeout))
+    }
+
+    fn accept_until(&mut self, deadline: Option<Instant>) -> Result<Connection, ConnectionError> {
+        let sock = self.sock.as_ref().ok_or(ConnectionError::Closed)?;
+        if deadline.is_some() {
+            let fd = match sock {
+                Sock::Unix(l) => l.as_raw_fd(),
+                Sock::Tcp(l) => l.as_raw_fd(),
+            };
+            if crate::sys::net::poll_raw(&[fd], deadline)?.is_empty() {
+                return Err(ConnectionError::Timeout);
+            }
+        }
+        let (fd, kind, peer): (OwnedFd, FileKind, Option<Address>) = match sock {
+            Sock::Unix(l) => {
+                let (s, a) = retry_intr(|| l.accept())?;
+                let peer = a.as_pathname().map(|p| Address::Unix(p.to_path_buf()));
+                (s.into(), FileKind::Unix, peer)
+            }
+            Sock::Tcp(l) => {
+                let (s, a) = retry_intr(|| l.accept())?;
+                let _ = s.set_nodelay(true);
+                (s.into(), FileKind::Inet, Some(Address::Tcp(a)))
+            }
+        };
+        let mut conn = Connection::new(fd, kind, true, true);
+        conn.set_max_message(self.max_message);
+        self.last_accepted = peer;
+        if let Some(key) = &self.authkey {
+            let until = Instant::now() + self.handshake_timeout;
+            auth::deliver_challenge_until(&conn, key, until)?;
+            auth::answer_challenge_until(&conn, key, until)?;
+        }
+        Ok(conn)
+    }
+
+    /// Stops listening and removes the socket file this listener created. Idempotent;
+    /// dropping the listener does the same.
+    ///
+    /// # Examples
+    /// ```
+    /// let mut l = multiproc::connection::Listener::builder().bind()?;
+    /// l.close();
+    /// assert!(l.accept().is_err());
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn close(&mut self) {
+        self.sock = None;
+        if let Some((path, dir)) = self.cleanup.take() {
+            let _ = std::fs::remove_file(path);
+            if let Some(d) = dir {
+                let _ = std::fs::remove_dir(d);
+            }
+        }
+    }
+
+    /// Has [`close`](Listener::close) been called?
+    ///
+    /// # Examples
+    /// ```
+    /// let mut l = multiproc::connection::Listener::builder().bind()?;
+    /// assert!(!l.closed());
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn closed(&self) -> bool {
+        self.sock.is_none()
+    }
+}
+
+impl AsRawFd for Listener {
+    /// The listening socket (readable when a client is waiting), or -1 once closed.
+    fn as_raw_fd(&self) -> RawFd {
+        match &self.sock {
+            Some(Sock::Unix(l)) => l.as_raw_fd(),
+            Some(Sock::Tcp(l)) => l.as_raw_fd(),
+            None => -1,
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn retry_intr<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Connects to a [`Listener`] (or a CPython `multiprocessing.connection.Listener`) and
+/// authenticates (Python: `multiprocessing.connection.Client`).
+///
+/// # Examples
+/// ```
+/// use multiproc::connection::{Client, Listener};
+/// let mut l = Listener::bind("\0multiproc-doc-client", Some(b"k"))?;
+/// let t = std::thread::spawn(|| Client::connect("\0multiproc-doc-client", Some(b"k")).unwrap());
+/// let server_side = l.accept()?;
+/// let client_side = t.join().unwrap();
+/// client_side.send_bytes(b"hi")?;
+/// assert_eq!(server_side.recv_bytes()?, b"hi");
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+#[derive(Debug)]
+pub struct Client;
+
+/// Configures a [`Client`] connection.
+///
+/// # Examples
+/// ```no_run
+/// use std::time::Duration;
+/// use multiproc::connection::Client;
+/// let conn = Client::builder("127.0.0.1:6000")
+///     .authkey(b"secret")
+///     .handshake_timeout(Duration::from_secs(5))
+///     .connect()?;
+/// # Ok::<(), multiproc::connection::ConnectionError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ClientBuilder {
+    address: Result<Address, String>,
+    authkey: Option<Vec<u8>>,
+    handshake_timeout: Duration,
+    max_message: usize,
+}
+
+impl Client {
+    /// Connects to `address`, authenticating with `authkey` if given.
+    ///
+    /// # Errors
+    /// [`ConnectionError::Authentication`] if the keys differ; the OS error if nothing
+    /// listens there.
+    ///
+    /// # Examples
+    /// ```
+    /// let err = multiproc::connection::Client::connect("\0multiproc-nobody-here", None).unwrap_err();
+    /// assert!(matches!(err, multiproc::connection::ConnectionError::Io(_)));
+    /// ```
+    pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Connection, ConnectionError> {
+        let mut b = Client::builder(address);
+        if let Some(k) = authkey {
+            b = b.authkey(k);
+        }
+        b.connect()
+    }
+
+    /// A builder for the less common settings.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::connection::Client::builder("/tmp/some.sock").authkey(b"k");
+    /// ```
+    pub fn builder(address: impl ToAddress) -> ClientBuilder {
+        ClientBuilder {
+            address: address.to_address().map_err(|e| e.to_string()),
+            authkey: None,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// The shared secret (`b""` is a valid key).
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::connection::Client::builder("/tmp/some.sock").authkey(b"");
+    /// ```
+    pub fn authkey(mut self, key: &[u8]) -> Self {
+        self.authkey = Some(key.to_vec());
+        self
+    }
+
+    /// How long the handshake may take (default 20 s).
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::connection::Client::builder("/tmp/some.sock")
+    ///     .handshake_timeout(std::time::Duration::from_secs(1));
+    /// ```
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The largest message the connection takes from the server (default 1 GiB).
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::connection::Client::builder("/tmp/some.sock").max_message(1 << 20);
+    /// ```
+    pub fn max_message(mut self, max: usize) -> Self {
+        self.max_message = max;
+        self
+    }
+
+    /// Connects and authenticates.
+    ///
+    /// # Errors
+    /// As [`Client::connect`].
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::connection::Client::builder("\0multiproc-nobody").connect().is_err());
+    /// ```
+    pub fn connect(self) -> Result<Connection, ConnectionError> {
+        let address = self.address.map_err(ConnectionError::InvalidArgument)?;
+        let (fd, kind): (OwnedFd, FileKind) = match &address {
+            Address::Tcp(a) => {
+                let s = TcpStream::connect(a)?;
+                let _ = s.set_nodelay(true);
+                (s.into(), FileKind::Inet)
+            }
+            Address::Unix(p) => (UnixStream::connect(p)?.into(), FileKind::Unix),
+            Address::Abstract(n) => {
+                let sa = std::os::unix::net::SocketAddr::from_abstract_name(n)?;
+                (UnixStream::connect_addr(&sa)?.into(), FileKind::Unix)
+            }
+        };
+        let mut conn = Connection::new(fd, kind, true, true);
+        conn.set_max_message(self.max_message);
+        if let Some(key) = &self.authkey {
+            let until = Instant::now() + self.handshake_timeout;
+            auth::answer_challenge_until(&conn, key, until)?;
+            auth::deliver_challenge_until(&conn, key, until)?;
+        }
+        Ok(conn)
+    }
+}
