@@ -28,7 +28,7 @@ use crate::sys::net::FileKind;
 /// assert!(r"\\.\pipe\x".to_address().is_err());
 /// # Ok::<(), multiproc::connection::ConnectionError>(())
 /// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Address {
     /// A Unix socket at a filesystem path.
     Unix(PathBuf),
