@@ -3,6 +3,7 @@
 //! Run with `cargo run --release --example tour`. Each section lives in its own file beside
 //! this one and prints what it shows.
 
+mod connection;
 mod processes;
 
 fn section(title: &str) {
@@ -12,6 +13,8 @@ fn section(title: &str) {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     section("Processes, start methods and exit codes");
     processes::tour()?;
+    section("Pipes and connections: Pipe, Listener/Client with authkey, wait");
+    connection::tour()?;
     println!("\ntour finished");
     Ok(())
 }
