@@ -102,7 +102,11 @@ fn python_client_to_rust_listener() {
 fn rust_client_to_python_listener() {
     let _w = Watchdog::new("python listener", Duration::from_secs(120));
     for (v, label) in versions() {
-        for addr in ["127.0.0.1:0".to_string(), std::env::temp_dir().join(unique_name("mp-interop-py")).display().to_string(), format!("@{}", unique_name("mp-interop-py"))] {
+        for addr in [
+            "127.0.0.1:0".to_string(),
+            std::env::temp_dir().join(unique_name("mp-interop-py")).display().to_string(),
+            format!("@{}", unique_name("mp-interop-py")),
+        ] {
             let mut child = python(v, &["listen", &addr, &hex(KEY)]).spawn().unwrap();
             let mut line = String::new();
             BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();

@@ -84,8 +84,12 @@ fn recv_handshake(conn: &Connection, deadline: Instant) -> Result<Vec<u8>, Conne
         Err(ConnectionError::BadMessageLength { len, .. }) => Err(auth_err(format!(
             "protocol error: the peer sent a {len}-byte handshake message, over the {MAX_HANDSHAKE}-byte limit"
         ))),
-        Err(ConnectionError::Timeout) => Err(auth_err("protocol error: the peer did not complete the handshake in time")),
-        Err(ConnectionError::Eof) => Err(auth_err("protocol error: the peer closed the connection during the handshake")),
+        Err(ConnectionError::Timeout) => {
+            Err(auth_err("protocol error: the peer did not complete the handshake in time"))
+        }
+        Err(ConnectionError::Eof) => {
+            Err(auth_err("protocol error: the peer closed the connection during the handshake"))
+        }
         Err(ConnectionError::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
             Err(auth_err("protocol error: the peer closed the connection in the middle of a handshake message"))
         }
@@ -113,7 +117,11 @@ pub fn deliver_challenge(conn: &Connection, authkey: &[u8]) -> Result<(), Connec
     deliver_challenge_until(conn, authkey, Instant::now() + DEFAULT_HANDSHAKE_TIMEOUT)
 }
 
-pub(crate) fn deliver_challenge_until(conn: &Connection, authkey: &[u8], deadline: Instant) -> Result<(), ConnectionError> {
+pub(crate) fn deliver_challenge_until(
+    conn: &Connection,
+    authkey: &[u8],
+    deadline: Instant,
+) -> Result<(), ConnectionError> {
     let mut nonce = [0u8; NONCE_LEN];
     getrandom::fill(&mut nonce).map_err(|e| ConnectionError::Io(std::io::Error::other(e.to_string())))?;
     let mut message = b"{sha256}".to_vec();
@@ -161,7 +169,11 @@ pub fn answer_challenge(conn: &Connection, authkey: &[u8]) -> Result<(), Connect
     answer_challenge_until(conn, authkey, Instant::now() + DEFAULT_HANDSHAKE_TIMEOUT)
 }
 
-pub(crate) fn answer_challenge_until(conn: &Connection, authkey: &[u8], deadline: Instant) -> Result<(), ConnectionError> {
+pub(crate) fn answer_challenge_until(
+    conn: &Connection,
+    authkey: &[u8],
+    deadline: Instant,
+) -> Result<(), ConnectionError> {
     let msg = recv_handshake(conn, deadline)?;
     let Some(message) = msg.strip_prefix(CHALLENGE) else {
         return Err(auth_err("protocol error, expected challenge"));

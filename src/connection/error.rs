@@ -115,7 +115,9 @@ impl fmt::Display for ConnectionError {
                 f,
                 "the connection is write-only (the writing end of a one-way pipe, or it received a bad message length); receive on the other end"
             ),
-            ConnectionError::Eof => write!(f, "end of file: the peer closed the connection and nothing is left to receive"),
+            ConnectionError::Eof => {
+                write!(f, "end of file: the peer closed the connection and nothing is left to receive")
+            }
             ConnectionError::BadMessageLength { len, max } => write!(
                 f,
                 "bad message length: the peer announced {len} bytes but at most {max} are accepted; raise the limit with set_max_message if the peer is trusted (the connection is no longer readable)"
@@ -221,11 +223,7 @@ impl AuthenticationError {
 
 impl fmt::Display for AuthenticationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "authentication failed: {} (both sides must use the same authkey)",
-            self.message
-        )
+        write!(f, "authentication failed: {} (both sides must use the same authkey)", self.message)
     }
 }
 

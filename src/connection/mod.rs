@@ -322,7 +322,9 @@ impl Connection {
         let fd = self.check_writable()?;
         let n = buf.len();
         if offset > n {
-            return Err(ConnectionError::InvalidArgument(format!("offset {offset} is past the end of the {n}-byte buffer")));
+            return Err(ConnectionError::InvalidArgument(format!(
+                "offset {offset} is past the end of the {n}-byte buffer"
+            )));
         }
         let size = size.unwrap_or(n - offset);
         if offset.checked_add(size).is_none_or(|end| end > n) {

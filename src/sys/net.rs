@@ -118,7 +118,8 @@ pub(crate) fn recv_collect_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut V
 /// # References
 /// - [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn poll_raw(fds: &[RawFd], deadline: Option<Instant>) -> io::Result<Vec<usize>> {
-    let mut pfds: Vec<libc::pollfd> = fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
+    let mut pfds: Vec<libc::pollfd> =
+        fds.iter().map(|&fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect();
     loop {
         let timeout_ms: libc::c_int = match remaining(deadline) {
             None => -1,
