@@ -83,7 +83,7 @@ impl FromStr for StartMethod {
     }
 }
 
-static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
+pub(crate) static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
 
 /// Sets the start method used by [`Process::new`] and friends.
 ///

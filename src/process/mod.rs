@@ -10,7 +10,8 @@
 //! to the parent, see [`Process::failure`]), and `-N` when a signal `N` killed the child.
 
 pub(crate) mod bootstrap;
-mod launcher;
+pub(crate) mod launcher;
+#[allow(dead_code)] // used by the shared-memory tracker and managers
 pub(crate) mod service;
 pub(crate) mod start;
 mod target;
@@ -724,7 +725,6 @@ pub(crate) struct SelfInfo {
     pub(crate) identity: Vec<u32>,
     pub(crate) daemon: bool,
     pub(crate) authkey: Vec<u8>,
-    pub(crate) method: Option<StartMethod>,
 }
 
 /// The calling process, as Python's `current_process()`.
@@ -780,7 +780,7 @@ impl CurrentProcess {
     }
 }
 
-static CURRENT: Mutex<Option<Arc<SelfInfo>>> = Mutex::new(None);
+pub(crate) static CURRENT: Mutex<Option<Arc<SelfInfo>>> = Mutex::new(None);
 
 /// The calling process.
 ///
@@ -791,7 +791,7 @@ pub fn current_process() -> CurrentProcess {
     let info = g.get_or_insert_with(|| {
         let mut authkey = vec![0u8; 32];
         getrandom::fill(&mut authkey).expect("the system random number generator failed");
-        Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey, method: None })
+        Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey })
     });
     CurrentProcess { info: info.clone() }
 }
@@ -844,7 +844,7 @@ impl ParentProcess {
     }
 }
 
-static PARENT: Mutex<Option<(u32, String)>> = Mutex::new(None);
+pub(crate) static PARENT: Mutex<Option<(u32, String)>> = Mutex::new(None);
 
 /// The parent process of a child, `None` in the main process.
 ///
@@ -857,16 +857,26 @@ pub fn parent_process() -> Option<ParentProcess> {
 
 /// Sets up the process-wide state of a new child.
 pub(crate) fn become_child(info: &ChildInfo) {
-    *lock(&CURRENT) = Some(Arc::new(SelfInfo {
+    become_child_with(info, &mut lock(&CURRENT), &mut lock(&PARENT), &mut lock(&crate::context::GLOBAL));
+}
+
+/// [`become_child`] with the globals already locked (a forked child holds copies of the
+/// parent's guards).
+pub(crate) fn become_child_with(
+    info: &ChildInfo,
+    current: &mut Option<Arc<SelfInfo>>,
+    parent: &mut Option<(u32, String)>,
+    method: &mut Option<StartMethod>,
+) {
+    *current = Some(Arc::new(SelfInfo {
         name: info.name.clone(),
         identity: info.identity.clone(),
         daemon: info.daemon,
         authkey: info.authkey.clone(),
-        method: Some(info.method),
     }));
-    *lock(&PARENT) = Some((info.parent_pid, info.parent_name.clone()));
+    *parent = Some((info.parent_pid, info.parent_name.clone()));
     PROCESS_COUNTER.store(0, Ordering::Relaxed);
-    let _ = crate::context::set_start_method(Some(info.method), true);
+    *method = Some(info.method);
 }
 
 /// Started children not yet known to have ended (Python's `_children`).

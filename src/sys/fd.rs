@@ -54,13 +54,9 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
 pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Vec<usize>> {
     loop {
         let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
-        let timeout = match remaining(deadline) {
-            None => None,
-            Some(d) => Some(
-                rustix::time::Timespec::try_from(d)
-                    .unwrap_or(rustix::time::Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 }),
-            ),
-        };
+        let timeout = remaining(deadline).map(|d| {
+            rustix::time::Timespec::try_from(d).unwrap_or(rustix::time::Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 })
+        });
         match rustix::event::poll(&mut pfds, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),

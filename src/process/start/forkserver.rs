@@ -29,21 +29,12 @@ use crate::process::{ChildHandle, Waiter};
 use crate::sys;
 use crate::sys::proc::Forked;
 
-struct Server {
+pub(crate) struct Server {
     owner: u32,
     control: OwnedFd,
 }
 
-static SERVER: Mutex<Option<Server>> = Mutex::new(None);
-
-/// In a forked child: the parent's server connection is not ours to use.
-pub(crate) fn forget_server() {
-    if let Ok(mut g) = SERVER.try_lock() {
-        if let Some(s) = g.take() {
-            std::mem::forget(s.control); // the fd is shared with the parent's copy; closing is fine too
-        }
-    }
-}
+pub(crate) static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
 fn start_server() -> Result<Server, ProcessError> {
     let (ours, theirs) =
@@ -152,9 +143,10 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
         let status_w = fds.pop().expect("two fds");
         let boot_child = fds.pop().expect("two fds");
         let me = sys::proc::getpid();
-        // SAFETY: the fork server is single-threaded, so the child may run arbitrary code.
         #[allow(unsafe_code)] // the fork server's one fork()
-        match unsafe { sys::proc::fork() } {
+        // SAFETY: the fork server is single-threaded, so the child may run arbitrary code.
+        let forked = unsafe { sys::proc::fork() };
+        match forked {
             Err(_) => drop((status_w, boot_child)),
             Ok(Forked::Child) => {
                 drop(children);
