@@ -200,6 +200,10 @@ pub struct Process {
 
 static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// How long `join` checks for the child's end before sleeping (a short child's exit usually
+/// arrives sooner than a sleeping thread can be woken).
+const JOIN_SPIN: Duration = Duration::from_micros(20);
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -456,7 +460,8 @@ impl Process {
             Some(code) => {
                 s.exitcode = Some(code);
                 s.phase = Phase::Stopped;
-                s.failure = child.read_failure();
+                // A child reports only when it fails, and then its exit code is not 0.
+                s.failure = if code != 0 { child.read_failure() } else { None };
                 drop(s);
                 lock(&CHILDREN).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
                 Ok(Some(code))
@@ -491,7 +496,7 @@ impl Process {
             return Ok(self.state().exitcode);
         };
         if let Some(fd) = child.wait_fd() {
-            sys::fd::poll_readable(&[fd], deadline).map_err(|e| ProcessError::os("poll", e))?;
+            sys::fd::spin_then_poll(fd, JOIN_SPIN, deadline).map_err(|e| ProcessError::os("poll", e))?;
         }
         self.poll_exit()
     }

@@ -68,6 +68,24 @@ pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -
     }
 }
 
+/// Like [`poll_readable`] on one descriptor, but first checks it without sleeping for up to
+/// `spin`: on an idle multi-core machine, waking a sleeping thread costs tens of
+/// microseconds (see DESIGN.md, "Wake-up cost"), more than a short answer takes to arrive.
+/// Returns whether the descriptor became readable before the deadline.
+pub(crate) fn spin_then_poll(fd: BorrowedFd<'_>, spin: Duration, deadline: Option<Instant>) -> io::Result<bool> {
+    let start = Instant::now();
+    loop {
+        if is_readable(fd)? {
+            return Ok(true);
+        }
+        if start.elapsed() >= spin || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    Ok(!poll_readable(&[fd], deadline)?.is_empty())
+}
+
 /// Is `fd` readable right now (data, end of file or error)?
 pub(crate) fn is_readable(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(!poll_readable(&[fd], Some(Instant::now()))?.is_empty())

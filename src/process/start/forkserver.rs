@@ -76,7 +76,11 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         }
         drop(boot_child);
         drop(status_w);
+        // Send what to run before waiting for the pid: the child finds it waiting in its
+        // socket as soon as it is forked, instead of after one more round trip.
+        let sent = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds));
         let mut pid_bytes = [0u8; 4];
+        let _ = sys::fd::spin_then_poll(status_r.as_fd(), std::time::Duration::from_micros(100), None);
         match sys::fd::read_exact_or_eof(status_r.as_fd(), &mut pid_bytes) {
             Ok(true) => {}
             _ => {
@@ -87,7 +91,7 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         }
         let pid = u32::from_le_bytes(pid_bytes);
         let pidfd = sys::proc::pidfd_open(pid).ok();
-        if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
+        if let Err(e) = sent {
             log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
         }
         return Ok(ChildHandle { pid, pidfd, waiter: Waiter::Status(status_r), report: boot_parent });
