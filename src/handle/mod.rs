@@ -186,6 +186,14 @@ pub struct Fd(OwnedFd);
 
 impl Fd {
     /// The descriptor, to use as a file, socket or pipe.
+    ///
+    /// # Examples
+    /// ```
+    /// let (r, _w) = std::io::pipe()?;
+    /// let fd = multiproc::handle::Fd::from(std::os::fd::OwnedFd::from(r));
+    /// let _file = std::fs::File::from(fd.into_owned());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_owned(self) -> OwnedFd {
         self.0
     }

@@ -63,7 +63,7 @@ pub(crate) enum Report {
 
 /// What an entry trampoline gets: the encoded arguments and the descriptors they refer to.
 #[derive(Debug)]
-pub struct ChildCtx {
+pub(crate) struct ChildCtx {
     pub(crate) payload: Vec<u8>,
     pub(crate) fds: Vec<OwnedFd>,
 }

@@ -25,7 +25,6 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use self::bootstrap::ChildCtx;
 use self::bootstrap::ChildInfo;
 use self::target::FnTarget;
 pub(crate) use self::target::Target;
@@ -325,16 +324,35 @@ impl Process {
     }
 
     /// The process name (Python's default: `Process-N`, `Process-N:M` in a child).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
     pub fn name(&self) -> String {
         self.state().name.clone()
     }
 
     /// Renames the process; the child sees the name it had at start.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.set_name("worker");
+    /// assert_eq!(p.name(), "worker");
+    /// ```
     pub fn set_name(&self, name: impl Into<String>) {
         self.state().name = name.into();
     }
 
     /// Is this a daemon process (terminated when its parent exits; may not have children)?
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(!p.daemon()); // the main process is not a daemon
+    /// ```
     pub fn daemon(&self) -> bool {
         self.state().daemon
     }
@@ -343,6 +361,14 @@ impl Process {
     ///
     /// # Errors
     /// [`ProcessErrorKind::AlreadyStartedSetting`] once started.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.set_daemon(true)?;
+    /// assert!(p.daemon());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn set_daemon(&self, daemon: bool) -> Result<(), ProcessError> {
         let mut s = self.state();
         if s.phase != Phase::Initial {
@@ -353,6 +379,15 @@ impl Process {
     }
 
     /// The start method this process uses (the global one unless set).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::new(|(): ()| {}, ());
+    /// p.set_start_method(StartMethod::Fork)?;
+    /// assert_eq!(p.start_method(), StartMethod::Fork);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn start_method(&self) -> StartMethod {
         self.state().method.unwrap_or_else(get_start_method)
     }
@@ -361,6 +396,14 @@ impl Process {
     ///
     /// # Errors
     /// Fails once started, and for a closure process with anything but `Fork`.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::new(|(): ()| {}, ());
+    /// p.set_start_method(StartMethod::ForkServer)?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn set_start_method(&self, method: StartMethod) -> Result<(), ProcessError> {
         let mut s = self.state();
         if s.phase != Phase::Initial {
@@ -383,6 +426,15 @@ impl Process {
     /// [`DaemonChildren`](ProcessErrorKind::DaemonChildren) in a daemon process,
     /// [`NotCreator`](ProcessErrorKind::NotCreator), [`Encode`](ProcessErrorKind::Encode) when
     /// the arguments cannot be serialized, [`Os`](ProcessErrorKind::Os) when the system refuses.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.start()?;
+    /// assert!(p.start().is_err()); // only once
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn start(&self) -> Result<(), ProcessError> {
         bootstrap::keep_ctor();
         let mut s = self.state();
@@ -474,6 +526,15 @@ impl Process {
     /// # Errors
     /// [`NotStarted`](ProcessErrorKind::NotStarted), [`Closed`](ProcessErrorKind::Closed),
     /// [`NotCreator`](ProcessErrorKind::NotCreator).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|code: i32| multiproc::exit(code), 4);
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 4);
+    /// assert_eq!(p.join()?, 4); // again: same answer
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn join(&self) -> Result<i32, ProcessError> {
         loop {
             if let Some(code) = self.join_deadline(None)? {
@@ -487,6 +548,17 @@ impl Process {
     ///
     /// # Errors
     /// As [`join`](Process::join).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let p = multiproc::Process::new(|s: u64| std::thread::sleep(Duration::from_secs(s)), 10);
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
         self.join_deadline(Some(Instant::now() + timeout))
     }
@@ -503,6 +575,16 @@ impl Process {
 
     /// Is the child running? False before start and after it ended (and reaps it).
     /// A closed process is not alive.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(!p.is_alive()); // not started
+    /// p.start()?;
+    /// p.join()?;
+    /// assert!(!p.is_alive()); // ended
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         {
             let s = self.state();
@@ -514,11 +596,31 @@ impl Process {
     }
 
     /// The child's pid once started.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// assert!(p.pid().is_some());
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn pid(&self) -> Option<u32> {
         self.state().child.as_ref().map(|c| c.pid)
     }
 
     /// The exit code once the child ended: 0, `n`, 1 after a panic, `-N` after signal `N`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert_eq!(p.exitcode(), None);
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn exitcode(&self) -> Option<i32> {
         if self.state().phase == Phase::Started {
             let _ = self.poll_exit();
@@ -527,6 +629,15 @@ impl Process {
     }
 
     /// What the child reported if it panicked or failed to start (after it ended).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| panic!("oops"), ());
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.failure().unwrap().message, "oops");
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn failure(&self) -> Option<ChildFailure> {
         self.state().failure.clone()
     }
@@ -536,6 +647,17 @@ impl Process {
     /// # Errors
     /// [`NotStarted`](ProcessErrorKind::NotStarted) before start (Python: `ValueError('process not started')`),
     /// [`Closed`](ProcessErrorKind::Closed) after close.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(p.sentinel().is_err()); // not started
+    /// p.start()?;
+    /// let fd = p.sentinel()?; // poll it, or pass it to connection::wait
+    /// assert!(fd >= 0);
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
         let s = self.state();
         if s.closed {
@@ -557,6 +679,15 @@ impl Process {
     ///
     /// # Errors
     /// As [`join`](Process::join), or the system refusing the signal.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?, -15);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.signal(libc::SIGTERM)
     }
@@ -565,6 +696,15 @@ impl Process {
     ///
     /// # Errors
     /// As [`terminate`](Process::terminate).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn kill(&self) -> Result<(), ProcessError> {
         self.signal(libc::SIGKILL)
     }
@@ -573,6 +713,15 @@ impl Process {
     ///
     /// # Errors
     /// As [`terminate`](Process::terminate).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// p.interrupt()?;
+    /// assert_eq!(p.join()?, -2);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn interrupt(&self) -> Result<(), ProcessError> {
         self.signal(libc::SIGINT)
     }
@@ -582,6 +731,16 @@ impl Process {
     ///
     /// # Errors
     /// [`StillRunning`](ProcessErrorKind::StillRunning) if the child runs.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.start()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(p.join().is_err()); // closed
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn close(&self) -> Result<(), ProcessError> {
         if self.state().phase == Phase::Started && self.poll_exit()?.is_none() {
             return Err(ProcessError::new(
@@ -599,6 +758,12 @@ impl Process {
     }
 
     /// The authentication key the child inherits (the creator's).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert_eq!(p.authkey(), multiproc::current_process().authkey());
+    /// ```
     pub fn authkey(&self) -> Vec<u8> {
         current_process().info.authkey.clone()
     }
@@ -675,18 +840,37 @@ pub struct ProcessBuilder {
 
 impl ProcessBuilder {
     /// The process name.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::builder().name("loader").target(|(): ()| {}, ());
+    /// assert_eq!(p.name(), "loader");
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// The daemon flag (default: the creator's).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::builder().daemon(true).target(|(): ()| {}, ());
+    /// assert!(p.daemon());
+    /// ```
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = Some(daemon);
         self
     }
 
     /// The start method (default: the global one at start time).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::builder().start_method(StartMethod::Fork).target(|(): ()| {}, ());
+    /// assert_eq!(p.start_method(), StartMethod::Fork);
+    /// ```
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
         self
@@ -709,6 +893,12 @@ impl ProcessBuilder {
     }
 
     /// A process running `target(args)`; see [`Process::new`].
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::builder().name("adder").target(|(a, b): (i32, i32)| println!("{}", a + b), (1, 2));
+    /// assert_eq!(p.name(), "adder");
+    /// ```
     pub fn target<F, A>(self, target: F, args: A) -> Process
     where
         F: Fn(A) + Send + Sync + 'static,
@@ -718,6 +908,18 @@ impl ProcessBuilder {
     }
 
     /// A process running a [`Run`] job; see [`Process::from_run`].
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Job;
+    /// impl multiproc::Run for Job {
+    ///     type Output = ();
+    ///     fn run(self) {}
+    /// }
+    /// let p = multiproc::Process::builder().name("job").run(Job);
+    /// assert_eq!(p.name(), "job");
+    /// ```
     pub fn run<J: Run>(self, job: J) -> Process {
         self.apply(Process::from_run(job))
     }
@@ -749,37 +951,72 @@ pub struct CurrentProcess {
 
 impl CurrentProcess {
     /// The name: `MainProcess` in the main process, the `Process` name in a child.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().name(), "MainProcess");
+    /// ```
     pub fn name(&self) -> &str {
         &self.info.name
     }
 
     /// The pid of the calling process.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().pid(), std::process::id());
+    /// ```
     pub fn pid(&self) -> u32 {
         sys::proc::getpid()
     }
 
     /// Is the calling process a daemon?
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!multiproc::current_process().daemon());
+    /// ```
     pub fn daemon(&self) -> bool {
         self.info.daemon
     }
 
     /// The authentication key (32 random bytes in the main process, inherited by children).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().authkey().len(), 32);
+    /// ```
     pub fn authkey(&self) -> &[u8] {
         &self.info.authkey
     }
 
     /// Always true: the calling process is running.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::current_process().is_alive());
+    /// ```
     pub fn is_alive(&self) -> bool {
         true
     }
 
     /// Always `None` for the running process.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().exitcode(), None);
+    /// ```
     pub fn exitcode(&self) -> Option<i32> {
         None
     }
 
     /// The identity path: empty in the main process, `[1]` for `Process-1`, `[1, 2]` for its
     /// second child.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::current_process().identity().is_empty()); // the main process
+    /// ```
     pub fn identity(&self) -> &[u32] {
         &self.info.identity
     }
@@ -816,16 +1053,38 @@ pub struct ParentProcess {
 
 impl ParentProcess {
     /// The parent's pid.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     let parent = multiproc::parent_process().unwrap();
+    ///     println!("my parent is {}", parent.pid());
+    /// }
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The parent's name.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     assert_eq!(multiproc::parent_process().unwrap().name(), "MainProcess");
+    /// }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Is the parent still running?
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     assert!(multiproc::parent_process().unwrap().is_alive());
+    /// }
+    /// ```
     pub fn is_alive(&self) -> bool {
         match &self.pidfd {
             Some(fd) => !sys::fd::is_readable(fd.as_fd()).unwrap_or(true),
@@ -834,6 +1093,16 @@ impl ParentProcess {
     }
 
     /// Waits until the parent ends or `timeout` passes; returns whether it ended.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     let parent = multiproc::parent_process().unwrap();
+    ///     if parent.join_timeout(std::time::Duration::from_secs(1)) {
+    ///         println!("the parent is gone");
+    ///     }
+    /// }
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         match &self.pidfd {
             Some(fd) => !sys::fd::poll_readable(&[fd.as_fd()], Some(Instant::now() + timeout))
@@ -844,6 +1113,14 @@ impl ParentProcess {
     }
 
     /// A descriptor that becomes readable when the parent ends.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     let fd = multiproc::parent_process().unwrap().sentinel();
+    ///     assert!(fd.is_some());
+    /// }
+    /// ```
     pub fn sentinel(&self) -> Option<RawFd> {
         self.pidfd.as_ref().map(|f| f.as_raw_fd())
     }
