@@ -92,14 +92,17 @@ pub(crate) struct ChildHandle {
 }
 
 impl ChildHandle {
+    /// The descriptor that becomes readable when the child ends: its pidfd when there is one
+    /// (a fork-server child's pidfd wakes us as early as the server, not after it).
     fn sentinel(&self) -> RawFd {
-        match &self.waiter {
-            Waiter::Direct => self.pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
-            Waiter::Status(fd) => fd.as_raw_fd(),
+        match (&self.pidfd, &self.waiter) {
+            (Some(fd), _) => fd.as_raw_fd(),
+            (None, Waiter::Status(fd)) => fd.as_raw_fd(),
+            (None, Waiter::Direct) => -1,
         }
     }
 
-    /// Collects the exit code if the child has ended (never blocks).
+    /// Collects the exit code if the child has ended (never blocks for long).
     fn try_reap(&self) -> Result<Option<i32>, ProcessError> {
         match &self.waiter {
             Waiter::Direct => match &self.pidfd {
@@ -108,7 +111,18 @@ impl ChildHandle {
             },
             Waiter::Status(fd) => {
                 if !sys::fd::is_readable(fd.as_fd()).map_err(|e| ProcessError::os("poll", e))? {
-                    return Ok(None);
+                    // Ended but not yet reported? The server reaps it and writes the code
+                    // within moments; wait for that rather than report "running".
+                    let dead = match &self.pidfd {
+                        Some(p) => sys::fd::is_readable(p.as_fd()).map_err(|e| ProcessError::os("poll", e))?,
+                        None => false,
+                    };
+                    if !dead {
+                        return Ok(None);
+                    }
+                    let limit = Instant::now() + Duration::from_secs(10);
+                    sys::fd::spin_then_poll(fd.as_fd(), Duration::from_micros(200), Some(limit))
+                        .map_err(|e| ProcessError::os("poll", e))?;
                 }
                 let mut b = [0u8; 4];
                 match sys::fd::read_exact_or_eof(fd.as_fd(), &mut b) {
@@ -121,9 +135,10 @@ impl ChildHandle {
     }
 
     fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        match &self.waiter {
-            Waiter::Direct => self.pidfd.as_ref().map(|f| f.as_fd()),
-            Waiter::Status(fd) => Some(fd.as_fd()),
+        match (&self.pidfd, &self.waiter) {
+            (Some(fd), _) => Some(fd.as_fd()),
+            (None, Waiter::Status(fd)) => Some(fd.as_fd()),
+            (None, Waiter::Direct) => None,
         }
     }
 
