@@ -39,6 +39,11 @@ pub enum StartMethod {
 
 impl StartMethod {
     /// Python's name for the method.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::StartMethod::ForkServer.as_str(), "forkserver");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             StartMethod::Spawn => "spawn",
@@ -83,7 +88,7 @@ impl FromStr for StartMethod {
     }
 }
 
-static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
+pub(crate) static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
 
 /// Sets the start method used by [`Process::new`] and friends.
 ///
@@ -169,11 +174,24 @@ pub fn get_context(method: Option<StartMethod>) -> Context {
 
 impl Context {
     /// The context's start method.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{get_context, StartMethod};
+    /// assert_eq!(get_context(Some(StartMethod::Fork)).get_start_method(), StartMethod::Fork);
+    /// ```
     pub fn get_start_method(&self) -> StartMethod {
         self.method
     }
 
     /// A process that will run `target(args)` started by this context's method.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{get_context, StartMethod};
+    /// let p = get_context(Some(StartMethod::ForkServer)).process(|n: u8| println!("{n}"), 1);
+    /// assert_eq!(p.start_method(), StartMethod::ForkServer);
+    /// ```
     pub fn process<F, A>(&self, target: F, args: A) -> Process
     where
         F: Fn(A) + Send + Sync + 'static,
@@ -185,6 +203,18 @@ impl Context {
     }
 
     /// A process running a [`Run`] job, started by this context's method.
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Job;
+    /// impl multiproc::Run for Job {
+    ///     type Output = ();
+    ///     fn run(self) {}
+    /// }
+    /// let p = multiproc::get_context(Some(multiproc::StartMethod::Fork)).process_from_run(Job);
+    /// assert_eq!(p.name().split('-').next(), Some("Job"));
+    /// ```
     pub fn process_from_run<J: Run>(&self, job: J) -> Process {
         let p = Process::from_run(job);
         p.set_start_method(self.method).expect("fresh process");

@@ -49,11 +49,14 @@ impl CodecError {
         CodecError { decoding: true, message }
     }
 
-    pub(crate) fn new(decoding: bool, message: impl Into<String>) -> CodecError {
-        CodecError { decoding, message: message.into() }
-    }
-
     /// Did this happen while decoding received bytes (rather than encoding a value)?
+    ///
+    /// # Examples
+    /// ```
+    /// fn retryable(e: &multiproc::CodecError) -> bool {
+    ///     !e.is_decode() // an encode error is the caller's value; decode errors are bad input
+    /// }
+    /// ```
     pub fn is_decode(&self) -> bool {
         self.decoding
     }
@@ -143,6 +146,14 @@ impl ProcessError {
     }
 
     /// The kind of failure.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, ProcessErrorKind};
+    /// let p = Process::new(|(): ()| {}, ());
+    /// p.close().unwrap(); // closing a process that never started is allowed
+    /// assert_eq!(p.start().unwrap_err().kind(), ProcessErrorKind::Closed);
+    /// ```
     pub fn kind(&self) -> ProcessErrorKind {
         self.kind
     }

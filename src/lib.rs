@@ -71,7 +71,7 @@ pub use crate::context::{
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::process::start::spawn::set_executable;
 pub use crate::process::{
-    ChildCtx, ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
+    ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::shm::ShmSafe;

@@ -67,7 +67,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\nA closure capturing local data runs under fork:");
-    let data = vec![3, 1, 4, 1, 5];
+    let data = [3, 1, 4, 1, 5];
     let p = Process::with_closure(move || println!("  [child] sum of captured data = {}", data.iter().sum::<i32>()));
     p.start()?;
     p.join()?;

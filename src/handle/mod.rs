@@ -1,6 +1,6 @@
 //! How a resource crosses into another process ("reduction" in Python's terms).
 //!
-//! A handle type (a [`Connection`](crate::connection::Connection), a lock, a shared segment,
+//! A handle type (a `Connection`, a lock, a shared segment,
 //! a queue, or a plain [`Fd`]) implements `Serialize` by writing the *index* of its file
 //! descriptor into the message and recording the descriptor itself in a per-thread side
 //! table. The transport then carries the descriptors next to the bytes:
@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `Spawn`, `ForkServer` (process arguments) | `SCM_RIGHTS` on the bootstrap socket |
 //! | `Fork` | not at all: the child inherits them, the arguments are moved in memory |
-//! | a [`Connection`](crate::connection::Connection) over a Unix socket | `SCM_RIGHTS` with the message |
+//! | a `Connection` over a Unix socket | `SCM_RIGHTS` with the message |
 //!
 //! On the receiving side `Deserialize` takes the descriptor back out of the side table by
 //! index. Serializing a handle anywhere else (for example into a file with `postcard`) fails
@@ -186,6 +186,14 @@ pub struct Fd(OwnedFd);
 
 impl Fd {
     /// The descriptor, to use as a file, socket or pipe.
+    ///
+    /// # Examples
+    /// ```
+    /// let (r, _w) = std::io::pipe()?;
+    /// let fd = multiproc::handle::Fd::from(std::os::fd::OwnedFd::from(r));
+    /// let _file = std::fs::File::from(fd.into_owned());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_owned(self) -> OwnedFd {
         self.0
     }

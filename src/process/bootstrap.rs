@@ -63,7 +63,7 @@ pub(crate) enum Report {
 
 /// What an entry trampoline gets: the encoded arguments and the descriptors they refer to.
 #[derive(Debug)]
-pub struct ChildCtx {
+pub(crate) struct ChildCtx {
     pub(crate) payload: Vec<u8>,
     pub(crate) fds: Vec<OwnedFd>,
 }
@@ -75,8 +75,8 @@ impl ChildCtx {
     }
 }
 
-static REPORT_SOCK: Mutex<Option<OwnedFd>> = Mutex::new(None);
-static FAILURE: Mutex<Option<ChildFailure>> = Mutex::new(None);
+pub(crate) static REPORT_SOCK: Mutex<Option<OwnedFd>> = Mutex::new(None);
+pub(crate) static FAILURE: Mutex<Option<ChildFailure>> = Mutex::new(None);
 
 /// Sets where a failing child leaves its report.
 pub(crate) fn set_report_sock(sock: OwnedFd) {
@@ -91,10 +91,10 @@ fn record_failure(f: ChildFailure) {
 pub(crate) fn send_report() {
     let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take();
     let sock = REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let (Some(f), Some(sock)) = (failure, sock) {
-        if let Ok(bytes) = postcard::to_stdvec(&Report::Failure(f)) {
-            let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
-        }
+    if let (Some(f), Some(sock)) = (failure, sock)
+        && let Ok(bytes) = postcard::to_stdvec(&Report::Failure(f))
+    {
+        let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
     }
 }
 
@@ -183,10 +183,10 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
     let mut ctx = ChildCtx { payload: msg.payload, fds };
     let code = if msg.exe_id != sys::exe::identity() {
         ctx.fail_bootstrap(format!(
-            "the child runs a different binary than its parent (binary identity {:?} vs {:?}); \
+            "the child runs a different binary than its parent (binary identity {} vs {}); \
              start processes only from the binary that will run them",
-            String::from_utf8_lossy(&msg.exe_id),
-            String::from_utf8_lossy(sys::exe::identity())
+            hex(&msg.exe_id),
+            hex(sys::exe::identity())
         ));
         let mut f = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = f.as_mut() {
@@ -222,4 +222,8 @@ fn multiproc_bootstrap_ctor() {
 pub(crate) fn keep_ctor() {
     #[cfg(feature = "ctor")]
     std::hint::black_box(multiproc_bootstrap_ctor as fn());
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| if x.is_ascii_graphic() { (*x as char).to_string() } else { format!("{x:02x}") }).collect()
 }

@@ -17,15 +17,15 @@ type Job = Box<dyn FnOnce() + Send>;
 
 /// The launcher of this process: `(pid that created it, its queue)`. A forked child sees its
 /// parent's entry and makes its own.
-static LAUNCHER: Mutex<Option<(u32, Sender<Job>)>> = Mutex::new(None);
+pub(crate) static LAUNCHER: Mutex<Option<(u32, Sender<Job>)>> = Mutex::new(None);
 
 fn launcher() -> Sender<Job> {
     let me = sys::proc::getpid();
     let mut g = LAUNCHER.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((pid, tx)) = g.as_ref() {
-        if *pid == me {
-            return tx.clone();
-        }
+    if let Some((pid, tx)) = g.as_ref()
+        && *pid == me
+    {
+        return tx.clone();
     }
     let (tx, rx) = unbounded::<Job>();
     std::thread::Builder::new()

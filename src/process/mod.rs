@@ -10,7 +10,8 @@
 //! to the parent, see [`Process::failure`]), and `-N` when a signal `N` killed the child.
 
 pub(crate) mod bootstrap;
-mod launcher;
+pub(crate) mod launcher;
+#[allow(dead_code)] // used by the shared-memory tracker and managers
 pub(crate) mod service;
 pub(crate) mod start;
 mod target;
@@ -24,7 +25,6 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use self::bootstrap::ChildCtx;
 use self::bootstrap::ChildInfo;
 use self::target::FnTarget;
 pub(crate) use self::target::Target;
@@ -92,14 +92,17 @@ pub(crate) struct ChildHandle {
 }
 
 impl ChildHandle {
+    /// The descriptor that becomes readable when the child ends: its pidfd when there is one
+    /// (a fork-server child's pidfd wakes us as early as the server, not after it).
     fn sentinel(&self) -> RawFd {
-        match &self.waiter {
-            Waiter::Direct => self.pidfd.as_ref().map(|f| f.as_raw_fd()).unwrap_or(-1),
-            Waiter::Status(fd) => fd.as_raw_fd(),
+        match (&self.pidfd, &self.waiter) {
+            (Some(fd), _) => fd.as_raw_fd(),
+            (None, Waiter::Status(fd)) => fd.as_raw_fd(),
+            (None, Waiter::Direct) => -1,
         }
     }
 
-    /// Collects the exit code if the child has ended (never blocks).
+    /// Collects the exit code if the child has ended (never blocks for long).
     fn try_reap(&self) -> Result<Option<i32>, ProcessError> {
         match &self.waiter {
             Waiter::Direct => match &self.pidfd {
@@ -108,7 +111,18 @@ impl ChildHandle {
             },
             Waiter::Status(fd) => {
                 if !sys::fd::is_readable(fd.as_fd()).map_err(|e| ProcessError::os("poll", e))? {
-                    return Ok(None);
+                    // Ended but not yet reported? The server reaps it and writes the code
+                    // within moments; wait for that rather than report "running".
+                    let dead = match &self.pidfd {
+                        Some(p) => sys::fd::is_readable(p.as_fd()).map_err(|e| ProcessError::os("poll", e))?,
+                        None => false,
+                    };
+                    if !dead {
+                        return Ok(None);
+                    }
+                    let limit = Instant::now() + Duration::from_secs(10);
+                    sys::fd::spin_then_poll(fd.as_fd(), Duration::from_micros(200), Some(limit))
+                        .map_err(|e| ProcessError::os("poll", e))?;
                 }
                 let mut b = [0u8; 4];
                 match sys::fd::read_exact_or_eof(fd.as_fd(), &mut b) {
@@ -121,9 +135,10 @@ impl ChildHandle {
     }
 
     fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        match &self.waiter {
-            Waiter::Direct => self.pidfd.as_ref().map(|f| f.as_fd()),
-            Waiter::Status(fd) => Some(fd.as_fd()),
+        match (&self.pidfd, &self.waiter) {
+            (Some(fd), _) => Some(fd.as_fd()),
+            (None, Waiter::Status(fd)) => Some(fd.as_fd()),
+            (None, Waiter::Direct) => None,
         }
     }
 
@@ -198,6 +213,10 @@ pub struct Process {
 }
 
 static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// How long `join` checks for the child's end before sleeping (a short child's exit usually
+/// arrives sooner than a sleeping thread can be woken).
+const JOIN_SPIN: Duration = Duration::from_micros(20);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -320,16 +339,35 @@ impl Process {
     }
 
     /// The process name (Python's default: `Process-N`, `Process-N:M` in a child).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(p.name().starts_with("Process-"));
+    /// ```
     pub fn name(&self) -> String {
         self.state().name.clone()
     }
 
     /// Renames the process; the child sees the name it had at start.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.set_name("worker");
+    /// assert_eq!(p.name(), "worker");
+    /// ```
     pub fn set_name(&self, name: impl Into<String>) {
         self.state().name = name.into();
     }
 
     /// Is this a daemon process (terminated when its parent exits; may not have children)?
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(!p.daemon()); // the main process is not a daemon
+    /// ```
     pub fn daemon(&self) -> bool {
         self.state().daemon
     }
@@ -338,6 +376,14 @@ impl Process {
     ///
     /// # Errors
     /// [`ProcessErrorKind::AlreadyStartedSetting`] once started.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.set_daemon(true)?;
+    /// assert!(p.daemon());
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn set_daemon(&self, daemon: bool) -> Result<(), ProcessError> {
         let mut s = self.state();
         if s.phase != Phase::Initial {
@@ -348,6 +394,15 @@ impl Process {
     }
 
     /// The start method this process uses (the global one unless set).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::new(|(): ()| {}, ());
+    /// p.set_start_method(StartMethod::Fork)?;
+    /// assert_eq!(p.start_method(), StartMethod::Fork);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn start_method(&self) -> StartMethod {
         self.state().method.unwrap_or_else(get_start_method)
     }
@@ -356,6 +411,14 @@ impl Process {
     ///
     /// # Errors
     /// Fails once started, and for a closure process with anything but `Fork`.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::new(|(): ()| {}, ());
+    /// p.set_start_method(StartMethod::ForkServer)?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn set_start_method(&self, method: StartMethod) -> Result<(), ProcessError> {
         let mut s = self.state();
         if s.phase != Phase::Initial {
@@ -378,6 +441,15 @@ impl Process {
     /// [`DaemonChildren`](ProcessErrorKind::DaemonChildren) in a daemon process,
     /// [`NotCreator`](ProcessErrorKind::NotCreator), [`Encode`](ProcessErrorKind::Encode) when
     /// the arguments cannot be serialized, [`Os`](ProcessErrorKind::Os) when the system refuses.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.start()?;
+    /// assert!(p.start().is_err()); // only once
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn start(&self) -> Result<(), ProcessError> {
         bootstrap::keep_ctor();
         let mut s = self.state();
@@ -455,7 +527,8 @@ impl Process {
             Some(code) => {
                 s.exitcode = Some(code);
                 s.phase = Phase::Stopped;
-                s.failure = child.read_failure();
+                // A child reports only when it fails, and then its exit code is not 0.
+                s.failure = if code != 0 { child.read_failure() } else { None };
                 drop(s);
                 lock(&CHILDREN).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
                 Ok(Some(code))
@@ -468,6 +541,15 @@ impl Process {
     /// # Errors
     /// [`NotStarted`](ProcessErrorKind::NotStarted), [`Closed`](ProcessErrorKind::Closed),
     /// [`NotCreator`](ProcessErrorKind::NotCreator).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|code: i32| multiproc::exit(code), 4);
+    /// p.start()?;
+    /// assert_eq!(p.join()?, 4);
+    /// assert_eq!(p.join()?, 4); // again: same answer
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn join(&self) -> Result<i32, ProcessError> {
         loop {
             if let Some(code) = self.join_deadline(None)? {
@@ -481,6 +563,17 @@ impl Process {
     ///
     /// # Errors
     /// As [`join`](Process::join).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let p = multiproc::Process::new(|s: u64| std::thread::sleep(Duration::from_secs(s)), 10);
+    /// p.start()?;
+    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
         self.join_deadline(Some(Instant::now() + timeout))
     }
@@ -490,13 +583,23 @@ impl Process {
             return Ok(self.state().exitcode);
         };
         if let Some(fd) = child.wait_fd() {
-            sys::fd::poll_readable(&[fd], deadline).map_err(|e| ProcessError::os("poll", e))?;
+            sys::fd::spin_then_poll(fd, JOIN_SPIN, deadline).map_err(|e| ProcessError::os("poll", e))?;
         }
         self.poll_exit()
     }
 
     /// Is the child running? False before start and after it ended (and reaps it).
     /// A closed process is not alive.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(!p.is_alive()); // not started
+    /// p.start()?;
+    /// p.join()?;
+    /// assert!(!p.is_alive()); // ended
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         {
             let s = self.state();
@@ -508,11 +611,31 @@ impl Process {
     }
 
     /// The child's pid once started.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// assert!(p.pid().is_some());
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn pid(&self) -> Option<u32> {
         self.state().child.as_ref().map(|c| c.pid)
     }
 
     /// The exit code once the child ended: 0, `n`, 1 after a panic, `-N` after signal `N`.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert_eq!(p.exitcode(), None);
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.exitcode(), Some(0));
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn exitcode(&self) -> Option<i32> {
         if self.state().phase == Phase::Started {
             let _ = self.poll_exit();
@@ -521,6 +644,15 @@ impl Process {
     }
 
     /// What the child reported if it panicked or failed to start (after it ended).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| panic!("oops"), ());
+    /// p.start()?;
+    /// p.join()?;
+    /// assert_eq!(p.failure().unwrap().message, "oops");
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn failure(&self) -> Option<ChildFailure> {
         self.state().failure.clone()
     }
@@ -530,6 +662,17 @@ impl Process {
     /// # Errors
     /// [`NotStarted`](ProcessErrorKind::NotStarted) before start (Python: `ValueError('process not started')`),
     /// [`Closed`](ProcessErrorKind::Closed) after close.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert!(p.sentinel().is_err()); // not started
+    /// p.start()?;
+    /// let fd = p.sentinel()?; // poll it, or pass it to connection::wait
+    /// assert!(fd >= 0);
+    /// p.join()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn sentinel(&self) -> Result<RawFd, ProcessError> {
         let s = self.state();
         if s.closed {
@@ -551,6 +694,15 @@ impl Process {
     ///
     /// # Errors
     /// As [`join`](Process::join), or the system refusing the signal.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join()?, -15);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn terminate(&self) -> Result<(), ProcessError> {
         self.signal(libc::SIGTERM)
     }
@@ -559,6 +711,15 @@ impl Process {
     ///
     /// # Errors
     /// As [`terminate`](Process::terminate).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn kill(&self) -> Result<(), ProcessError> {
         self.signal(libc::SIGKILL)
     }
@@ -567,6 +728,15 @@ impl Process {
     ///
     /// # Errors
     /// As [`terminate`](Process::terminate).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// p.interrupt()?;
+    /// assert_eq!(p.join()?, -2);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn interrupt(&self) -> Result<(), ProcessError> {
         self.signal(libc::SIGINT)
     }
@@ -576,6 +746,16 @@ impl Process {
     ///
     /// # Errors
     /// [`StillRunning`](ProcessErrorKind::StillRunning) if the child runs.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// p.start()?;
+    /// p.join()?;
+    /// p.close()?;
+    /// assert!(p.join().is_err()); // closed
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
     pub fn close(&self) -> Result<(), ProcessError> {
         if self.state().phase == Phase::Started && self.poll_exit()?.is_none() {
             return Err(ProcessError::new(
@@ -593,6 +773,12 @@ impl Process {
     }
 
     /// The authentication key the child inherits (the creator's).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// assert_eq!(p.authkey(), multiproc::current_process().authkey());
+    /// ```
     pub fn authkey(&self) -> Vec<u8> {
         current_process().info.authkey.clone()
     }
@@ -669,18 +855,37 @@ pub struct ProcessBuilder {
 
 impl ProcessBuilder {
     /// The process name.
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::builder().name("loader").target(|(): ()| {}, ());
+    /// assert_eq!(p.name(), "loader");
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
     }
 
     /// The daemon flag (default: the creator's).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::builder().daemon(true).target(|(): ()| {}, ());
+    /// assert!(p.daemon());
+    /// ```
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = Some(daemon);
         self
     }
 
     /// The start method (default: the global one at start time).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{Process, StartMethod};
+    /// let p = Process::builder().start_method(StartMethod::Fork).target(|(): ()| {}, ());
+    /// assert_eq!(p.start_method(), StartMethod::Fork);
+    /// ```
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
         self
@@ -703,6 +908,12 @@ impl ProcessBuilder {
     }
 
     /// A process running `target(args)`; see [`Process::new`].
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::builder().name("adder").target(|(a, b): (i32, i32)| println!("{}", a + b), (1, 2));
+    /// assert_eq!(p.name(), "adder");
+    /// ```
     pub fn target<F, A>(self, target: F, args: A) -> Process
     where
         F: Fn(A) + Send + Sync + 'static,
@@ -712,6 +923,18 @@ impl ProcessBuilder {
     }
 
     /// A process running a [`Run`] job; see [`Process::from_run`].
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Job;
+    /// impl multiproc::Run for Job {
+    ///     type Output = ();
+    ///     fn run(self) {}
+    /// }
+    /// let p = multiproc::Process::builder().name("job").run(Job);
+    /// assert_eq!(p.name(), "job");
+    /// ```
     pub fn run<J: Run>(self, job: J) -> Process {
         self.apply(Process::from_run(job))
     }
@@ -724,7 +947,6 @@ pub(crate) struct SelfInfo {
     pub(crate) identity: Vec<u32>,
     pub(crate) daemon: bool,
     pub(crate) authkey: Vec<u8>,
-    pub(crate) method: Option<StartMethod>,
 }
 
 /// The calling process, as Python's `current_process()`.
@@ -744,43 +966,78 @@ pub struct CurrentProcess {
 
 impl CurrentProcess {
     /// The name: `MainProcess` in the main process, the `Process` name in a child.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().name(), "MainProcess");
+    /// ```
     pub fn name(&self) -> &str {
         &self.info.name
     }
 
     /// The pid of the calling process.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().pid(), std::process::id());
+    /// ```
     pub fn pid(&self) -> u32 {
         sys::proc::getpid()
     }
 
     /// Is the calling process a daemon?
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(!multiproc::current_process().daemon());
+    /// ```
     pub fn daemon(&self) -> bool {
         self.info.daemon
     }
 
     /// The authentication key (32 random bytes in the main process, inherited by children).
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().authkey().len(), 32);
+    /// ```
     pub fn authkey(&self) -> &[u8] {
         &self.info.authkey
     }
 
     /// Always true: the calling process is running.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::current_process().is_alive());
+    /// ```
     pub fn is_alive(&self) -> bool {
         true
     }
 
     /// Always `None` for the running process.
+    ///
+    /// # Examples
+    /// ```
+    /// assert_eq!(multiproc::current_process().exitcode(), None);
+    /// ```
     pub fn exitcode(&self) -> Option<i32> {
         None
     }
 
     /// The identity path: empty in the main process, `[1]` for `Process-1`, `[1, 2]` for its
     /// second child.
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::current_process().identity().is_empty()); // the main process
+    /// ```
     pub fn identity(&self) -> &[u32] {
         &self.info.identity
     }
 }
 
-static CURRENT: Mutex<Option<Arc<SelfInfo>>> = Mutex::new(None);
+pub(crate) static CURRENT: Mutex<Option<Arc<SelfInfo>>> = Mutex::new(None);
 
 /// The calling process.
 ///
@@ -791,7 +1048,7 @@ pub fn current_process() -> CurrentProcess {
     let info = g.get_or_insert_with(|| {
         let mut authkey = vec![0u8; 32];
         getrandom::fill(&mut authkey).expect("the system random number generator failed");
-        Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey, method: None })
+        Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey })
     });
     CurrentProcess { info: info.clone() }
 }
@@ -811,16 +1068,38 @@ pub struct ParentProcess {
 
 impl ParentProcess {
     /// The parent's pid.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     let parent = multiproc::parent_process().unwrap();
+    ///     println!("my parent is {}", parent.pid());
+    /// }
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The parent's name.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     assert_eq!(multiproc::parent_process().unwrap().name(), "MainProcess");
+    /// }
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// Is the parent still running?
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     assert!(multiproc::parent_process().unwrap().is_alive());
+    /// }
+    /// ```
     pub fn is_alive(&self) -> bool {
         match &self.pidfd {
             Some(fd) => !sys::fd::is_readable(fd.as_fd()).unwrap_or(true),
@@ -829,6 +1108,16 @@ impl ParentProcess {
     }
 
     /// Waits until the parent ends or `timeout` passes; returns whether it ended.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     let parent = multiproc::parent_process().unwrap();
+    ///     if parent.join_timeout(std::time::Duration::from_secs(1)) {
+    ///         println!("the parent is gone");
+    ///     }
+    /// }
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         match &self.pidfd {
             Some(fd) => !sys::fd::poll_readable(&[fd.as_fd()], Some(Instant::now() + timeout))
@@ -839,12 +1128,20 @@ impl ParentProcess {
     }
 
     /// A descriptor that becomes readable when the parent ends.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child(_: ()) {
+    ///     let fd = multiproc::parent_process().unwrap().sentinel();
+    ///     assert!(fd.is_some());
+    /// }
+    /// ```
     pub fn sentinel(&self) -> Option<RawFd> {
         self.pidfd.as_ref().map(|f| f.as_raw_fd())
     }
 }
 
-static PARENT: Mutex<Option<(u32, String)>> = Mutex::new(None);
+pub(crate) static PARENT: Mutex<Option<(u32, String)>> = Mutex::new(None);
 
 /// The parent process of a child, `None` in the main process.
 ///
@@ -857,16 +1154,26 @@ pub fn parent_process() -> Option<ParentProcess> {
 
 /// Sets up the process-wide state of a new child.
 pub(crate) fn become_child(info: &ChildInfo) {
-    *lock(&CURRENT) = Some(Arc::new(SelfInfo {
+    become_child_with(info, &mut lock(&CURRENT), &mut lock(&PARENT), &mut lock(&crate::context::GLOBAL));
+}
+
+/// [`become_child`] with the globals already locked (a forked child holds copies of the
+/// parent's guards).
+pub(crate) fn become_child_with(
+    info: &ChildInfo,
+    current: &mut Option<Arc<SelfInfo>>,
+    parent: &mut Option<(u32, String)>,
+    method: &mut Option<StartMethod>,
+) {
+    *current = Some(Arc::new(SelfInfo {
         name: info.name.clone(),
         identity: info.identity.clone(),
         daemon: info.daemon,
         authkey: info.authkey.clone(),
-        method: Some(info.method),
     }));
-    *lock(&PARENT) = Some((info.parent_pid, info.parent_name.clone()));
+    *parent = Some((info.parent_pid, info.parent_name.clone()));
     PROCESS_COUNTER.store(0, Ordering::Relaxed);
-    let _ = crate::context::set_start_method(Some(info.method), true);
+    *method = Some(info.method);
 }
 
 /// Started children not yet known to have ended (Python's `_children`).

@@ -81,10 +81,10 @@ pub(crate) fn run_service(fd: OwnedFd, parent: Option<u32>) -> ! {
         std::process::exit(1)
     };
     if die == "1" {
-        if let Some(p) = parent {
-            if !sys::proc::die_with_parent(p).unwrap_or(false) {
-                std::process::exit(0)
-            }
+        if let Some(p) = parent
+            && !sys::proc::die_with_parent(p).unwrap_or(false)
+        {
+            std::process::exit(0)
         }
     } else {
         // A service that outlives its parent must not get the terminal's Ctrl-C either.

@@ -25,6 +25,12 @@ use crate::sys::exe::Entry;
 /// ```
 pub trait TargetResult: 'static {
     /// The exit code the child reports.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::TargetResult;
+    /// assert_eq!(Ok::<(), String>(()).into_exit_code(), 0);
+    /// ```
     fn into_exit_code(self) -> i32;
 }
 
@@ -73,9 +79,33 @@ pub trait Run: Serialize + DeserializeOwned + Send + 'static {
     /// The result of [`run`](Run::run), turned into the exit code.
     type Output: TargetResult;
     /// The work done in the child.
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Hello;
+    /// impl multiproc::Run for Hello {
+    ///     type Output = ();
+    ///     fn run(self) {
+    ///         println!("hello");
+    ///     }
+    /// }
+    /// multiproc::Run::run(Hello); // runs here; Process::from_run(Hello) runs it in a child
+    /// ```
     fn run(self) -> Self::Output;
 
     /// The prefix of the default process name (Python uses the class name): the type's name.
+    ///
+    /// # Examples
+    /// ```
+    /// #[derive(serde::Serialize, serde::Deserialize)]
+    /// struct Loader;
+    /// impl multiproc::Run for Loader {
+    ///     type Output = ();
+    ///     fn run(self) {}
+    /// }
+    /// assert_eq!(<Loader as multiproc::Run>::name_prefix(), "Loader");
+    /// ```
     fn name_prefix() -> String {
         let full = type_name::<Self>();
         let base = full.split('<').next().unwrap_or(full);

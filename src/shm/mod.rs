@@ -8,6 +8,7 @@
 
 mod segment;
 
+#[allow(unused_imports)] // used by the sync, shared-memory and queue modules
 pub(crate) use self::segment::{Segment, ShmBox};
 
 /// Types that may live in memory shared between processes.

@@ -42,7 +42,7 @@ pub(crate) fn conjure_fn<F: Fn(A) -> R, A, R>() -> F {
     const { assert!(std::mem::size_of::<F>() == 0, "a process target must be a fn item or a closure that captures nothing") };
     // SAFETY: `F` is zero-sized (checked above), so it has no bytes to initialise, and it is
     // inhabited: the parent process owned a value of this very type (Process::new took one).
-    unsafe { std::mem::MaybeUninit::<F>::uninit().assume_init() }
+    unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
 }
 
 /// The identity of the running binary (computed once).

@@ -54,13 +54,9 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
 pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Vec<usize>> {
     loop {
         let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
-        let timeout = match remaining(deadline) {
-            None => None,
-            Some(d) => Some(
-                rustix::time::Timespec::try_from(d)
-                    .unwrap_or(rustix::time::Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 }),
-            ),
-        };
+        let timeout = remaining(deadline).map(|d| {
+            rustix::time::Timespec::try_from(d).unwrap_or(rustix::time::Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 })
+        });
         match rustix::event::poll(&mut pfds, timeout.as_ref()) {
             Err(rustix::io::Errno::INTR) => continue,
             Err(e) => return Err(e.into()),
@@ -70,6 +66,24 @@ pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -
             }
         }
     }
+}
+
+/// Like [`poll_readable`] on one descriptor, but first checks it without sleeping for up to
+/// `spin`: on an idle multi-core machine, waking a sleeping thread costs tens of
+/// microseconds (see DESIGN.md, "Wake-up cost"), more than a short answer takes to arrive.
+/// Returns whether the descriptor became readable before the deadline.
+pub(crate) fn spin_then_poll(fd: BorrowedFd<'_>, spin: Duration, deadline: Option<Instant>) -> io::Result<bool> {
+    let start = Instant::now();
+    loop {
+        if is_readable(fd)? {
+            return Ok(true);
+        }
+        if start.elapsed() >= spin || deadline.is_some_and(|d| Instant::now() >= d) {
+            break;
+        }
+        std::hint::spin_loop();
+    }
+    Ok(!poll_readable(&[fd], deadline)?.is_empty())
 }
 
 /// Is `fd` readable right now (data, end of file or error)?

@@ -1,12 +1,14 @@
 //! `Fork`: `fork()` the calling process; the child runs the target from memory.
 
 use std::io::Write;
-use std::os::fd::AsFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use std::sync::{Mutex, MutexGuard};
+
+use super::{forkserver, spawn};
 use crate::error::ProcessError;
 use crate::process::bootstrap::{self, ChildInfo};
-use crate::process::{CHILDREN, ChildHandle, Target, Waiter};
+use crate::process::{CHILDREN, ChildHandle, Target, Waiter, launcher};
 use crate::sys;
 use crate::sys::proc::Forked;
 
@@ -20,40 +22,60 @@ pub(crate) fn in_forked_child() -> bool {
 pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, ProcessError> {
     let (report_parent, report_child) =
         sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
-    // Whatever sits in stdio buffers would be written twice, once by each process.
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     let parent_pid = sys::proc::getpid();
-    // Hold the registry across fork so the child's copy is consistent; the child's copy of
-    // the guard unlocks its copy of the lock.
-    let mut children = CHILDREN.lock().unwrap_or_else(|e| e.into_inner());
-    // SAFETY: the child runs user code after fork, as Python's fork start method does; the
-    // hazards with other threads' locks are documented on `StartMethod::Fork`.
+    // Every lock the child will touch is taken here, in one fixed order, and held across
+    // fork(): the child then owns consistent copies and releases them, instead of finding a
+    // lock that another thread of the parent held at the instant of the fork. stdout and
+    // stderr are flushed and held too, so a child's first print cannot deadlock and nothing
+    // buffered is written twice.
+    let server = lock(&forkserver::SERVER);
+    let executable = lock(&spawn::EXECUTABLE);
+    let launcher = lock(&launcher::LAUNCHER);
+    let mut current = lock(&crate::process::CURRENT);
+    let mut parent = lock(&crate::process::PARENT);
+    let mut method = lock(&crate::context::GLOBAL);
+    let mut report = lock(&bootstrap::REPORT_SOCK);
+    let mut failure = lock(&bootstrap::FAILURE);
+    let mut children = lock(&CHILDREN);
+    let mut out = std::io::stdout().lock();
+    let mut err = std::io::stderr().lock();
+    let _ = out.flush();
+    let _ = err.flush();
     #[allow(unsafe_code)] // the one fork() of this start method
-    match unsafe { sys::proc::fork() } {
+    // SAFETY: the child runs user code after fork, as Python's fork start method does; the
+    // library's own locks are held above, the hazards with other locks of other threads are
+    // documented on `StartMethod::Fork`.
+    let forked = unsafe { sys::proc::fork() };
+    match forked {
         Err(e) => Err(ProcessError::os("fork", e)),
         Ok(Forked::Child) => {
-            children.clear();
-            drop(children);
             FORKED.store(true, Ordering::Relaxed);
+            children.clear();
             drop(report_parent);
-            bootstrap::set_report_sock(report_child);
+            *report = Some(report_child);
+            *failure = None;
+            crate::process::become_child_with(&info, &mut current, &mut parent, &mut method);
+            // The parent's fork server connection and launcher thread are not ours.
+            let mut server = server;
+            drop(server.take()); // closes only this process's copy of the control socket
+            drop((server, executable, launcher, current, parent, method, report, failure, children, out, err));
             match sys::proc::die_with_parent(parent_pid) {
                 Ok(true) => {}
                 _ => sys::proc::exit_immediately(1),
             }
-            super::forkserver::forget_server();
-            crate::process::become_child(&info);
             bootstrap::install_panic_hook();
             let code = target.run_here();
             bootstrap::finish_child(code, true)
         }
         Ok(Forked::Parent(pid)) => {
-            drop(children);
+            drop((server, executable, launcher, current, parent, method, report, failure, children, out, err));
             drop(report_child);
             let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
-            let _ = report_parent.as_fd();
             Ok(ChildHandle { pid, pidfd: Some(pidfd), waiter: Waiter::Direct, report: report_parent })
         }
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -29,21 +29,12 @@ use crate::process::{ChildHandle, Waiter};
 use crate::sys;
 use crate::sys::proc::Forked;
 
-struct Server {
+pub(crate) struct Server {
     owner: u32,
     control: OwnedFd,
 }
 
-static SERVER: Mutex<Option<Server>> = Mutex::new(None);
-
-/// In a forked child: the parent's server connection is not ours to use.
-pub(crate) fn forget_server() {
-    if let Ok(mut g) = SERVER.try_lock() {
-        if let Some(s) = g.take() {
-            std::mem::forget(s.control); // the fd is shared with the parent's copy; closing is fine too
-        }
-    }
-}
+pub(crate) static SERVER: Mutex<Option<Server>> = Mutex::new(None);
 
 fn start_server() -> Result<Server, ProcessError> {
     let (ours, theirs) =
@@ -85,7 +76,11 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         }
         drop(boot_child);
         drop(status_w);
+        // Send what to run before waiting for the pid: the child finds it waiting in its
+        // socket as soon as it is forked, instead of after one more round trip.
+        let sent = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds));
         let mut pid_bytes = [0u8; 4];
+        let _ = sys::fd::spin_then_poll(status_r.as_fd(), std::time::Duration::from_micros(100), None);
         match sys::fd::read_exact_or_eof(status_r.as_fd(), &mut pid_bytes) {
             Ok(true) => {}
             _ => {
@@ -96,7 +91,7 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         }
         let pid = u32::from_le_bytes(pid_bytes);
         let pidfd = sys::proc::pidfd_open(pid).ok();
-        if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
+        if let Err(e) = sent {
             log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
         }
         return Ok(ChildHandle { pid, pidfd, waiter: Waiter::Status(status_r), report: boot_parent });
@@ -152,9 +147,10 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
         let status_w = fds.pop().expect("two fds");
         let boot_child = fds.pop().expect("two fds");
         let me = sys::proc::getpid();
-        // SAFETY: the fork server is single-threaded, so the child may run arbitrary code.
         #[allow(unsafe_code)] // the fork server's one fork()
-        match unsafe { sys::proc::fork() } {
+        // SAFETY: the fork server is single-threaded, so the child may run arbitrary code.
+        let forked = unsafe { sys::proc::fork() };
+        match forked {
             Err(_) => drop((status_w, boot_child)),
             Ok(Forked::Child) => {
                 drop(children);

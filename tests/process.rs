@@ -1,0 +1,623 @@
+//! `Process` behaviours from CPython's `_TestProcess` and `_TestSubclassingProcess`
+//! (python_multiprocessing.md §2, items 1-28), each under every start method.
+
+mod common;
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant};
+
+use common::{METHODS, Watchdog, each_method, my_zombies, pid_gone, run_helper_test, wait_pid_gone};
+use multiproc::handle::Fd;
+use multiproc::{
+    Process, ProcessErrorKind, Run, StartMethod, active_children, current_process, get_context, parent_process,
+};
+use serde::{Deserialize, Serialize};
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A pipe whose write end can go to children: (reader, writer).
+fn channel() -> (std::fs::File, Fd) {
+    let (r, w) = std::io::pipe().unwrap();
+    (std::fs::File::from(OwnedFd::from(r)), Fd::from(OwnedFd::from(w)))
+}
+
+fn say(fd: &Fd, line: &str) {
+    let mut f = std::fs::File::from(fd.as_fd_owned());
+    f.write_all(format!("{line}\n").as_bytes()).unwrap();
+}
+
+trait AsFdOwned {
+    fn as_fd_owned(&self) -> OwnedFd;
+}
+impl AsFdOwned for Fd {
+    fn as_fd_owned(&self) -> OwnedFd {
+        use std::os::fd::AsFd;
+        self.as_fd().try_clone_to_owned().unwrap()
+    }
+}
+
+/// Reads exactly `n` lines. (Not "to end of file": under `Fork`, a child of a concurrently
+/// running test inherits every descriptor, so the end of file can come late.)
+fn read_lines(r: std::fs::File, n: usize) -> String {
+    let mut r = std::io::BufReader::new(r);
+    let mut s = String::new();
+    for _ in 0..n {
+        std::io::BufRead::read_line(&mut r, &mut s).unwrap();
+    }
+    s
+}
+
+fn sleep_secs(s: u64) {
+    std::thread::sleep(Duration::from_secs(s));
+}
+
+// 1: the current process.
+#[test]
+fn current_process_in_main() {
+    let me = current_process();
+    assert!(me.is_alive());
+    assert!(!me.daemon());
+    assert!(!me.authkey().is_empty());
+    assert_eq!(me.pid(), std::process::id());
+    assert_eq!(me.exitcode(), None);
+    assert_eq!(me.name(), "MainProcess");
+    assert!(me.identity().is_empty());
+}
+
+// 2: set_executable takes a path in any form; a process started afterwards runs (spawn only uses it).
+#[test]
+fn set_executable_accepts_paths() {
+    let _w = Watchdog::new("set_executable", LIMIT);
+    for path in [std::env::current_exe().unwrap(), "/proc/self/exe".into()] {
+        multiproc::set_executable(path);
+        let p = get_context(Some(StartMethod::Spawn)).process(|(): ()| {}, ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+    }
+}
+
+fn child_report(args: (Fd, Vec<u32>, String)) {
+    let (fd, v, s) = args;
+    let me = current_process();
+    let parent = parent_process().expect("a child has a parent");
+    say(
+        &fd,
+        &format!(
+            "args={v:?},{s}|name={}|pid={}|authkey={}|parent={}:{}|alive={}|method={}|daemon={}",
+            me.name(),
+            me.pid(),
+            me.authkey().iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            parent.pid(),
+            parent.name(),
+            parent.is_alive(),
+            multiproc::get_start_method(),
+            me.daemon()
+        ),
+    );
+}
+
+// 3, 5, 7, 8, 9, 193: args arrive exactly; the child sees its name, pid, authkey, parent and
+// start method; the life cycle as seen from the parent.
+#[test]
+fn life_cycle_and_what_the_child_sees() {
+    each_method("life cycle", LIMIT, |ctx| {
+        let (r, w) = channel();
+        let p = ctx.process(child_report, (w, vec![1, 2, 3], "x y".to_string()));
+        // 7: before start
+        assert!(!p.is_alive());
+        assert_eq!(p.exitcode(), None);
+        assert_eq!(p.pid(), None);
+        assert!(!active_children().iter().any(|c| c.name() == p.name()));
+        assert_eq!(p.authkey(), current_process().authkey());
+        p.start().unwrap();
+        // 8: after start
+        assert!(active_children().iter().any(|c| c.pid() == p.pid()) || p.exitcode().is_some());
+        let line = read_lines(r, 1);
+        // 9: after join
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(p.exitcode(), Some(0));
+        assert!(!p.is_alive());
+        assert!(!active_children().iter().any(|c| c.pid() == p.pid()));
+        let key: String = current_process().authkey().iter().map(|b| format!("{b:02x}")).collect();
+        let want = format!(
+            "args=[1, 2, 3],x y|name={}|pid={}|authkey={key}|parent={}:MainProcess|alive=true|method={}|daemon=false\n",
+            p.name(),
+            p.pid().unwrap(),
+            std::process::id(),
+            ctx.get_start_method()
+        );
+        assert_eq!(line, want);
+    });
+}
+
+fn sleeper(secs: u64) {
+    sleep_secs(secs);
+}
+
+// 8 (is_alive while running), 11: join with a zero timeout returns at once and the child stays alive.
+#[test]
+fn join_zero_timeout_returns_immediately() {
+    each_method("join(0)", LIMIT, |ctx| {
+        let p = ctx.process(sleeper, 30);
+        p.start().unwrap();
+        assert!(p.is_alive());
+        let t = Instant::now();
+        assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
+        assert_eq!(p.join_timeout(Duration::from_millis(100)).unwrap(), None);
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        assert!(p.is_alive());
+        assert!(active_children().iter().any(|c| c.pid() == p.pid()));
+        p.kill().unwrap();
+        assert_eq!(p.join().unwrap(), -9);
+    });
+}
+
+// 12, 13, 14: terminate, kill and interrupt give -SIGTERM, -SIGKILL and -SIGINT.
+#[test]
+fn terminate_kill_interrupt_exit_codes() {
+    each_method("signals", LIMIT, |ctx| {
+        for (sig, code) in [("term", -15), ("kill", -9), ("int", -2)] {
+            let p = ctx.process(sleeper, 30);
+            p.start().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
+            match sig {
+                "term" => p.terminate().unwrap(),
+                "kill" => p.kill().unwrap(),
+                _ => p.interrupt().unwrap(),
+            }
+            let t = Instant::now();
+            assert_eq!(p.join().unwrap(), code, "{sig}");
+            assert!(t.elapsed() < Duration::from_secs(10));
+            assert!(format!("{p:?}").contains("stopped"));
+        }
+    });
+}
+
+// 15
+#[test]
+fn cpu_count_is_positive() {
+    assert!(multiproc::cpu_count() >= 1);
+    assert!(multiproc::process_cpu_count() >= 1);
+}
+
+fn recurse(args: (Fd, Vec<u32>)) {
+    let (fd, id) = args;
+    say(&fd, &format!("{id:?}"));
+    if id.len() < 2 {
+        for i in 0..2 {
+            let mut sub = id.clone();
+            sub.push(i);
+            let p = Process::new(recurse, (Fd::from(fd.as_fd_owned()), sub));
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), 0);
+        }
+    }
+}
+
+// 16: processes start their own children; messages arrive depth first.
+#[test]
+fn recursive_children_depth_first() {
+    each_method("recursion", LIMIT, |ctx| {
+        let (r, w) = channel();
+        let p = ctx.process(recurse, (w, Vec::new()));
+        p.start().unwrap();
+        let got = read_lines(r, 7);
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(got, "[]\n[0]\n[0, 0]\n[0, 1]\n[1]\n[1, 0]\n[1, 1]\n");
+    });
+}
+
+/// Polls a raw descriptor owned by a live `Process` (its sentinel) for readability.
+fn readable_within(fd: i32, d: Duration) -> bool {
+    #[allow(unsafe_code)]
+    // SAFETY: `fd` is the sentinel of a Process that stays alive and unclosed during the call.
+    let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    let mut pfd = [rustix::event::PollFd::new(&fd, rustix::event::PollFlags::IN)];
+    let ts = rustix::time::Timespec::try_from(d).unwrap();
+    rustix::event::poll(&mut pfd, Some(&ts)).unwrap() > 0
+}
+
+// 17: the sentinel.
+#[test]
+fn sentinel_becomes_ready_at_exit() {
+    each_method("sentinel", LIMIT, |ctx| {
+        let p = ctx.process(sleeper, 1);
+        assert_eq!(p.sentinel().unwrap_err().kind(), ProcessErrorKind::NotStarted);
+        p.start().unwrap();
+        let s = p.sentinel().unwrap();
+        assert!(s >= 0);
+        assert!(!readable_within(s, Duration::from_millis(200)));
+        assert!(readable_within(s, Duration::from_secs(20)));
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+// 18: close.
+#[test]
+fn close_semantics() {
+    each_method("close", LIMIT, |ctx| {
+        let p = ctx.process(sleeper, 30);
+        p.start().unwrap();
+        assert_eq!(p.close().unwrap_err().kind(), ProcessErrorKind::StillRunning);
+        p.terminate().unwrap();
+        p.join().unwrap();
+        p.close().unwrap();
+        assert!(!p.is_alive());
+        assert_eq!(p.join().unwrap_err().kind(), ProcessErrorKind::Closed);
+        assert_eq!(p.terminate().unwrap_err().kind(), ProcessErrorKind::Closed);
+        assert_eq!(p.start().unwrap_err().kind(), ProcessErrorKind::Closed);
+        assert_eq!(p.sentinel().unwrap_err().kind(), ProcessErrorKind::Closed);
+        p.close().unwrap(); // idempotent
+        assert!(format!("{p:?}").contains("closed"));
+    });
+}
+
+// Python: start twice, join before start.
+#[test]
+fn start_twice_and_join_before_start() {
+    each_method("start twice", LIMIT, |ctx| {
+        let p = ctx.process(|(): ()| {}, ());
+        assert_eq!(p.join().unwrap_err().kind(), ProcessErrorKind::NotStarted);
+        assert_eq!(p.terminate().unwrap_err().kind(), ProcessErrorKind::NotStarted);
+        p.start().unwrap();
+        assert_eq!(p.start().unwrap_err().kind(), ProcessErrorKind::AlreadyStarted);
+        assert_eq!(p.set_daemon(true).unwrap_err().kind(), ProcessErrorKind::AlreadyStartedSetting);
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(p.join().unwrap(), 0); // many joins
+    });
+}
+
+// 19 and the acceptance: 100 short processes exit 0; 100 sleepers terminated give -15;
+// no zombie and no orphan remains.
+#[test]
+fn many_processes_and_no_leftovers() {
+    each_method("100 processes", Duration::from_secs(240), |ctx| {
+        let ps: Vec<Process> = (0..100).map(|_| ctx.process(|(): ()| {}, ())).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        let codes: Vec<i32> = ps.iter().map(|p| p.join().unwrap()).collect();
+        assert_eq!(codes, vec![0; 100]);
+        let sleepers: Vec<Process> = (0..100).map(|_| ctx.process(sleeper, 60)).collect();
+        for p in &sleepers {
+            p.start().unwrap();
+        }
+        for p in &sleepers {
+            p.terminate().unwrap();
+        }
+        let codes: Vec<i32> = sleepers.iter().map(|p| p.join().unwrap()).collect();
+        assert_eq!(codes, vec![-15; 100]);
+        for p in ps.iter().chain(&sleepers) {
+            assert!(wait_pid_gone(p.pid().unwrap(), Duration::from_secs(10)), "pid {} remains", p.pid().unwrap());
+        }
+        let zombies: Vec<u32> =
+            my_zombies().into_iter().filter(|z| ps.iter().chain(&sleepers).any(|p| p.pid() == Some(*z))).collect();
+        assert!(zombies.is_empty(), "zombies left: {zombies:?}");
+    });
+}
+
+fn count_fds(fd: Fd) {
+    std::thread::sleep(Duration::from_millis(300));
+    let n = std::fs::read_dir("/proc/self/fd").unwrap().count();
+    say(&fd, &n.to_string());
+}
+
+// 21, 191: under spawn and forkserver, children do not inherit the parent's descriptors, so N
+// concurrent children all see the same count.
+#[test]
+fn spawned_children_do_not_inherit_fds() {
+    for m in [StartMethod::Spawn, StartMethod::ForkServer] {
+        let _w = Watchdog::new("fd count", LIMIT);
+        let (r, w) = channel();
+        let _extra: Vec<std::fs::File> = (0..10).map(|_| std::fs::File::open("/dev/null").unwrap()).collect();
+        let ps: Vec<Process> =
+            (0..4).map(|_| get_context(Some(m)).process(count_fds, Fd::from(w.as_fd_owned()))).collect();
+        drop(w);
+        for p in &ps {
+            p.start().unwrap();
+        }
+        let got = read_lines(r, 4);
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        let counts: Vec<&str> = got.lines().collect();
+        assert_eq!(counts.len(), 4);
+        assert!(counts.iter().all(|c| *c == counts[0]), "{m}: {counts:?}");
+        let n: usize = counts[0].parse().unwrap();
+        assert!(n < 10, "{m}: a child has {n} descriptors open");
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Upper {
+    input: Fd,
+    output: Fd,
+}
+
+impl Run for Upper {
+    type Output = ();
+    fn run(self) {
+        let mut input = std::io::BufReader::new(std::fs::File::from(self.input.into_owned()));
+        let mut out = std::fs::File::from(self.output.into_owned());
+        // An echo server: one reply per line, until a line says "quit".
+        loop {
+            let mut line = String::new();
+            std::io::BufRead::read_line(&mut input, &mut line).unwrap();
+            if line.trim() == "quit" || line.is_empty() {
+                break;
+            }
+            write!(out, "{}", line.to_uppercase()).unwrap();
+        }
+    }
+}
+
+// 26: the "subclass overriding run()" pattern as an echo server that uppercases.
+#[test]
+fn run_trait_echo_server() {
+    each_method("Run", LIMIT, |ctx| {
+        let (in_r, in_w) = std::io::pipe().unwrap();
+        let (out_r, out_w) = channel();
+        let p = ctx.process_from_run(Upper { input: Fd::from(OwnedFd::from(in_r)), output: out_w });
+        assert!(p.name().starts_with("Upper-"), "{}", p.name());
+        p.start().unwrap();
+        let mut w = std::fs::File::from(OwnedFd::from(in_w));
+        w.write_all(b"hello\nworld\nquit\n").unwrap();
+        assert_eq!(read_lines(out_r, 2), "HELLO\nWORLD\n");
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+#[derive(Serialize, Deserialize)]
+struct Fails;
+impl Run for Fails {
+    type Output = Result<(), String>;
+    fn run(self) -> Result<(), String> {
+        Err("no luck".into())
+    }
+}
+
+fn exit_with(code: i32) {
+    multiproc::exit(code)
+}
+
+fn std_exit_with(code: i32) {
+    std::process::exit(code)
+}
+
+// 28: exit codes from exit(n), std::process::exit(n), returning Err, and a panic (27).
+#[test]
+fn exit_codes() {
+    each_method("exit codes", LIMIT, |ctx| {
+        for code in [0, 1, 8, 100] {
+            let p = ctx.process(exit_with, code);
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), code);
+            let p = ctx.process(std_exit_with, code);
+            p.start().unwrap();
+            assert_eq!(p.join().unwrap(), code);
+        }
+        let p = ctx.process_from_run(Fails);
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 1);
+        let p = ctx.process(|msg: String| panic!("{msg}"), "child failed on purpose".to_string());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 1);
+        let f = p.failure().expect("a panicking child reports");
+        assert_eq!(f.kind, multiproc::FailureKind::Panic);
+        assert_eq!(f.message, "child failed on purpose");
+        assert!(f.location.unwrap().contains("tests/process.rs"));
+        assert!(!f.backtrace.unwrap().is_empty());
+    });
+}
+
+#[test]
+#[ignore = "helper for panic_output_goes_to_child_stderr"]
+fn helper_panicking_child() {
+    if !common::in_helper() {
+        return;
+    }
+    for m in METHODS {
+        let p = get_context(Some(m)).process(|(): ()| panic!("visible panic message"), ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 1);
+    }
+}
+
+// 27: the panic message and a backtrace go to the child's stderr.
+#[test]
+fn panic_output_goes_to_child_stderr() {
+    let _w = Watchdog::new("panic output", LIMIT);
+    let out = run_helper_test("helper_panicking_child");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "helper failed: {err}");
+    assert_eq!(err.matches("visible panic message").count(), 3, "{err}");
+    assert_eq!(err.matches("stack backtrace:").count(), 3, "{err}");
+    assert!(err.contains("Process Process-"), "{err}");
+}
+
+fn daemon_flag(fd: Fd) {
+    let p = Process::new(|(): ()| {}, ());
+    let started = p.start();
+    say(
+        &fd,
+        &format!("{}|{}", p.daemon(), started.map_err(|e| e.kind() == ProcessErrorKind::DaemonChildren).unwrap_err()),
+    );
+}
+
+// 4: daemon defaults to the creator's flag; a daemon may not start children.
+#[test]
+fn daemon_flag_inherited_and_no_grandchildren() {
+    each_method("daemon", LIMIT, |ctx| {
+        let p = ctx.process(|(): ()| {}, ());
+        assert!(!p.daemon());
+        let (r, w) = channel();
+        let d = Process::builder().daemon(true).start_method(ctx.get_start_method()).target(daemon_flag, w);
+        assert!(d.daemon());
+        d.start().unwrap();
+        assert_eq!(read_lines(r, 1), "true|true\n");
+        assert_eq!(d.join().unwrap(), 0);
+    });
+}
+
+fn middle(fd: Fd) {
+    let g = Process::new(sleeper, 60);
+    g.start().unwrap();
+    say(&fd, &g.pid().unwrap().to_string());
+    sleep_secs(60);
+}
+
+// 6 (adapted): children die with their parent. A grandchild whose parent is SIGKILLed does not
+// survive as an orphan (Python would leave it running).
+#[test]
+fn grandchild_dies_with_killed_parent() {
+    each_method("orphans", LIMIT, |ctx| {
+        let (r, w) = channel();
+        let p = ctx.process(middle, w);
+        p.start().unwrap();
+        let mut line = String::new();
+        let mut r = std::io::BufReader::new(r);
+        std::io::BufRead::read_line(&mut r, &mut line).unwrap();
+        let grandchild: u32 = line.trim().parse().unwrap();
+        assert!(!pid_gone(grandchild));
+        p.kill().unwrap();
+        assert_eq!(p.join().unwrap(), -9);
+        assert!(wait_pid_gone(grandchild, Duration::from_secs(10)), "grandchild {grandchild} outlived its parent");
+    });
+}
+
+fn write_file_later(path: String) {
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(path, "done").unwrap();
+}
+
+#[test]
+#[ignore = "helper for exit_joins_children_and_terminates_daemons"]
+fn helper_leaves_children_running() {
+    if !common::in_helper() {
+        return;
+    }
+    let dir = std::env::var("MULTIPROC_TEST_DIR").unwrap();
+    for (i, m) in METHODS.into_iter().enumerate() {
+        let p = get_context(Some(m)).process(write_file_later, format!("{dir}/done-{i}"));
+        p.start().unwrap();
+        let d = Process::builder().daemon(true).start_method(m).target(sleeper, 60);
+        d.start().unwrap();
+        println!("daemon-pid {}", d.pid().unwrap());
+    }
+    // Returning ends the process: the at-exit hook joins the writers and terminates daemons.
+}
+
+// At exit, non-daemon children are joined and daemon children terminated (§1.2 `daemon`).
+#[test]
+fn exit_joins_children_and_terminates_daemons() {
+    let _w = Watchdog::new("exit hook", LIMIT);
+    let dir = std::env::temp_dir().join(common::unique_name("mp-exit"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "helper_leaves_children_running", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("MULTIPROC_HELPER", "1")
+        .env("MULTIPROC_TEST_DIR", &dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for i in 0..3 {
+        assert_eq!(std::fs::read_to_string(dir.join(format!("done-{i}"))).unwrap(), "done");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let words: Vec<&str> = stdout.split_whitespace().collect();
+    let pids: Vec<u32> = words.windows(2).filter(|w| w[0] == "daemon-pid").map(|w| w[1].parse().unwrap()).collect();
+    assert_eq!(pids.len(), 3);
+    for pid in pids {
+        assert!(wait_pid_gone(pid, Duration::from_secs(10)), "daemon {pid} survived its parent's exit");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+// Closures: capturing closures run under fork only.
+#[test]
+fn closures_need_fork() {
+    let _w = Watchdog::new("closures", LIMIT);
+    let (r, w) = channel();
+    let data = vec![1u8, 2, 3];
+    let p = Process::with_closure(move || say(&w, &format!("{data:?}")));
+    assert_eq!(p.start_method(), StartMethod::Fork);
+    assert_eq!(p.set_start_method(StartMethod::Spawn).unwrap_err().kind(), ProcessErrorKind::ClosureNeedsFork);
+    p.start().unwrap();
+    assert_eq!(read_lines(r, 1), "[1, 2, 3]\n");
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn print_names(fd: Fd) {
+    let a = Process::new(|(): ()| {}, ());
+    let b = Process::new(|(): ()| {}, ());
+    say(&fd, &format!("{} {} {}", current_process().name(), a.name(), b.name()));
+}
+
+// Python's default names: Process-N in the main process, Process-N:M in a child.
+#[test]
+fn default_names_follow_python() {
+    each_method("names", LIMIT, |ctx| {
+        let (r, w) = channel();
+        let p = ctx.process(print_names, w);
+        let name = p.name();
+        let n = name.strip_prefix("Process-").unwrap();
+        p.start().unwrap();
+        assert_eq!(read_lines(r, 1), format!("{name} Process-{n}:1 Process-{n}:2\n"));
+        p.join().unwrap();
+        p.set_name("renamed");
+        assert_eq!(p.name(), "renamed");
+    });
+}
+
+// 24: killing the fork server does not prevent new processes.
+#[test]
+fn fork_server_is_restarted_after_being_killed() {
+    let _w = Watchdog::new("forkserver restart", LIMIT);
+    let ctx = get_context(Some(StartMethod::ForkServer));
+    let p = ctx.process(|(): ()| {}, ());
+    p.start().unwrap();
+    p.join().unwrap();
+    let server = fork_server_pid().expect("a fork server runs");
+    std::process::Command::new("kill").args(["-9", &server.to_string()]).status().unwrap();
+    assert!(wait_pid_gone(server, Duration::from_secs(10)));
+    for _ in 0..3 {
+        let p = ctx.process(|(): ()| {}, ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+    }
+    let new_server = fork_server_pid().expect("a new fork server runs");
+    assert_ne!(new_server, server);
+}
+
+/// Our child whose initial environment marks it as the fork server.
+fn fork_server_pid() -> Option<u32> {
+    let me = std::process::id();
+    for e in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) != Some(me) || fields[0] == "Z" {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if env.split(|b| *b == 0).any(|v| v == b"MULTIPROC_BOOT=forkserver") {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+// 10 (in spirit): the child is a different process with its own main thread.
+#[test]
+fn child_runs_in_another_process() {
+    each_method("other process", LIMIT, |ctx| {
+        let (r, w) = channel();
+        let p = ctx.process(|fd: Fd| say(&fd, &std::process::id().to_string()), w);
+        p.start().unwrap();
+        let pid: u32 = read_lines(r, 1).trim().parse().unwrap();
+        assert_eq!(Some(pid), p.pid());
+        assert_ne!(pid, std::process::id());
+        p.join().unwrap();
+    });
+}
