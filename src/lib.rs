@@ -50,6 +50,28 @@
 //! assert_eq!(panicker.failure().unwrap().message, "bad input");
 //! # Ok::<(), multiproc::ProcessError>(())
 //! ```
+//!
+//! ## Pipes and connections
+//!
+//! [`pipe`] is Python's `Pipe()`; [`connection`] has `Listener`, `Client` and `wait`, wire
+//! compatible with CPython's `multiprocessing.connection` (framing and authkey handshake).
+//!
+//! ```no_run
+//! use multiproc::{pipe, Connection, Process};
+//!
+//! fn child(conn: Connection) {
+//!     let n: u64 = conn.recv().unwrap();
+//!     conn.send(&(n * n)).unwrap();
+//! }
+//!
+//! let (here, there) = pipe(true)?;
+//! let p = Process::new(child, there);
+//! p.start()?;
+//! here.send(&12u64)?;
+//! assert_eq!(here.recv::<u64>()?, 144);
+//! p.join()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 

@@ -539,7 +539,7 @@ fn writer_child(args: (Connection, u64, u32)) {
     let mut x = seed;
     for i in 0..n {
         x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        std::thread::sleep(Duration::from_millis((x >> 60) as u64 * 2));
+        std::thread::sleep(Duration::from_millis((x >> 60) * 2));
         w.send(&(seed, i)).unwrap();
     }
 }

@@ -90,10 +90,10 @@ impl Reader<'_> {
     pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ConnectionError> {
         let mut done = 0;
         while done < buf.len() {
-            if let Some(d) = self.deadline {
-                if net::poll_raw(&[std::os::fd::AsRawFd::as_raw_fd(&self.fd)], Some(d))?.is_empty() {
-                    return Err(ConnectionError::Timeout);
-                }
+            if let Some(d) = self.deadline
+                && net::poll_raw(&[std::os::fd::AsRawFd::as_raw_fd(&self.fd)], Some(d))?.is_empty()
+            {
+                return Err(ConnectionError::Timeout);
             }
             let n = match &mut self.fds {
                 Some(fds) => net::recv_collect_fds(self.fd, &mut buf[done..], fds)?,

@@ -234,7 +234,8 @@ impl ListenerBuilder {
     ///
     /// # Examples
     /// ```
-    /// let l = multiproc::connection::Listener::builder().address("\0multiproc-doc-builder").bind()?;
+    /// let name = format!("\0multiproc-doc-{}", std::process::id());
+    /// let l = multiproc::connection::Listener::builder().address(name.as_str()).bind()?;
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn address(mut self, address: impl ToAddress) -> Self {
@@ -383,7 +384,9 @@ impl Listener {
     ///
     /// # Examples
     /// ```
-    /// let l = multiproc::connection::Listener::bind("\0multiproc-doc-bind", None)?;
+    /// // A Linux abstract name: no file, gone when the listener closes.
+    /// let name = format!("\0multiproc-doc-{}", std::process::id());
+    /// let l = multiproc::connection::Listener::bind(name.as_str(), None)?;
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn bind(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Listener, ConnectionError> {
@@ -573,8 +576,9 @@ fn retry_intr<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T
 /// # Examples
 /// ```
 /// use multiproc::connection::{Client, Listener};
-/// let mut l = Listener::bind("\0multiproc-doc-client", Some(b"k"))?;
-/// let t = std::thread::spawn(|| Client::connect("\0multiproc-doc-client", Some(b"k")).unwrap());
+/// let name = format!("\0multiproc-doc-{}", std::process::id());
+/// let mut l = Listener::bind(name.as_str(), Some(b"k"))?;
+/// let t = std::thread::spawn(move || Client::connect(name.as_str(), Some(b"k")).unwrap());
 /// let server_side = l.accept()?;
 /// let client_side = t.join().unwrap();
 /// client_side.send_bytes(b"hi")?;

@@ -337,7 +337,7 @@ impl Connection {
 
     /// Sends `value` encoded with postcard (Python: `send(obj)`).
     ///
-    /// Handles inside the value ([`Connection`], [`Fd`](crate::handle::Fd), ...) travel with
+    /// Handles inside the value ([`Connection`], `Fd`, ...) travel with
     /// it over a Unix-socket connection; the value stays usable here.
     ///
     /// # Errors
@@ -585,10 +585,10 @@ impl Connection {
     /// Marks the connection unreadable when a receive failed with the stream in the middle
     /// of a message (or after a bad length), as CPython does.
     fn guard<T>(&self, res: Result<T, ConnectionError>, r: &Reader<'_>) -> Result<T, ConnectionError> {
-        if let Err(e) = &res {
-            if matches!(e, ConnectionError::BadMessageLength { .. }) || r.started {
-                self.readable.set(false);
-            }
+        if let Err(e) = &res
+            && (matches!(e, ConnectionError::BadMessageLength { .. }) || r.started)
+        {
+            self.readable.set(false);
         }
         res
     }
