@@ -737,3 +737,80 @@ fn receive_timeouts() {
     assert_eq!(b.try_recv::<u8>().unwrap(), 3);
     assert!(b.readable(), "a clean timeout leaves the connection usable");
 }
+
+extern "C" fn note_signal(_: libc::c_int) {}
+
+/// Sends SIGUSR1 (whose handler does not restart system calls) to `thread` every few
+/// milliseconds until `stop` is set.
+fn pester(
+    thread: libc::pthread_t,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<u32> {
+    std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            // SAFETY: `thread` is alive until `stop` is set (the caller joins this thread first).
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::pthread_kill(thread, libc::SIGUSR1);
+            }
+            n += 1;
+            std::thread::sleep(Duration::from_millis(3));
+        }
+        n
+    })
+}
+
+/// 192: recv, send of more than a pipe buffer, and Listener::accept survive signals whose
+/// handler does not restart system calls (EINTR is retried).
+#[test]
+fn eintr_is_retried() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _w = Watchdog::new("eintr", LIMIT);
+    // SAFETY: installs a handler that does nothing, without SA_RESTART, for SIGUSR1, which
+    // nothing else in this test binary uses.
+    #[allow(unsafe_code)]
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = note_signal as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        sa.sa_flags = 0;
+        assert_eq!(libc::sigaction(libc::SIGUSR1, &sa, std::ptr::null_mut()), 0);
+    }
+    // SAFETY: pthread_self has no preconditions.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::pthread_self() };
+
+    // recv while signals arrive, then the data.
+    let (a, b) = pipe(true).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let p = pester(me, stop.clone());
+    let feeder = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        a.send(&"after signals").unwrap();
+        a
+    });
+    assert_eq!(b.recv::<String>().unwrap(), "after signals");
+    let a = feeder.join().unwrap();
+
+    // send of 4 MiB (far more than the socket buffer) to a slow reader.
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        b.recv_bytes().unwrap().len()
+    });
+    a.send_bytes(&vec![1u8; 4 << 20]).unwrap();
+    assert_eq!(reader.join().unwrap(), 4 << 20);
+
+    // accept while signals arrive.
+    let mut l = Listener::bind(abstract_name().as_str(), Some(b"k")).unwrap();
+    let addr = l.address().clone();
+    let c = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(150));
+        Client::connect(&addr, Some(b"k")).unwrap().send_bytes(b"hi").unwrap();
+    });
+    assert_eq!(l.accept().unwrap().recv_bytes().unwrap(), b"hi");
+    c.join().unwrap();
+    stop.store(true, Ordering::Relaxed);
+    assert!(p.join().unwrap() > 10, "the signals were sent");
+}
