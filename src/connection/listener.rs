@@ -193,6 +193,9 @@ pub struct Listener {
     max_message: usize,
     /// The socket file and the private directory to remove on close.
     cleanup: Option<(PathBuf, Option<PathBuf>)>,
+    /// The process that bound the socket: only it removes the file (a forked child that
+    /// drops its copy must not pull the address from under the parent).
+    owner: u32,
 }
 
 impl fmt::Debug for Listener {
@@ -352,6 +355,7 @@ impl ListenerBuilder {
             handshake_timeout: self.handshake_timeout,
             max_message: self.max_message,
             cleanup,
+            owner: std::process::id(),
         })
     }
 }
@@ -523,7 +527,9 @@ impl Listener {
     /// ```
     pub fn close(&mut self) {
         self.sock = None;
-        if let Some((path, dir)) = self.cleanup.take() {
+        if let Some((path, dir)) = self.cleanup.take()
+            && self.owner == std::process::id()
+        {
             let _ = std::fs::remove_file(path);
             if let Some(d) = dir {
                 let _ = std::fs::remove_dir(d);
