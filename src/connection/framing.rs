@@ -15,8 +15,13 @@ use crate::sys::net::{self, FileKind};
 pub(crate) const SHORT_MAX: usize = 0x7fff_ffff;
 
 /// How long a receiver checks for data before it sleeps in the kernel (DESIGN.md, "Wake-up
-/// cost"): long enough to catch a reply from a peer that is awake, short enough to cost
-/// nothing noticeable when the peer is slow.
+/// cost"): long enough to catch a reply from a peer that is awake on another CPU, short
+/// enough to cost nothing noticeable when the peer is slow. Each check is a zero-timeout
+/// `poll` followed by `sched_yield`, so a peer waiting for this CPU gets it at once.
+///
+/// Measured with `mpbench --only pipe` (64-byte round trips, 2 vCPUs): peers on different
+/// CPUs 5-8 us with the spin against 45-55 us without; both pinned to one CPU 10 us, the
+/// same as bare blocking `read`/`write` (a spin without the yield: 48 us).
 pub(crate) const SPIN: Duration = Duration::from_micros(20);
 
 /// Encodes the header for a payload of `len` bytes; returns the buffer and its used length.
@@ -72,7 +77,7 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Waits briefly, spinning, for the first byte (see [`SPIN`]).
+    /// Waits briefly for the first byte, checking and yielding (see [`SPIN`]).
     pub(crate) fn spin(&self) {
         let start = Instant::now();
         loop {
@@ -82,7 +87,9 @@ impl Reader<'_> {
             if start.elapsed() >= SPIN || self.deadline.is_some_and(|d| Instant::now() >= d) {
                 return;
             }
-            std::hint::spin_loop();
+            // Yield rather than burn the CPU: when the peer shares this CPU, it is the one
+            // that must run to produce the message (a pure spin measured 5x slower there).
+            std::thread::yield_now();
         }
     }
 
