@@ -71,21 +71,45 @@ pub(crate) struct Reader<'a> {
     /// Collect descriptors (Unix socket + typed receive); `None` reads with plain `read`.
     pub(crate) fds: Option<Vec<OwnedFd>>,
     pub(crate) deadline: Option<Instant>,
+    /// A socket (nonblocking `recv` attempts while spinning) rather than a pipe (`poll`).
+    pub(crate) socket: bool,
+    /// Spin for the first bytes before blocking (off for `try_` forms and past deadlines).
+    pub(crate) spin: bool,
     /// Set once any byte of the message was consumed: a failure after that leaves the stream
     /// in the middle of a message.
     pub(crate) started: bool,
 }
 
 impl Reader<'_> {
-    /// Waits briefly for the first byte, checking and yielding (see [`SPIN`]).
-    pub(crate) fn spin(&self) {
+    /// Waits briefly for the first bytes of `head`, checking and yielding (see [`SPIN`]).
+    /// On a socket each check is a nonblocking `recv` into `head`, so a message that is
+    /// already there costs no extra syscall; on a pipe it is a zero-timeout `poll`.
+    /// Returns how many bytes of `head` were read (`None`: end of file before any).
+    fn spin_head(&mut self, head: &mut [u8]) -> Result<Option<usize>, ConnectionError> {
+        if !self.spin {
+            return Ok(Some(0));
+        }
         let start = Instant::now();
         loop {
-            if net::readable_now(self.fd).unwrap_or(true) {
-                return;
+            if self.socket {
+                let res = match &mut self.fds {
+                    Some(fds) => net::recv_collect_fds(self.fd, head, fds, true),
+                    None => net::recv_nonblocking(self.fd, head),
+                };
+                match res {
+                    Ok(0) => return Ok(None),
+                    Ok(n) => {
+                        self.started = true;
+                        return Ok(Some(n));
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e.into()),
+                }
+            } else if net::readable_now(self.fd).unwrap_or(true) {
+                return Ok(Some(0));
             }
             if start.elapsed() >= SPIN || self.deadline.is_some_and(|d| Instant::now() >= d) {
-                return;
+                return Ok(Some(0));
             }
             // Yield rather than burn the CPU: when the peer shares this CPU, it is the one
             // that must run to produce the message (a pure spin measured 5x slower there).
@@ -103,7 +127,7 @@ impl Reader<'_> {
                 return Err(ConnectionError::Timeout);
             }
             let n = match &mut self.fds {
-                Some(fds) => net::recv_collect_fds(self.fd, &mut buf[done..], fds)?,
+                Some(fds) => net::recv_collect_fds(self.fd, &mut buf[done..], fds, false)?,
                 None => net::read(self.fd, &mut buf[done..])?,
             };
             if n == 0 {
@@ -125,7 +149,8 @@ impl Reader<'_> {
     /// `max` before anything is allocated.
     pub(crate) fn read_len(&mut self, max: usize) -> Result<Option<usize>, ConnectionError> {
         let mut h = [0u8; 4];
-        if !self.fill(&mut h)? {
+        let Some(got) = self.spin_head(&mut h)? else { return Ok(None) };
+        if !self.fill(&mut h[got..])? {
             return Ok(None);
         }
         let short = i32::from_be_bytes(h);

@@ -467,8 +467,8 @@ impl Connection {
                 buf.len()
             )));
         }
-        let mut r = Reader { fd, fds: None, deadline: None, started: false };
-        r.spin();
+        let socket = self.kind != FileKind::Pipe;
+        let mut r = Reader { fd, fds: None, deadline: None, socket, spin: true, started: false };
         let len = match self.guard(r.read_len(self.max_message), &r)? {
             None => return Err(ConnectionError::Eof),
             Some(l) => l,
@@ -569,10 +569,14 @@ impl Connection {
         with_fds: bool,
     ) -> Result<(Vec<u8>, Vec<OwnedFd>), ConnectionError> {
         let fd = self.check_readable()?;
-        let mut r = Reader { fd, fds: with_fds.then(Vec::new), deadline, started: false };
-        if deadline.is_none_or(|d| d > Instant::now()) {
-            r.spin();
-        }
+        let mut r = Reader {
+            fd,
+            fds: with_fds.then(Vec::new),
+            deadline,
+            socket: self.kind != FileKind::Pipe,
+            spin: deadline.is_none_or(|d| d > Instant::now()),
+            started: false,
+        };
         let len = match self.guard(r.read_len(max), &r)? {
             None => return Err(ConnectionError::Eof),
             Some(l) => l,

@@ -42,6 +42,15 @@ pub(crate) fn read(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
     retry(|| rustix::io::read(fd, &mut *buf))
 }
 
+/// One `recv` with `MSG_DONTWAIT` on a socket: `Err(WouldBlock)` when nothing is waiting,
+/// 0 at end of file.
+///
+/// # References
+/// - [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html)
+pub(crate) fn recv_nonblocking(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+    retry(|| rustix::net::recv(sock, &mut *buf, RecvFlags::DONTWAIT)).map(|(n, _)| n)
+}
+
 /// Writes all of `parts` in order, with as few syscalls as the kernel allows (`writev` for
 /// pipes, `sendmsg` with `MSG_NOSIGNAL` for sockets).
 ///
@@ -91,11 +100,23 @@ pub(crate) fn write_all_vectored(fd: BorrowedFd<'_>, socket: bool, parts: &[&[u8
 ///
 /// # References
 /// - [unix(7), SCM_RIGHTS](https://man7.org/linux/man-pages/man7/unix.7.html)
-pub(crate) fn recv_collect_fds(sock: BorrowedFd<'_>, buf: &mut [u8], fds: &mut Vec<OwnedFd>) -> io::Result<usize> {
+///
+/// With `nonblocking`, `Err(WouldBlock)` when nothing is waiting (`MSG_DONTWAIT`, which leaves
+/// the descriptor's own flags alone).
+pub(crate) fn recv_collect_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    fds: &mut Vec<OwnedFd>,
+    nonblocking: bool,
+) -> io::Result<usize> {
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MSG))];
     let mut cmsg = RecvAncillaryBuffer::new(&mut space);
     let mut iov = [IoSliceMut::new(buf)];
-    let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, RecvFlags::CMSG_CLOEXEC))?;
+    let mut flags = RecvFlags::CMSG_CLOEXEC;
+    if nonblocking {
+        flags |= RecvFlags::DONTWAIT;
+    }
+    let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, flags))?;
     for msg in cmsg.drain() {
         if let RecvAncillaryMessage::ScmRights(rights) = msg {
             fds.extend(rights);
