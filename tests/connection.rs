@@ -592,6 +592,15 @@ fn wait_on_plain_sockets() {
     let _s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
     let (acc, _) = l.accept().unwrap();
     assert!(wait(&[&acc], Some(Duration::ZERO)).unwrap().is_empty());
+
+    // A Listener is ready when a client waits to be accepted.
+    let mut ml = Listener::bind(abstract_name().as_str(), None).unwrap();
+    assert!(wait(&[&ml], Some(Duration::ZERO)).unwrap().is_empty());
+    let _c = Client::connect(ml.address(), None).unwrap();
+    assert_eq!(wait(&[&ml], Some(Duration::from_secs(5))).unwrap(), vec![0]);
+    ml.accept().unwrap();
+    ml.close();
+    assert_eq!(wait(&[&ml], Some(Duration::ZERO)).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
 }
 
 /// 183, 185: wait times out after (at least) its timeout, returns what is ready, and a zero
@@ -813,4 +822,25 @@ fn eintr_is_retried() {
     c.join().unwrap();
     stop.store(true, Ordering::Relaxed);
     assert!(p.join().unwrap() > 10, "the signals were sent");
+}
+
+/// A forked child that drops its copy of a Listener does not remove the parent's socket file.
+#[test]
+fn forked_child_dropping_listener_keeps_the_address() {
+    use std::sync::{Arc, Mutex};
+    let _w = Watchdog::new("forked listener drop", LIMIT);
+    let path = unix_path();
+    let shared = Arc::new(Mutex::new(Some(Listener::bind(path.as_str(), None).unwrap())));
+    let in_child = shared.clone();
+    let p = multiproc::Process::with_closure(move || {
+        let l = in_child.lock().unwrap().take();
+        drop(l);
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    assert!(std::path::Path::new(&path).exists(), "the child removed the parent's socket file");
+    let mut l = shared.lock().unwrap().take().unwrap();
+    let t = std::thread::spawn(move || Client::connect(path.as_str(), None).unwrap().send_bytes(b"ok").unwrap());
+    assert_eq!(l.accept().unwrap().recv_bytes().unwrap(), b"ok");
+    t.join().unwrap();
 }
