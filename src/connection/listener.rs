@@ -94,6 +94,13 @@ pub enum Family {
 pub trait ToAddress {
     /// Converts to an [`Address`].
     ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Address, ToAddress};
+    /// assert_eq!("/run/app.sock".to_address()?, Address::Unix("/run/app.sock".into()));
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    ///
     /// # Errors
     /// [`ConnectionError::InvalidArgument`] for an address no family on this platform accepts.
     fn to_address(&self) -> Result<Address, ConnectionError>;

@@ -63,6 +63,13 @@ use crate::handle::Fd;
 use crate::sys::net::{self, FileKind};
 
 /// The default largest message a connection accepts from its peer: 1 GiB.
+///
+/// # Examples
+/// ```
+/// let (a, _b) = multiproc::pipe(true)?;
+/// assert_eq!(a.max_message(), multiproc::connection::DEFAULT_MAX_MESSAGE);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_MAX_MESSAGE: usize = 1 << 30;
 
 /// Creates a pair of connected [`Connection`]s: Python's `Pipe(duplex)`.

@@ -26,6 +26,16 @@ use super::{Connection, Listener};
 /// ```
 pub trait Waitable {
     /// The descriptor to watch, or `None` when the object is closed.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::Waitable;
+    /// let (mut a, _b) = multiproc::pipe(true)?;
+    /// assert!(a.wait_fd().is_some());
+    /// a.close();
+    /// assert!(a.wait_fd().is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     fn wait_fd(&self) -> Option<RawFd>;
 }
 
