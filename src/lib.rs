@@ -73,3 +73,4 @@ pub use crate::process::{
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::shm::ShmSafe;
+pub use crate::shm::{Item, RawArray, RawValue, ShareableList, ShareableListError, SharedMemory};

@@ -10,6 +10,17 @@ mod segment;
 
 pub(crate) use self::segment::{Segment, ShmBox};
 
+mod array;
+mod shareable_list;
+mod shared_memory;
+mod tracker;
+mod value;
+
+pub use self::array::RawArray;
+pub use self::shareable_list::{Item, ShareableList, ShareableListError};
+pub use self::shared_memory::SharedMemory;
+pub use self::value::RawValue;
+
 /// Types that may live in memory shared between processes.
 ///
 /// # Safety

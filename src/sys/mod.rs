@@ -19,6 +19,7 @@ pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod mem;
 pub(crate) mod proc;
+pub(crate) mod shm_open;
 pub(crate) mod socket;
 
 /// Removes a variable from the environment.

@@ -1,0 +1,157 @@
+//! The shared-memory tracker: unlinks the named segments a process created and did not unlink
+//! when that process ends, however it ends (return, `exit`, panic, SIGKILL).
+//!
+//! # Rules
+//!
+//! - **One tracker per creating process**, started lazily by the first
+//!   [`SharedMemory::create`](super::SharedMemory::create) of a *named* segment, as a service
+//!   process (`process::service`) that does not die with its creator.
+//! - **Only creators register.** A process that attached to a segment (by name, by receiving
+//!   a handle, or by inheriting one under `Fork`) never registers it and its tracker never
+//!   touches it: an attacher's death cannot unlink a segment others still use, which is
+//!   CPython's gh-82300 bug.
+//! - **Registration follows creation, unregistration precedes unlink.** The creator sends
+//!   `REGISTER name` right after `shm_open(O_CREAT | O_EXCL)` succeeds, and `UNREGISTER name`
+//!   before it calls `shm_unlink` itself (or when it gives up ownership with
+//!   [`persist`](super::SharedMemory::persist)). A SIGKILL between `shm_open` and the
+//!   registration (a few instructions) is the only window that can leak a name.
+//! - **Death is detected with a pidfd, not with end of file.** The creator passes a pidfd of
+//!   itself in its first message. A child forked from the creator inherits the creator's end
+//!   of the tracker socket, so end of file would wait for that child too; the pidfd becomes
+//!   readable exactly when the creator is gone. A forked child that creates named segments
+//!   notices that its pid differs from the tracker connection's and starts its own tracker.
+//! - When the creator is gone the tracker reads whatever messages are still queued, unlinks
+//!   every name still registered, prints `There appear to be N leaked shared_memory objects
+//!   to clean up at shutdown` on stderr (as CPython does) and exits with 1 (0 when clean).
+//! - The tracker ignores SIGINT and SIGTERM, so a Ctrl-C to the process group does not stop
+//!   it before it cleaned up.
+//!
+//! # Wire format
+//!
+//! Datagrams on a `SOCK_SEQPACKET` socketpair: `H` with the creator's pidfd attached, then
+//! `R<name>` and `U<name>` (names are at most 255 bytes, checked before sending).
+
+use std::collections::BTreeSet;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+
+use crate::process::service::{Service, spawn_service};
+use crate::sys;
+
+struct Conn {
+    /// The process that started this tracker; a forked child sees a different pid.
+    pid: u32,
+    sock: OwnedFd,
+    _service: Service,
+}
+
+static TRACKER: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn send(conn: &Conn, tag: u8, name: &str) -> io::Result<()> {
+    let mut msg = Vec::with_capacity(1 + name.len());
+    msg.push(tag);
+    msg.extend_from_slice(name.as_bytes());
+    sys::socket::send_with_fds(conn.sock.as_fd(), &msg, &[]).map(drop)
+}
+
+fn start() -> io::Result<Conn> {
+    let (ours, theirs) = sys::socket::socketpair(sys::socket::PairKind::SeqPacket)?;
+    let me = sys::proc::getpid();
+    let pidfd = sys::proc::pidfd_open(me)?;
+    let service = spawn_service(tracker_main, theirs, false)?;
+    sys::socket::send_with_fds(ours.as_fd(), b"H", &[pidfd.as_fd()])?;
+    Ok(Conn { pid: me, sock: ours, _service: service })
+}
+
+/// Records that this process created the named segment `name` and owns it.
+pub(crate) fn register(name: &str) -> io::Result<()> {
+    let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
+    let me = sys::proc::getpid();
+    if g.as_ref().is_none_or(|c| c.pid != me) {
+        // A connection inherited through fork belongs to the parent's tracker: drop our copy.
+        *g = Some(start()?);
+    }
+    send(g.as_ref().expect("started above"), b'R', name)
+}
+
+/// Records that this process no longer owns `name` (it is about to unlink it, or persists it).
+pub(crate) fn unregister(name: &str) -> io::Result<()> {
+    let g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
+    match g.as_ref() {
+        Some(c) if c.pid == sys::proc::getpid() => send(c, b'U', name),
+        _ => Ok(()),
+    }
+}
+
+/// Pid of this process's tracker, if it started one.
+pub(crate) fn tracker_pid() -> Option<u32> {
+    let g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
+    g.as_ref().filter(|c| c.pid == sys::proc::getpid()).map(|c| c._service.pid)
+}
+
+fn apply(msg: &[u8], names: &mut BTreeSet<String>) {
+    let Some((&tag, name)) = msg.split_first() else { return };
+    let Ok(name) = std::str::from_utf8(name) else { return };
+    match tag {
+        b'R' => {
+            names.insert(name.to_string());
+        }
+        b'U' => {
+            names.remove(name);
+        }
+        _ => {}
+    }
+}
+
+/// The tracker process.
+fn tracker_main(sock: OwnedFd) -> i32 {
+    sys::proc::ignore_signal(libc::SIGTERM);
+    let mut buf = [0u8; 1 + sys::shm_open::MAX_NAME + 1];
+    let pidfd = match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
+        Ok((1, mut fds)) if buf[0] == b'H' && fds.len() == 1 => fds.pop().expect("one fd"),
+        _ => return 0, // the creator died before it said hello: it registered nothing
+    };
+    let mut names = BTreeSet::new();
+    let mut sock_open = true;
+    loop {
+        let fds: Vec<_> = if sock_open { vec![pidfd.as_fd(), sock.as_fd()] } else { vec![pidfd.as_fd()] };
+        let ready = match sys::fd::poll_readable(&fds, None) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("multiproc shm tracker: poll failed ({e}); cleaning up now");
+                break;
+            }
+        };
+        if ready.contains(&1) {
+            match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
+                Ok((0, _)) | Err(_) => sock_open = false,
+                Ok((n, _)) => apply(&buf[..n], &mut names),
+            }
+        }
+        if ready.contains(&0) {
+            break;
+        }
+    }
+    // The creator is gone: take the messages it sent before dying.
+    while sock_open && sys::fd::is_readable(sock.as_fd()).unwrap_or(false) {
+        match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
+            Ok((0, _)) | Err(_) => break,
+            Ok((n, _)) => apply(&buf[..n], &mut names),
+        }
+    }
+    if names.is_empty() {
+        return 0;
+    }
+    eprintln!(
+        "multiproc shm tracker: There appear to be {} leaked shared_memory objects to clean up at shutdown: {:?}",
+        names.len(),
+        names
+    );
+    for n in &names {
+        if let Err(e) = sys::shm_open::unlink(n) {
+            eprintln!("multiproc shm tracker: cannot unlink {n:?}: {e}");
+        }
+    }
+    1
+}
