@@ -59,6 +59,7 @@ pub mod handle;
 mod process;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
+pub mod sync;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod sys;
 
@@ -73,3 +74,4 @@ pub use crate::process::{
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::shm::ShmSafe;
+pub use crate::sync::{Lock, RLock};
