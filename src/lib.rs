@@ -59,6 +59,7 @@ pub mod handle;
 mod process;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
+pub mod sync;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod sys;
 
@@ -74,3 +75,4 @@ pub use crate::process::{
 };
 pub use crate::shm::ShmSafe;
 pub use crate::shm::{Item, RawArray, RawValue, ShareableList, ShareableListError, SharedMemory};
+pub use crate::sync::{Lock, RLock};

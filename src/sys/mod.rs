@@ -17,6 +17,7 @@
 pub(crate) mod exe;
 pub(crate) mod fd;
 pub(crate) mod futex;
+pub(crate) mod liveness;
 pub(crate) mod mem;
 pub(crate) mod proc;
 pub(crate) mod shm_open;
