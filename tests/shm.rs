@@ -7,7 +7,10 @@ use std::io::ErrorKind;
 use std::time::Duration;
 
 use common::{each_method, unique_name};
-use multiproc::{Item, RawArray, RawValue, ShareableList, ShareableListError, SharedMemory, ShmSafe, StartMethod};
+use multiproc::{
+    Array, Item, Lock, RLock, RawArray, RawValue, ShareableList, ShareableListError, SharedMemory, ShmSafe, StartMethod,
+    Value, ValueLock,
+};
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -134,6 +137,146 @@ fn copies_are_independent() {
     b.set(0, 9.0);
     assert_eq!(a.to_vec(), [1.5, 2.5]);
     assert_eq!(b.to_vec(), [9.0, 2.5]);
+}
+
+// ---- Value / Array with a lock (§2 77, 78, 80, 82, 152) ----
+
+type Locked = (Value<i32>, Value<f64>, Value<i64>, Value<Point>, Array<f64>);
+
+fn double_locked((a, b, c, p, arr): Locked) {
+    *a.lock().unwrap() *= 2;
+    b.set(b.get() * 2.0);
+    *c.lock().unwrap() *= 2;
+    let mut g = p.lock().unwrap();
+    g.x *= 2.0;
+    g.y *= 2.0;
+    drop(g);
+    arr.lock().unwrap().iter_mut().for_each(|x| *x *= 2.0);
+}
+
+/// 77, 152: locked values and arrays doubled by a child, parent sees the results.
+#[test]
+fn locked_values_and_arrays_doubled_by_a_child() {
+    each_method("locked values", LIMIT, |ctx| {
+        let v: Locked = (
+            Value::new(7).unwrap(),
+            Value::new(1.0 / 3.0).unwrap(),
+            Value::new(1 << 33).unwrap(),
+            Value::new(Point { x: 1.0, y: -1.0 }).unwrap(),
+            Array::from_slice(&[0.5, 1.5, 2.5]).unwrap(),
+        );
+        let p = ctx.process(double_locked, v.clone());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(v.0.get(), 14);
+        assert_eq!(v.1.get(), 2.0 / 3.0);
+        assert_eq!(v.2.get(), 1 << 34);
+        assert_eq!(v.3.get(), Point { x: 2.0, y: -2.0 });
+        assert_eq!(v.4.to_vec(), [1.0, 3.0, 5.0]);
+    });
+}
+
+/// 78, 82: default lock is a new RLock; a given Lock or RLock is exactly the one used;
+/// get_obj gives the raw object. (lock=False is RawValue/RawArray, which have no get_lock:
+/// a compile_fail doctest on `Value` checks that.)
+#[test]
+fn get_lock_and_get_obj() {
+    let v = Value::new(0i32).unwrap();
+    assert!(matches!(v.get_lock(), ValueLock::RLock(_)));
+    let a = Array::<i32>::zeroed(3).unwrap();
+    assert!(matches!(a.get_lock(), ValueLock::RLock(_)));
+
+    let lock = Lock::new().unwrap();
+    let v = Value::with_lock(5u8, lock.clone()).unwrap();
+    let a = Array::<u8>::zeroed_with_lock(2, lock.clone()).unwrap();
+    let held = lock.acquire().unwrap();
+    assert!(v.get_lock().locked() && a.get_lock().locked());
+    assert!(v.try_lock().unwrap_err().is_would_block());
+    assert!(a.lock_timeout(Duration::from_millis(20)).unwrap_err().is_timeout());
+    drop(held);
+    assert!(v.try_lock().is_ok());
+
+    let rlock = RLock::new().unwrap();
+    let v = Value::with_lock(1u64, rlock.clone()).unwrap();
+    let outer = rlock.acquire().unwrap(); // `with v.get_lock():`
+    v.set(v.get() + 1); // re-enters
+    assert_eq!(rlock.count(), 1);
+    drop(outer);
+    assert_eq!(v.get(), 2);
+    v.get_obj().set(10);
+    assert_eq!(v.get(), 10);
+    assert_eq!(format!("{v:?}"), "Synchronized(Value<u64>(10))");
+}
+
+/// Two guards for the same data never coexist: re-entering through the RLock panics (and
+/// releases the level it took) instead of aliasing `&mut`.
+#[test]
+fn reentrant_lock_of_the_same_value_panics_instead_of_aliasing() {
+    let v = Value::new(0i32).unwrap();
+    let g = v.lock().unwrap();
+    let v2 = v.clone();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _second = v2.lock();
+    }));
+    assert!(r.is_err());
+    drop(g);
+    let ValueLock::RLock(l) = v.get_lock() else { panic!("default lock") };
+    assert!(!l.locked());
+    *v.lock().unwrap() += 1;
+    assert_eq!(v.get(), 1);
+}
+
+fn increment((v, n): (Value<i64>, u32)) {
+    for _ in 0..n {
+        *v.lock().unwrap() += 1;
+    }
+}
+
+fn increment_array((a, n): (Array<u64>, u32)) {
+    for _ in 0..n {
+        let mut g = a.lock().unwrap();
+        for x in g.iter_mut() {
+            *x += 1;
+        }
+    }
+}
+
+/// Stress: concurrent locked increments from two children lose nothing.
+#[test]
+fn concurrent_locked_increments_lose_nothing() {
+    each_method("increments", LIMIT, |ctx| {
+        let v = Value::new(0i64).unwrap();
+        let a = Array::<u64>::zeroed(16).unwrap();
+        let n = 3000;
+        let ps = [
+            ctx.process(increment, (v.clone(), n)),
+            ctx.process(increment, (v.clone(), n)),
+            ctx.process(increment_array, (a.clone(), n)),
+            ctx.process(increment_array, (a.clone(), n)),
+        ];
+        for p in &ps {
+            p.start().unwrap();
+        }
+        increment((v.clone(), n));
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(v.get(), 3 * i64::from(n));
+        assert_eq!(a.to_vec(), [2 * u64::from(n); 16]);
+    });
+}
+
+/// 81 (with a lock): zero-filled, three times; bulk in-place writes through the guard.
+#[test]
+fn locked_array_zeroed_and_bulk_written() {
+    for _ in 0..3 {
+        let a = Array::<i32>::zeroed(10).unwrap();
+        assert_eq!(a.to_vec(), [0; 10]);
+        a.lock().unwrap().copy_from_slice(&(0..10).collect::<Vec<_>>());
+        assert_eq!(a.get(9), Some(9));
+        a.set(0, -1);
+        assert_eq!(a.to_vec()[0], -1);
+    }
 }
 
 // ---- SharedMemory (§2 154-161) ----
