@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use common::{each_method, unique_name};
 use multiproc::{
-    Array, Item, Lock, RLock, RawArray, RawValue, ShareableList, ShareableListError, SharedMemory, ShmSafe, StartMethod,
-    Value, ValueLock,
+    Array, Item, Lock, RLock, RawArray, RawValue, ShareableList, ShareableListError, SharedMemory, ShmSafe,
+    StartMethod, Value, ValueLock,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -454,7 +454,10 @@ fn shareable_list_basics() {
     sl.set(1, &b"bytes"[..]).unwrap();
     assert_eq!(sl.get(1).unwrap(), Item::from(&b"bytes"[..]));
     // Storage limits, without spill-over into the next slot.
-    assert!(matches!(sl.set(0, "far too many"), Err(ShareableListError::ExceedsStorage { needed: 12, available: 8, .. })));
+    assert!(matches!(
+        sl.set(0, "far too many"),
+        Err(ShareableListError::ExceedsStorage { needed: 12, available: 8, .. })
+    ));
     assert_eq!(sl.get(0).unwrap(), Item::from("howdy"));
     sl.set(0, "encodés").unwrap();
     assert_eq!(sl.get(0).unwrap(), Item::from("encodés"));
@@ -520,7 +523,8 @@ fn shareable_list_in_a_child() {
 }
 
 fn python3() -> Option<std::process::Command> {
-    let ok = std::process::Command::new("python3").arg("-c").arg("import multiprocessing.shared_memory").output().ok()?;
+    let ok =
+        std::process::Command::new("python3").arg("-c").arg("import multiprocessing.shared_memory").output().ok()?;
     ok.status.success().then(|| std::process::Command::new("python3"))
 }
 

@@ -6,6 +6,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use common::{each_method, in_helper, run_helper_test, unique_name};
@@ -35,14 +36,15 @@ fn report(fd: Fd, line: &str) {
     writeln!(w, "{line}").unwrap();
 }
 
-fn read_line(r: &mut BufReader<std::io::PipeReader>) -> String {
+fn read_line(r: &mut BufReader<UnixStream>) -> String {
     let mut s = String::new();
     r.read_line(&mut s).unwrap();
     s.trim_end().to_string()
 }
 
-fn pipe() -> (BufReader<std::io::PipeReader>, Fd) {
-    let (r, w) = std::io::pipe().unwrap();
+/// A one-way channel from a child: our reading end, and its writing end as a passable handle.
+fn pipe() -> (BufReader<UnixStream>, Fd) {
+    let (r, w) = UnixStream::pair().unwrap();
     (BufReader::new(r), Fd::from(OwnedFd::from(w)))
 }
 

@@ -82,7 +82,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     println!("  after unlink: open -> {:?}", SharedMemory::open(&name).unwrap_err().kind());
 
     println!("\nA creator SIGKILLed: its tracker unlinks what it created (never what it attached to):");
-    let (r, w) = std::io::pipe()?;
+    let (r, w) = std::os::unix::net::UnixStream::pair()?;
     let p = Process::new(create_and_die, multiproc::handle::Fd::from(std::os::fd::OwnedFd::from(w)));
     p.start()?;
     let mut line = String::new();

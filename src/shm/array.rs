@@ -91,7 +91,11 @@ impl<T: ShmSafe + Copy> RawArray<T> {
         if bytes_for::<T>(len)? > seg.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("shared segment of {} bytes is too small for {len} x {}", seg.len(), std::any::type_name::<T>()),
+                format!(
+                    "shared segment of {} bytes is too small for {len} x {}",
+                    seg.len(),
+                    std::any::type_name::<T>()
+                ),
             ));
         }
         Ok(RawArray { seg, len, _t: PhantomData })

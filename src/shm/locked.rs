@@ -20,9 +20,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::sync::{
-    AcquireTimeoutError, Lock, LockGuard, OwnerDied, RLock, RLockGuard, TryAcquireError,
-};
+use crate::sync::{AcquireTimeoutError, Lock, LockGuard, OwnerDied, RLock, RLockGuard, TryAcquireError};
 use crate::sys::liveness;
 
 /// The lock of a [`Value`](crate::Value) or an [`Array`](crate::Array): a [`Lock`] or an
@@ -158,8 +156,26 @@ pub struct SharedGuard<'a, U: ?Sized> {
 }
 
 /// The guard of a [`Value`](crate::Value).
+///
+/// # Examples
+/// ```
+/// let v = multiproc::Value::new(1u32)?;
+/// let mut g: multiproc::ValueGuard<'_, u32> = v.lock().unwrap();
+/// *g += 1;
+/// # drop(g);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub type ValueGuard<'a, T> = SharedGuard<'a, T>;
 /// The guard of an [`Array`](crate::Array).
+///
+/// # Examples
+/// ```
+/// let a = multiproc::Array::<u32>::zeroed(2)?;
+/// let mut g: multiproc::ArrayGuard<'_, u32> = a.lock().unwrap();
+/// g[1] = 5;
+/// # drop(g);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub type ArrayGuard<'a, T> = SharedGuard<'a, [T]>;
 
 /// Claims the borrow word for a lock just taken; see the module docs.

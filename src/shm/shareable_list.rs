@@ -116,7 +116,9 @@ impl fmt::Display for ShareableListError {
                  slots are sized at creation, so create the list with a longer placeholder"
             ),
             ShareableListError::NotInList => write!(f, "the item is not in the ShareableList"),
-            ShareableListError::Corrupt(why) => write!(f, "the shared segment does not hold a valid ShareableList: {why}"),
+            ShareableListError::Corrupt(why) => {
+                write!(f, "the shared segment does not hold a valid ShareableList: {why}")
+            }
         }
     }
 }
@@ -399,11 +401,7 @@ impl ShareableList {
                 self.shm.read_at(at, &mut v).expect("checked at open");
                 let end = v.iter().rposition(|&c| c != 0).map_or(0, |p| p + 1);
                 v.truncate(end);
-                if code[0] == CODE_STR {
-                    Item::Str(String::from_utf8_lossy(&v).into_owned())
-                } else {
-                    Item::Bytes(v)
-                }
+                if code[0] == CODE_STR { Item::Str(String::from_utf8_lossy(&v).into_owned()) } else { Item::Bytes(v) }
             }
             _ => {
                 read8(&mut b8)?;
@@ -411,7 +409,9 @@ impl ShareableList {
                     FMT_FLOAT => Item::Float(f64::from_ne_bytes(b8)),
                     FMT_BOOL => Item::Bool(b8[7] != 0),
                     FMT_INT => Item::Int(i64::from_ne_bytes(b8)),
-                    other => return Err(ShareableListError::Corrupt(format!("unknown format {other:?} in slot {index}"))),
+                    other => {
+                        return Err(ShareableListError::Corrupt(format!("unknown format {other:?} in slot {index}")));
+                    }
                 }
             }
         })

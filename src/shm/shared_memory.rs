@@ -494,4 +494,3 @@ impl<'de> Deserialize<'de> for SharedMemory {
         .map_err(|e| serde::de::Error::custom(format!("cannot attach to the shared memory segment: {e}")))
     }
 }
-

@@ -19,7 +19,9 @@ pub(crate) const MAX_NAME: usize = 255;
 /// character, and names over [`MAX_NAME`] bytes, with `InvalidInput`.
 pub(crate) fn check_name(name: &str) -> io::Result<&str> {
     let bare = name.strip_prefix('/').unwrap_or(name);
-    let bad = |why: &str| Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid shared memory name {name:?}: {why}")));
+    let bad = |why: &str| {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("invalid shared memory name {name:?}: {why}")))
+    };
     if bare.is_empty() || bare == "." || bare == ".." {
         return bad("the name is empty (or `.`/`..`); give a name such as \"my_segment\"");
     }
