@@ -522,10 +522,29 @@ fn shareable_list_in_a_child() {
     });
 }
 
-fn python3() -> Option<std::process::Command> {
-    let ok =
-        std::process::Command::new("python3").arg("-c").arg("import multiprocessing.shared_memory").output().ok()?;
-    ok.status.success().then(|| std::process::Command::new("python3"))
+/// The CPython versions on this machine (pyenv), or plain `python3`.
+fn pythons() -> Vec<(String, std::process::Command)> {
+    let mut out = Vec::new();
+    for v in ["3.11.7", "3.12.1", "3.13.0"] {
+        let ok = std::process::Command::new("python3")
+            .env("PYENV_VERSION", v)
+            .args(["-c", "import sys, multiprocessing.shared_memory; print(sys.version.split()[0])"])
+            .output();
+        if let Ok(o) = ok {
+            if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == v {
+                let mut c = std::process::Command::new("python3");
+                c.env("PYENV_VERSION", v);
+                out.push((v.to_string(), c));
+            }
+        }
+    }
+    if out.is_empty() {
+        let ok = std::process::Command::new("python3").args(["-c", "import multiprocessing.shared_memory"]).output();
+        if ok.is_ok_and(|o| o.status.success()) {
+            out.push(("python3".to_string(), std::process::Command::new("python3")));
+        }
+    }
+    out
 }
 
 /// The layout is CPython's: Python attaches to a list made here and reads and writes it.
@@ -533,23 +552,61 @@ fn python3() -> Option<std::process::Command> {
 /// segment when Python exits.)
 #[test]
 fn cpython_reads_and_writes_our_shareable_list() {
-    let Some(mut py) = python3() else {
+    let pys = pythons();
+    if pys.is_empty() {
         eprintln!("python3 not found; skipping the CPython interop check");
         return;
-    };
-    let sl = ShareableList::create(None, sample()).unwrap();
-    let script = "import sys\nfrom multiprocessing import resource_tracker, shared_memory\n\
-        resource_tracker.register = lambda *a, **k: None\n\
-        sl = shared_memory.ShareableList(name=sys.argv[1])\n\
-        print(sl.format); print(list(sl))\n\
-        sl[3] = 'py'; sl[6] = 2.5\n\
-        sl.shm.close()\n";
-    let out = py.arg("-c").arg(script).arg(sl.shm().name().unwrap()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.starts_with("8s8sdqxxxxxx?xxxxxxxx?q\n"), "{stdout}");
-    assert!(stdout.contains("['howdy', b'HoWdY', -273.154, 100, None, True, 42]"), "{stdout}");
-    assert_eq!(sl.get(3).unwrap(), Item::from("py"));
-    assert_eq!(sl.get(6).unwrap(), Item::Float(2.5));
-    sl.shm().unlink().unwrap();
+    }
+    for (version, mut py) in pys {
+        eprintln!("interop with CPython {version}");
+        let sl = ShareableList::create(None, sample()).unwrap();
+        let script = "import sys\nfrom multiprocessing import resource_tracker, shared_memory\n\
+            resource_tracker.register = lambda *a, **k: None\n\
+            sl = shared_memory.ShareableList(name=sys.argv[1])\n\
+            print(sl.format); print(list(sl))\n\
+            sl[3] = 'py'; sl[6] = 2.5\n\
+            sl.shm.close()\n";
+        let out = py.arg("-c").arg(script).arg(sl.shm().name().unwrap()).output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{version}: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.starts_with("8s8sdqxxxxxx?xxxxxxxx?q\n"), "{version}: {stdout}");
+        assert!(stdout.contains("['howdy', b'HoWdY', -273.154, 100, None, True, 42]"), "{version}: {stdout}");
+        assert_eq!(sl.get(3).unwrap(), Item::from("py"), "{version}");
+        assert_eq!(sl.get(6).unwrap(), Item::Float(2.5), "{version}");
+        sl.shm().unlink().unwrap();
+    }
+}
+
+/// And the other way round: CPython creates a list, we attach by name, edit it, and CPython
+/// sees the edit.
+#[test]
+fn we_read_and_write_a_cpython_shareable_list() {
+    use std::io::{BufRead, BufReader, Write};
+    for (version, mut py) in pythons() {
+        let script = "import sys\nfrom multiprocessing import shared_memory\n\
+            sl = shared_memory.ShareableList(['howdy', b'HoWdY', -273.154, 100, None, True, 42])\n\
+            print(sl.shm.name, flush=True)\n\
+            sys.stdin.readline()\n\
+            print(list(sl), flush=True)\n\
+            sl.shm.close(); sl.shm.unlink()\n";
+        let mut child = py
+            .arg("-c")
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let name = lines.next().unwrap().unwrap();
+        let sl = ShareableList::open(&name).unwrap();
+        assert!(!sl.shm().is_owner());
+        assert_eq!(sl.format(), "8s8sdqxxxxxx?xxxxxxxx?q", "{version}");
+        assert_eq!(sl.to_vec(), sample(), "{version}");
+        sl.set(0, "rust").unwrap();
+        sl.set(4, 7).unwrap();
+        writeln!(child.stdin.take().unwrap(), "go").unwrap();
+        let after = lines.next().unwrap().unwrap();
+        assert_eq!(after, "['rust', b'HoWdY', -273.154, 100, 7, True, 42]", "{version}");
+        assert!(child.wait().unwrap().success());
+    }
 }
