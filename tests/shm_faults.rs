@@ -189,3 +189,57 @@ fn value_lock_holder_killed_gives_owner_died() {
         assert_eq!(*v.lock().expect("consistent again"), [1, 1]);
     });
 }
+
+/// Pids of this process's live children, read from /proc.
+fn live_children() -> Vec<u32> {
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+        if fields.len() > 2 && fields[1].parse::<u32>().ok() == Some(me) && fields[0] != "Z" {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The helper: ignores SIGTERM sent to its tracker, then SIGKILLs it and creates again.
+#[test]
+#[ignore]
+fn helper_kills_its_tracker() {
+    if !in_helper() {
+        return;
+    }
+    let first = SharedMemory::create(None, 64).unwrap();
+    let kids = live_children();
+    assert_eq!(kids.len(), 1, "expected exactly the tracker as a child: {kids:?}");
+    let tracker = kids[0].to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &tracker]).status().unwrap().success());
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!common::pid_gone(kids[0]), "the tracker died of SIGTERM");
+    assert!(std::process::Command::new("kill").args(["-KILL", &tracker]).status().unwrap().success());
+    assert!(common::wait_pid_gone(kids[0], Duration::from_secs(10)));
+    let second = SharedMemory::create(None, 64).unwrap();
+    println!("FIRST {}", first.name().unwrap());
+    println!("SECOND {}", second.name().unwrap());
+}
+
+/// 201 (and better): the tracker ignores SIGTERM; after SIGKILL the next create warns once
+/// ("died unexpectedly, relaunching") and the new tracker is told every name still owned, so
+/// both leaked segments are cleaned up at exit (CPython's new tracker forgets the first).
+#[test]
+fn a_killed_tracker_is_relaunched_and_told_everything_again() {
+    let _w = common::Watchdog::new("tracker relaunch", LIMIT);
+    let out = run_helper_test("helper_kills_its_tracker");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stderr.matches("died unexpectedly, relaunching").count(), 1, "{stderr}");
+    assert!(stderr.contains("There appear to be 2 leaked shared_memory objects"), "{stderr}");
+    for tag in ["FIRST ", "SECOND "] {
+        let name = stdout.lines().find_map(|l| l.find(tag).map(|i| l[i + tag.len()..].trim().to_string())).unwrap();
+        assert!(wait_gone(&name, Duration::from_secs(10)), "{name} leaked");
+    }
+}

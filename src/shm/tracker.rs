@@ -24,7 +24,9 @@
 //!   every name still registered, prints `There appear to be N leaked shared_memory objects
 //!   to clean up at shutdown` on stderr (as CPython does) and exits with 1 (0 when clean).
 //! - The tracker ignores SIGINT and SIGTERM, so a Ctrl-C to the process group does not stop
-//!   it before it cleaned up.
+//!   it before it cleaned up. If it is killed anyway (SIGKILL), the creator notices at its
+//!   next message, warns, starts a new tracker and registers every name it still owns again
+//!   (it keeps that list itself), so nothing it owns is forgotten.
 //!
 //! # Wire format
 //!
@@ -43,51 +45,72 @@ struct Conn {
     /// The process that started this tracker; a forked child sees a different pid.
     pid: u32,
     sock: OwnedFd,
-    _service: Service,
+    service: Service,
+    /// Every name this process owns, so that a relaunched tracker can be told again.
+    names: BTreeSet<String>,
 }
 
 static TRACKER: Mutex<Option<Conn>> = Mutex::new(None);
 
-fn send(conn: &Conn, tag: u8, name: &str) -> io::Result<()> {
+fn send(sock: &OwnedFd, tag: u8, name: &str) -> io::Result<()> {
     let mut msg = Vec::with_capacity(1 + name.len());
     msg.push(tag);
     msg.extend_from_slice(name.as_bytes());
-    sys::socket::send_with_fds(conn.sock.as_fd(), &msg, &[]).map(drop)
+    sys::socket::send_with_fds(sock.as_fd(), &msg, &[]).map(drop)
 }
 
-fn start() -> io::Result<Conn> {
+fn start(names: BTreeSet<String>) -> io::Result<Conn> {
     let (ours, theirs) = sys::socket::socketpair(sys::socket::PairKind::SeqPacket)?;
     let me = sys::proc::getpid();
     let pidfd = sys::proc::pidfd_open(me)?;
     let service = spawn_service(tracker_main, theirs, false)?;
     sys::socket::send_with_fds(ours.as_fd(), b"H", &[pidfd.as_fd()])?;
-    Ok(Conn { pid: me, sock: ours, _service: service })
+    for n in &names {
+        send(&ours, b'R', n)?;
+    }
+    Ok(Conn { pid: me, sock: ours, service, names })
+}
+
+/// Sends one message, relaunching the tracker (and telling it every owned name again) if it
+/// died: CPython relaunches too, but forgets what the dead tracker knew.
+fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, name: &str) -> io::Result<()> {
+    let me = sys::proc::getpid();
+    if slot.as_ref().is_none_or(|c| c.pid != me) {
+        // A connection inherited through fork belongs to the parent's tracker: drop our copy.
+        *slot = Some(start(BTreeSet::new())?);
+    }
+    let conn = slot.as_mut().expect("started above");
+    match tag {
+        b'R' => conn.names.insert(name.to_string()),
+        _ => conn.names.remove(name),
+    };
+    if send(&conn.sock, tag, name).is_ok() {
+        return Ok(());
+    }
+    eprintln!(
+        "multiproc shm tracker: the tracker process (pid {}) died unexpectedly, relaunching",
+        conn.service.pid
+    );
+    // Reap the dead tracker (it is our child) so that it does not linger as a zombie.
+    let _ = conn.service.wait(Some(std::time::Instant::now() + std::time::Duration::from_secs(1)));
+    let names = std::mem::take(&mut conn.names);
+    *slot = Some(start(names)?);
+    Ok(())
 }
 
 /// Records that this process created the named segment `name` and owns it.
 pub(crate) fn register(name: &str) -> io::Result<()> {
     let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
-    let me = sys::proc::getpid();
-    if g.as_ref().is_none_or(|c| c.pid != me) {
-        // A connection inherited through fork belongs to the parent's tracker: drop our copy.
-        *g = Some(start()?);
-    }
-    send(g.as_ref().expect("started above"), b'R', name)
+    send_or_relaunch(&mut g, b'R', name)
 }
 
 /// Records that this process no longer owns `name` (it is about to unlink it, or persists it).
 pub(crate) fn unregister(name: &str) -> io::Result<()> {
-    let g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
     match g.as_ref() {
-        Some(c) if c.pid == sys::proc::getpid() => send(c, b'U', name),
+        Some(c) if c.pid == sys::proc::getpid() => send_or_relaunch(&mut g, b'U', name),
         _ => Ok(()),
     }
-}
-
-/// Pid of this process's tracker, if it started one.
-pub(crate) fn tracker_pid() -> Option<u32> {
-    let g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
-    g.as_ref().filter(|c| c.pid == sys::proc::getpid()).map(|c| c._service.pid)
 }
 
 fn apply(msg: &[u8], names: &mut BTreeSet<String>) {
