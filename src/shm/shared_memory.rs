@@ -90,6 +90,19 @@ fn random_name() -> io::Result<String> {
     Ok(format!("psm_{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3]))
 }
 
+/// Creates a segment under the first name from `names` that is free (CPython retries on
+/// collision as well).
+fn create_unique(mut names: impl FnMut() -> io::Result<String>, size: usize) -> io::Result<(String, OwnedFd)> {
+    loop {
+        let n = names()?;
+        match sys::shm_open::create_excl(&n, size) {
+            Ok(fd) => return Ok((n, fd)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl SharedMemory {
     /// Creates a new named segment of `size` bytes (zero-filled, mode 0600), owned by this
     /// process. With `name == None` a free name `psm_<8 hex digits>` is chosen (retried on
@@ -121,14 +134,7 @@ impl SharedMemory {
                 let fd = sys::shm_open::create_excl(&bare, size)?;
                 (bare, fd)
             }
-            None => loop {
-                let n = random_name()?;
-                match sys::shm_open::create_excl(&n, size) {
-                    Ok(fd) => break (n, fd),
-                    Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                    Err(e) => return Err(e),
-                }
-            },
+            None => create_unique(random_name, size)?,
         };
         if let Err(e) = tracker::register(&name) {
             let _ = sys::shm_open::unlink(&name);
@@ -492,5 +498,33 @@ impl<'de> Deserialize<'de> for SharedMemory {
             WireIn::Anonymous(fd) => SharedMemory::from_fd(fd.into_owned()),
         }
         .map_err(|e| serde::de::Error::custom(format!("cannot attach to the shared memory segment: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// §2 157: a generated name that already exists is skipped, and the existing segment is
+    /// left alone.
+    #[test]
+    fn a_taken_generated_name_is_retried() {
+        let taken = SharedMemory::create(None, 16).unwrap();
+        taken.write_at(0, b"keep").unwrap();
+        let mut tries = vec![random_name().unwrap(), taken.name().unwrap().to_string()];
+        let mut calls = 0;
+        let (name, _fd) = create_unique(
+            || {
+                calls += 1;
+                Ok(tries.pop().expect("two names are enough"))
+            },
+            16,
+        )
+        .unwrap();
+        assert_eq!(calls, 2);
+        assert_ne!(name, taken.name().unwrap());
+        assert_eq!(&SharedMemory::open(taken.name().unwrap()).unwrap().to_vec()[..4], b"keep");
+        sys::shm_open::unlink(&name).unwrap();
+        taken.unlink().unwrap();
     }
 }

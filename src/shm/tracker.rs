@@ -87,10 +87,7 @@ fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, name: &str) -> io::Result<
     if send(&conn.sock, tag, name).is_ok() {
         return Ok(());
     }
-    eprintln!(
-        "multiproc shm tracker: the tracker process (pid {}) died unexpectedly, relaunching",
-        conn.service.pid
-    );
+    eprintln!("multiproc shm tracker: the tracker process (pid {}) died unexpectedly, relaunching", conn.service.pid);
     // Reap the dead tracker (it is our child) so that it does not linger as a zombie.
     let _ = conn.service.wait(Some(std::time::Instant::now() + std::time::Duration::from_secs(1)));
     let names = std::mem::take(&mut conn.names);
