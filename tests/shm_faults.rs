@@ -243,3 +243,43 @@ fn a_killed_tracker_is_relaunched_and_told_everything_again() {
         assert!(wait_gone(&name, Duration::from_secs(10)), "{name} leaked");
     }
 }
+
+fn create_and_persist(name: String) {
+    let shm = SharedMemory::create(Some(&name), 64).unwrap();
+    shm.write_at(0, b"second").unwrap();
+    shm.persist().unwrap();
+}
+
+/// The helper: owns a segment that someone else unlinks; another process then creates a new
+/// segment under the same name.
+#[test]
+#[ignore]
+fn helper_name_reused_by_another_process() {
+    if !in_helper() {
+        return;
+    }
+    let name = unique_name("mp_fault_reused");
+    let _ours = SharedMemory::create(Some(&name), 64).unwrap();
+    SharedMemory::open(&name).unwrap().unlink().unwrap(); // an explicit unlink by a non-owner handle
+    let p = multiproc::Process::new(create_and_persist, name.clone());
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    println!("NAME {name}");
+}
+
+/// The tracker unlinks by name *and* inode: when our segment was unlinked by someone else and
+/// the name reused by another process, the newcomer's segment is left alone.
+#[test]
+fn the_tracker_does_not_unlink_a_reused_name() {
+    let _w = common::Watchdog::new("reused name", LIMIT);
+    let out = run_helper_test("helper_name_reused_by_another_process");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let name = stdout.lines().find_map(|l| l.find("NAME ").map(|i| l[i + 5..].trim().to_string())).unwrap();
+    assert!(stderr.contains("not unlinking"), "{stderr}");
+    assert!(exists(&name), "the tracker unlinked another process's segment");
+    let theirs = SharedMemory::open(&name).unwrap();
+    assert_eq!(&theirs.to_vec()[..6], b"second");
+    theirs.unlink().unwrap();
+}

@@ -136,7 +136,8 @@ impl SharedMemory {
             }
             None => create_unique(random_name, size)?,
         };
-        if let Err(e) = tracker::register(&name) {
+        let registered = sys::shm_open::inode(fd.as_fd()).and_then(|ino| tracker::register(&name, ino));
+        if let Err(e) = registered {
             let _ = sys::shm_open::unlink(&name);
             return Err(io::Error::new(e.kind(), format!("cannot start the shared memory tracker: {e}")));
         }

@@ -31,9 +31,15 @@
 //! # Wire format
 //!
 //! Datagrams on a `SOCK_SEQPACKET` socketpair: `H` with the creator's pidfd attached, then
-//! `R<name>` and `U<name>` (names are at most 255 bytes, checked before sending).
+//! `R<inode: 8 bytes LE><name>` and `U<8 bytes><name>` (names are at most 255 bytes, checked
+//! before sending).
+//!
+//! The inode guards against unlinking someone else's segment: if a non-owner unlinked ours
+//! and another process created a new segment under the same name, the tracker finds a
+//! different inode behind the name at cleanup and leaves it alone (a CPython tracker unlinks
+//! by name only, cf. gh-153279).
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
@@ -46,45 +52,47 @@ struct Conn {
     pid: u32,
     sock: OwnedFd,
     service: Service,
-    /// Every name this process owns, so that a relaunched tracker can be told again.
-    names: BTreeSet<String>,
+    /// Every name this process owns (with its segment's inode), so that a relaunched tracker
+    /// can be told again.
+    names: BTreeMap<String, u64>,
 }
 
 static TRACKER: Mutex<Option<Conn>> = Mutex::new(None);
 
-fn send(sock: &OwnedFd, tag: u8, name: &str) -> io::Result<()> {
-    let mut msg = Vec::with_capacity(1 + name.len());
+fn send(sock: &OwnedFd, tag: u8, ino: u64, name: &str) -> io::Result<()> {
+    let mut msg = Vec::with_capacity(9 + name.len());
     msg.push(tag);
+    msg.extend_from_slice(&ino.to_le_bytes());
     msg.extend_from_slice(name.as_bytes());
     sys::socket::send_with_fds(sock.as_fd(), &msg, &[]).map(drop)
 }
 
-fn start(names: BTreeSet<String>) -> io::Result<Conn> {
+fn start(names: BTreeMap<String, u64>) -> io::Result<Conn> {
     let (ours, theirs) = sys::socket::socketpair(sys::socket::PairKind::SeqPacket)?;
     let me = sys::proc::getpid();
     let pidfd = sys::proc::pidfd_open(me)?;
     let service = spawn_service(tracker_main, theirs, false)?;
     sys::socket::send_with_fds(ours.as_fd(), b"H", &[pidfd.as_fd()])?;
-    for n in &names {
-        send(&ours, b'R', n)?;
+    for (n, ino) in &names {
+        send(&ours, b'R', *ino, n)?;
     }
     Ok(Conn { pid: me, sock: ours, service, names })
 }
 
 /// Sends one message, relaunching the tracker (and telling it every owned name again) if it
 /// died: CPython relaunches too, but forgets what the dead tracker knew.
-fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, name: &str) -> io::Result<()> {
+fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, ino: u64, name: &str) -> io::Result<()> {
     let me = sys::proc::getpid();
     if slot.as_ref().is_none_or(|c| c.pid != me) {
         // A connection inherited through fork belongs to the parent's tracker: drop our copy.
-        *slot = Some(start(BTreeSet::new())?);
+        *slot = Some(start(BTreeMap::new())?);
     }
     let conn = slot.as_mut().expect("started above");
     match tag {
-        b'R' => conn.names.insert(name.to_string()),
+        b'R' => conn.names.insert(name.to_string(), ino),
         _ => conn.names.remove(name),
     };
-    if send(&conn.sock, tag, name).is_ok() {
+    if send(&conn.sock, tag, ino, name).is_ok() {
         return Ok(());
     }
     eprintln!("multiproc shm tracker: the tracker process (pid {}) died unexpectedly, relaunching", conn.service.pid);
@@ -95,32 +103,52 @@ fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, name: &str) -> io::Result<
     Ok(())
 }
 
-/// Records that this process created the named segment `name` and owns it.
-pub(crate) fn register(name: &str) -> io::Result<()> {
+/// Records that this process created the named segment `name` (inode `ino`) and owns it.
+pub(crate) fn register(name: &str, ino: u64) -> io::Result<()> {
     let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
-    send_or_relaunch(&mut g, b'R', name)
+    send_or_relaunch(&mut g, b'R', ino, name)
 }
 
 /// Records that this process no longer owns `name` (it is about to unlink it, or persists it).
 pub(crate) fn unregister(name: &str) -> io::Result<()> {
     let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
     match g.as_ref() {
-        Some(c) if c.pid == sys::proc::getpid() => send_or_relaunch(&mut g, b'U', name),
+        Some(c) if c.pid == sys::proc::getpid() => send_or_relaunch(&mut g, b'U', 0, name),
         _ => Ok(()),
     }
 }
 
-fn apply(msg: &[u8], names: &mut BTreeSet<String>) {
-    let Some((&tag, name)) = msg.split_first() else { return };
-    let Ok(name) = std::str::from_utf8(name) else { return };
-    match tag {
+fn apply(msg: &[u8], names: &mut BTreeMap<String, u64>) {
+    if msg.len() < 9 {
+        return;
+    }
+    let ino = u64::from_le_bytes(msg[1..9].try_into().expect("8 bytes"));
+    let Ok(name) = std::str::from_utf8(&msg[9..]) else { return };
+    match msg[0] {
         b'R' => {
-            names.insert(name.to_string());
+            names.insert(name.to_string(), ino);
         }
         b'U' => {
             names.remove(name);
         }
         _ => {}
+    }
+}
+
+/// Unlinks `name` if it still is the segment with inode `ino`.
+fn unlink_if_same(name: &str, ino: u64) {
+    let now = sys::shm_open::open_existing(name).and_then(|fd| sys::shm_open::inode(fd.as_fd()));
+    match now {
+        Ok(i) if i == ino => {
+            if let Err(e) = sys::shm_open::unlink(name) {
+                eprintln!("multiproc shm tracker: cannot unlink {name:?}: {e}");
+            }
+        }
+        Ok(_) => eprintln!(
+            "multiproc shm tracker: not unlinking {name:?}: that name now belongs to another segment \
+             (someone unlinked ours and reused the name)"
+        ),
+        Err(e) => eprintln!("multiproc shm tracker: cannot unlink {name:?}: {e}"),
     }
 }
 
@@ -132,7 +160,7 @@ fn tracker_main(sock: OwnedFd) -> i32 {
         Ok((1, mut fds)) if buf[0] == b'H' && fds.len() == 1 => fds.pop().expect("one fd"),
         _ => return 0, // the creator died before it said hello: it registered nothing
     };
-    let mut names = BTreeSet::new();
+    let mut names = BTreeMap::new();
     let mut sock_open = true;
     loop {
         let fds: Vec<_> = if sock_open { vec![pidfd.as_fd(), sock.as_fd()] } else { vec![pidfd.as_fd()] };
@@ -166,12 +194,10 @@ fn tracker_main(sock: OwnedFd) -> i32 {
     eprintln!(
         "multiproc shm tracker: There appear to be {} leaked shared_memory objects to clean up at shutdown: {:?}",
         names.len(),
-        names
+        names.keys().collect::<Vec<_>>()
     );
-    for n in &names {
-        if let Err(e) = sys::shm_open::unlink(n) {
-            eprintln!("multiproc shm tracker: cannot unlink {n:?}: {e}");
-        }
+    for (n, ino) in &names {
+        unlink_if_same(n, *ino);
     }
     1
 }

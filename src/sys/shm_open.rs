@@ -83,6 +83,12 @@ pub(crate) fn unlink(name: &str) -> io::Result<()> {
     Ok(rustix::shm::unlink(path(bare).as_str())?)
 }
 
+/// Inode number of the segment behind `fd`: tells a segment from a later one that reuses its
+/// name.
+pub(crate) fn inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
+    Ok(rustix::fs::fstat(fd)?.st_ino)
+}
+
 /// Permission bits of the file behind `fd` (for example `0o600`).
 pub(crate) fn mode(fd: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(rustix::fs::fstat(fd)?.st_mode & 0o7777)
