@@ -283,3 +283,62 @@ fn the_tracker_does_not_unlink_a_reused_name() {
     assert_eq!(&theirs.to_vec()[..6], b"second");
     theirs.unlink().unwrap();
 }
+
+fn churn((prefix, n, mut fd): (String, u32, Option<Fd>)) {
+    let victim = fd.is_some();
+    for i in 0..n {
+        let name = format!("{prefix}_{}_{i}", std::process::id());
+        let shm = SharedMemory::create(Some(&name), 4096).unwrap();
+        shm.write_at(0, name.as_bytes()).unwrap();
+        if i % 2 == 0 {
+            shm.unlink().unwrap(); // half are unlinked, half left to the tracker
+        }
+        if i == 100 {
+            if let Some(fd) = fd.take() {
+                report(fd, "halfway");
+            }
+        }
+    }
+    if victim {
+        std::thread::sleep(Duration::from_secs(60));
+    }
+}
+
+fn left_with_prefix(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/dev/shm")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+/// Stress: three processes create and unlink named segments concurrently, leaving half for
+/// their trackers; one of them is SIGKILLed in the middle of its loop (anywhere between
+/// creating, registering, naming, unlinking). Nothing with their prefix is left.
+#[test]
+fn concurrent_creators_one_killed_leave_nothing_behind() {
+    each_method("creator churn", LIMIT, |ctx| {
+        let prefix = unique_name("mp_churn");
+        let n = 200;
+        let (mut r, w) = pipe();
+        // The victim would go on for long: the kill lands in the middle of its loop.
+        let victim = ctx.process(churn, (prefix.clone(), 20 * n, Some(w)));
+        let others: Vec<_> = (0..2).map(|_| ctx.process(churn, (prefix.clone(), n, None))).collect();
+        victim.start().unwrap();
+        for p in &others {
+            p.start().unwrap();
+        }
+        assert_eq!(read_line(&mut r), "halfway");
+        victim.kill().unwrap();
+        assert_eq!(victim.join().unwrap(), -9);
+        for p in &others {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        let start = Instant::now();
+        while !left_with_prefix(&prefix).is_empty() && start.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(left_with_prefix(&prefix), Vec::<String>::new());
+    });
+}

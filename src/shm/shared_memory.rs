@@ -90,16 +90,54 @@ fn random_name() -> io::Result<String> {
     Ok(format!("psm_{:02x}{:02x}{:02x}{:02x}", b[0], b[1], b[2], b[3]))
 }
 
-/// Creates a segment under the first name from `names` that is free (CPython retries on
-/// collision as well).
-fn create_unique(mut names: impl FnMut() -> io::Result<String>, size: usize) -> io::Result<(String, OwnedFd)> {
-    loop {
-        let n = names()?;
-        match sys::shm_open::create_excl(&n, size) {
-            Ok(fd) => return Ok((n, fd)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
+/// Creates a named segment of `size` bytes under the first name from `names` that is free
+/// (only the first one when `retry` is false), registered with this process's tracker.
+///
+/// With `O_TMPFILE` (always, on current Linux) the segment is created without a name, then
+/// registered (name and inode), then named with `linkat`, which fails if the name is taken:
+/// a kill at any point leaks nothing, and the tracker never unlinks a name whose inode is not
+/// ours. Without `O_TMPFILE` it falls back to `shm_open(O_CREAT | O_EXCL)` followed by the
+/// registration, which leaves a window of a few instructions.
+fn create_named(
+    mut names: impl FnMut() -> io::Result<String>,
+    retry: bool,
+    size: usize,
+) -> io::Result<(String, OwnedFd)> {
+    let tracker_err =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot register with the shared memory tracker: {e}"));
+    match sys::shm_open::create_unnamed(size)? {
+        Some(fd) => {
+            let ino = sys::shm_open::inode(fd.as_fd())?;
+            loop {
+                let n = names()?;
+                tracker::register(&n, ino).map_err(tracker_err)?;
+                match sys::shm_open::link_name(fd.as_fd(), &n) {
+                    Ok(()) => return Ok((n, fd)),
+                    Err(e) => {
+                        let _ = tracker::unregister(&n);
+                        if retry && e.kind() == io::ErrorKind::AlreadyExists {
+                            continue;
+                        }
+                        return Err(e);
+                    }
+                }
+            }
         }
+        None => loop {
+            let n = names()?;
+            match sys::shm_open::create_excl(&n, size) {
+                Ok(fd) => {
+                    let registered = sys::shm_open::inode(fd.as_fd()).and_then(|ino| tracker::register(&n, ino));
+                    if let Err(e) = registered {
+                        let _ = sys::shm_open::unlink(&n);
+                        return Err(tracker_err(e));
+                    }
+                    return Ok((n, fd));
+                }
+                Err(e) if retry && e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        },
     }
 }
 
@@ -131,21 +169,15 @@ impl SharedMemory {
         let (name, fd) = match name {
             Some(n) => {
                 let bare = sys::shm_open::check_name(n)?.to_string();
-                let fd = sys::shm_open::create_excl(&bare, size)?;
-                (bare, fd)
+                create_named(|| Ok(bare.clone()), false, size)?
             }
-            None => create_unique(random_name, size)?,
+            None => create_named(random_name, true, size)?,
         };
-        let registered = sys::shm_open::inode(fd.as_fd()).and_then(|ino| tracker::register(&name, ino));
-        if let Err(e) = registered {
-            let _ = sys::shm_open::unlink(&name);
-            return Err(io::Error::new(e.kind(), format!("cannot start the shared memory tracker: {e}")));
-        }
         let map = match Mapping::map(fd.as_fd(), size) {
             Ok(m) => m,
             Err(e) => {
-                let _ = tracker::unregister(&name);
                 let _ = sys::shm_open::unlink(&name);
+                let _ = tracker::unregister(&name);
                 return Err(e);
             }
         };
@@ -274,7 +306,7 @@ impl SharedMemory {
     }
 
     /// Removes the segment's name (POSIX `shm_unlink`): no new process can attach; the memory
-    /// lives on while someone maps it. In the owner the tracker forgets the name first. Any
+    /// lives on while someone maps it. In the owner the tracker then forgets the name. Any
     /// process may unlink explicitly; none does so implicitly except the owner's tracker.
     /// A no-op for anonymous segments.
     ///
@@ -290,10 +322,13 @@ impl SharedMemory {
     /// ```
     pub fn unlink(&self) -> io::Result<()> {
         let Some(name) = &self.inner.name else { return Ok(()) };
-        if self.is_owner() {
+        // Unlink first, then tell the tracker: a kill in between leaves the tracker a name
+        // that is gone (or another segment's, with another inode), which it skips.
+        let res = sys::shm_open::unlink(name);
+        if self.is_owner() && !matches!(&res, Err(e) if e.kind() != io::ErrorKind::NotFound) {
             tracker::unregister(name)?;
         }
-        sys::shm_open::unlink(name).map_err(|e| {
+        res.map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 io::Error::new(io::ErrorKind::NotFound, format!("shared memory segment {name:?} was already unlinked"))
             } else {
@@ -514,18 +549,23 @@ mod tests {
         taken.write_at(0, b"keep").unwrap();
         let mut tries = vec![random_name().unwrap(), taken.name().unwrap().to_string()];
         let mut calls = 0;
-        let (name, _fd) = create_unique(
+        let (name, _fd) = create_named(
             || {
                 calls += 1;
                 Ok(tries.pop().expect("two names are enough"))
             },
+            true,
             16,
         )
         .unwrap();
         assert_eq!(calls, 2);
         assert_ne!(name, taken.name().unwrap());
         assert_eq!(&SharedMemory::open(taken.name().unwrap()).unwrap().to_vec()[..4], b"keep");
+        // Without retry, a taken name is an error.
+        let err = create_named(|| Ok(name.clone()), false, 16).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
         sys::shm_open::unlink(&name).unwrap();
+        tracker::unregister(&name).unwrap();
         taken.unlink().unwrap();
     }
 }

@@ -10,11 +10,16 @@
 //!   a handle, or by inheriting one under `Fork`) never registers it and its tracker never
 //!   touches it: an attacher's death cannot unlink a segment others still use, which is
 //!   CPython's gh-82300 bug.
-//! - **Registration follows creation, unregistration precedes unlink.** The creator sends
-//!   `REGISTER name` right after `shm_open(O_CREAT | O_EXCL)` succeeds, and `UNREGISTER name`
-//!   before it calls `shm_unlink` itself (or when it gives up ownership with
-//!   [`persist`](super::SharedMemory::persist)). A SIGKILL between `shm_open` and the
-//!   registration (a few instructions) is the only window that can leak a name.
+//! - **Register before the name exists, unregister after it is gone; match inodes.** The
+//!   creator makes the segment without a name (`O_TMPFILE` in `/dev/shm`), sends
+//!   `REGISTER name inode`, and only then names it with `linkat` (which fails if the name is
+//!   taken, like `O_EXCL`). It unlinks first and sends `UNREGISTER name` after (or when it
+//!   gives up ownership with [`persist`](super::SharedMemory::persist)). At cleanup the tracker
+//!   unlinks a name only if it still leads to the registered inode. So a SIGKILL at any point
+//!   leaks nothing, and a registration left over by a kill (never linked, already unlinked, or
+//!   a name someone else reused since) never removes another process's segment. (Without
+//!   `O_TMPFILE`, creation falls back to `shm_open(O_CREAT | O_EXCL)` then registration, with a
+//!   window of a few instructions.)
 //! - **Death is detected with a pidfd, not with end of file.** The creator passes a pidfd of
 //!   itself in its first message. A child forked from the creator inherits the creator's end
 //!   of the tracker socket, so end of file would wait for that child too; the pidfd becomes
@@ -135,20 +140,18 @@ fn apply(msg: &[u8], names: &mut BTreeMap<String, u64>) {
     }
 }
 
-/// Unlinks `name` if it still is the segment with inode `ino`.
-fn unlink_if_same(name: &str, ino: u64) {
-    let now = sys::shm_open::open_existing(name).and_then(|fd| sys::shm_open::inode(fd.as_fd()));
-    match now {
-        Ok(i) if i == ino => {
-            if let Err(e) = sys::shm_open::unlink(name) {
-                eprintln!("multiproc shm tracker: cannot unlink {name:?}: {e}");
-            }
+/// Is `name` still the segment with inode `ino`? (Gone, or another segment: no.)
+fn still_ours(name: &str, ino: u64) -> bool {
+    match sys::shm_open::open_existing(name).and_then(|fd| sys::shm_open::inode(fd.as_fd())) {
+        Ok(i) if i == ino => true,
+        Ok(_) => {
+            eprintln!(
+                "multiproc shm tracker: not unlinking {name:?}: that name now belongs to another segment \
+                 (someone unlinked ours and reused the name)"
+            );
+            false
         }
-        Ok(_) => eprintln!(
-            "multiproc shm tracker: not unlinking {name:?}: that name now belongs to another segment \
-             (someone unlinked ours and reused the name)"
-        ),
-        Err(e) => eprintln!("multiproc shm tracker: cannot unlink {name:?}: {e}"),
+        Err(_) => false,
     }
 }
 
@@ -188,16 +191,23 @@ fn tracker_main(sock: OwnedFd) -> i32 {
             Ok((n, _)) => apply(&buf[..n], &mut names),
         }
     }
-    if names.is_empty() {
+    // Names registered but never linked (killed in between), already unlinked (killed before
+    // the UNREGISTER), or reused by someone else are not leaks of ours.
+    let leaked: Vec<&String> = names.iter().filter(|(n, ino)| still_ours(n, **ino)).map(|(n, _)| n).collect();
+    if leaked.is_empty() {
         return 0;
     }
+    let shown: Vec<&&String> = leaked.iter().take(10).collect();
+    let more =
+        if leaked.len() > shown.len() { format!(" and {} more", leaked.len() - shown.len()) } else { String::new() };
     eprintln!(
-        "multiproc shm tracker: There appear to be {} leaked shared_memory objects to clean up at shutdown: {:?}",
-        names.len(),
-        names.keys().collect::<Vec<_>>()
+        "multiproc shm tracker: There appear to be {} leaked shared_memory objects to clean up at shutdown: {shown:?}{more}",
+        leaked.len(),
     );
-    for (n, ino) in &names {
-        unlink_if_same(n, *ino);
+    for n in leaked {
+        if let Err(e) = sys::shm_open::unlink(n) {
+            eprintln!("multiproc shm tracker: cannot unlink {n:?}: {e}");
+        }
     }
     1
 }

@@ -65,6 +65,53 @@ pub(crate) fn create_excl(name: &str, len: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Creates a segment with no name yet: an `O_TMPFILE` in `/dev/shm` of `len` bytes, mode
+/// 0600. It vanishes with its last descriptor until [`link_name`] gives it a name, so a crash
+/// before that leaks nothing. `Ok(None)` when the kernel or filesystem has no `O_TMPFILE`
+/// (then use [`create_excl`]).
+///
+/// # References
+/// - [open(2), O_TMPFILE](https://man7.org/linux/man-pages/man2/open.2.html)
+pub(crate) fn create_unnamed(len: usize) -> io::Result<Option<OwnedFd>> {
+    let fd = match rustix::fs::openat(
+        rustix::fs::CWD,
+        SHM_DIR,
+        rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
+        Mode::RUSR | Mode::WUSR,
+    ) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::NOENT) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    rustix::fs::fchmod(&fd, Mode::RUSR | Mode::WUSR)?;
+    rustix::fs::ftruncate(&fd, len as u64)?;
+    Ok(Some(fd))
+}
+
+/// Gives the unnamed segment `fd` (from [`create_unnamed`]) the name `name`, atomically and
+/// only if the name is free (`AlreadyExists` otherwise), like `O_CREAT | O_EXCL`.
+///
+/// # References
+/// - [linkat(2)](https://man7.org/linux/man-pages/man2/linkat.2.html) (the `/proc/self/fd`
+///   form with `AT_SYMLINK_FOLLOW`, which needs no capability)
+pub(crate) fn link_name(fd: BorrowedFd<'_>, name: &str) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let bare = check_name(name)?;
+    let from = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    let to = format!("{SHM_DIR}/{bare}");
+    rustix::fs::linkat(
+        rustix::fs::CWD,
+        from.as_str(),
+        rustix::fs::CWD,
+        to.as_str(),
+        rustix::fs::AtFlags::SYMLINK_FOLLOW,
+    )?;
+    Ok(())
+}
+
+/// Where Linux keeps POSIX shared memory.
+const SHM_DIR: &str = "/dev/shm";
+
 /// Opens the existing segment `name` read-write; `NotFound` when there is none.
 ///
 /// # References
@@ -105,6 +152,21 @@ mod tests {
         for bad in ["", "/", "a\0b", "a/b", "..", &"x".repeat(256)] {
             assert_eq!(check_name(bad).unwrap_err().kind(), io::ErrorKind::InvalidInput, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn unnamed_then_linked() {
+        use std::os::fd::AsFd;
+        let name = format!("mp_sys_tmpfile_{}", std::process::id());
+        let fd = create_unnamed(100).unwrap().expect("tmpfs supports O_TMPFILE");
+        assert_eq!(mode(fd.as_fd()).unwrap(), 0o600);
+        assert_eq!(open_existing(&name).unwrap_err().kind(), io::ErrorKind::NotFound);
+        link_name(fd.as_fd(), &name).unwrap();
+        let again = open_existing(&name).unwrap();
+        assert_eq!(inode(again.as_fd()).unwrap(), inode(fd.as_fd()).unwrap());
+        let other = create_unnamed(10).unwrap().unwrap();
+        assert_eq!(link_name(other.as_fd(), &name).unwrap_err().kind(), io::ErrorKind::AlreadyExists);
+        unlink(&name).unwrap();
     }
 
     #[test]
