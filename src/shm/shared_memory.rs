@@ -28,8 +28,9 @@ use crate::sys::mem::Mapping;
 ///
 /// A named segment is owned by the process that created it. The owner's tracker (see the
 /// module `shm::tracker`) unlinks it if the owner ends without calling [`unlink`](Self::unlink),
-/// including when the owner is killed. A process that only attached never unlinks it
-/// implicitly, whatever happens to that process. Dropping a handle unmaps it (Python's
+/// including when the owner is killed, at any point (the segment is registered with the tracker
+/// before it gets its name, and the tracker checks the inode before it unlinks). A process
+/// that only attached never unlinks it implicitly, whatever happens to that process. Dropping a handle unmaps it (Python's
 /// `close`); it never unlinks.
 ///
 /// Anonymous segments ([`SharedMemory::anonymous`]) have no name: they live as long as some

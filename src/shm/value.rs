@@ -194,6 +194,13 @@ impl<'de, T: ShmSafe + Copy> Deserialize<'de> for RawValue<T> {
 /// Cloning shares the value and its lock; `Value` is `Serialize` and reaches children under
 /// every start method.
 ///
+/// # Costs
+///
+/// Each `Value` is its own memfd segment (at least one page), and its default `RLock` is
+/// another: two descriptors and two mappings per live `Value` (one for a [`RawValue`]). For
+/// thousands of values, prefer one [`Array`](crate::Array) (or a `#[repr(C)]` struct in one
+/// `Value`) over thousands of `Value`s, or raise `RLIMIT_NOFILE`.
+///
 /// # Examples
 /// ```no_run
 /// use multiproc::{Process, Value};
