@@ -10,6 +10,8 @@
 //! | `get_context("fork")` | [`get_context`]`(Some(`[`StartMethod::Fork`]`))` |
 //! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
 //! | `sys.exit(n)` in a child | [`exit`]`(n)` |
+//! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
+//! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //!
 //! ## A first process
 //!
@@ -31,6 +33,28 @@
 //!     assert_eq!(p.join()?, 0);
 //! }
 //! # Ok::<(), multiproc::ProcessError>(())
+//! ```
+//!
+//! ## Shared memory
+//!
+//! ```no_run
+//! use multiproc::{Array, Process, Value};
+//!
+//! fn square_list((xs, out, sum): (Vec<i32>, Array<i32>, Value<i32>)) {
+//!     let mut g = out.lock().unwrap(); // &mut [i32] in shared memory, under the lock
+//!     for (o, x) in g.iter_mut().zip(&xs) {
+//!         *o = x * x;
+//!     }
+//!     sum.set(g.iter().sum());
+//! }
+//!
+//! let out = Array::<i32>::zeroed(4)?;
+//! let sum = Value::new(0)?;
+//! let p = Process::new(square_list, (vec![1, 2, 3, 4], out.clone(), sum.clone()));
+//! p.start()?;
+//! p.join()?;
+//! assert_eq!((out.to_vec(), sum.get()), (vec![1, 4, 9, 16], 30));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Exit codes
@@ -82,6 +106,7 @@ pub mod handle;
 mod process;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
+pub mod sync;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod sys;
 
@@ -97,3 +122,8 @@ pub use crate::process::{
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::shm::ShmSafe;
+pub use crate::shm::{
+    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,
+    ValueGuard, ValueLock,
+};
+pub use crate::sync::{Lock, RLock};

@@ -5,6 +5,7 @@
 
 mod connection;
 mod processes;
+mod shm;
 
 fn section(title: &str) {
     println!("\n=== {title} ===");
@@ -15,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     processes::tour()?;
     section("Pipes and connections: Pipe, Listener/Client with authkey, wait");
     connection::tour()?;
+    section("Shared memory: Value, Array, SharedMemory, ShareableList");
+    shm::tour()?;
     println!("\ntour finished");
     Ok(())
 }

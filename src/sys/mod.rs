@@ -18,9 +18,11 @@
 pub(crate) mod exe;
 pub(crate) mod fd;
 pub(crate) mod futex;
+pub(crate) mod liveness;
 pub(crate) mod mem;
 pub(crate) mod net;
 pub(crate) mod proc;
+pub(crate) mod shm_open;
 pub(crate) mod socket;
 
 /// Removes a variable from the environment.

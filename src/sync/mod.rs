@@ -1,0 +1,41 @@
+//! Synchronisation between processes: [`Lock`], [`RLock`], [`Semaphore`],
+//! [`BoundedSemaphore`], [`Event`], [`Condition`] and [`Barrier`], Python's
+//! `multiprocessing.synchronize` with RAII guards and typed errors.
+//!
+//! Every primitive keeps its state in a small shared-memory segment (a memfd) and serializes
+//! as a handle to it, so it can be put in the arguments of a [`Process`](crate::Process) (or
+//! sent like any other handle) under every start method; clones share the same state. All
+//! waiting is on shared futexes: a blocked call spins briefly, then sleeps, and wakers make a
+//! syscall only when someone sleeps.
+//!
+//! Unlike CPython's, a [`Lock`] or [`RLock`] whose holder process dies does not hang the
+//! others: the next acquirer gets [`OwnerDied`] within about a tenth of a second (see the
+//! recovery rule in the `robust` module docs, summarised on [`OwnerDied`]).
+//!
+//! | file | holds |
+//! |---|---|
+//! | `raw.rs` | the futex core: the robust mutex word and the semaphore, with state tables |
+//! | `robust.rs` | owner-death detection and the recovery rule |
+//! | `lock.rs`, `rlock.rs` | [`Lock`], [`RLock`] and their guards |
+//! | `semaphore.rs` | [`Semaphore`], [`BoundedSemaphore`] |
+//! | `event.rs`, `condition.rs`, `barrier.rs` | [`Event`], [`Condition`], [`Barrier`] |
+//! | `model.rs` | exhaustive interleaving checks of the state machines (tests only) |
+//!
+//! `README.md` beside this file describes the condition-variable and barrier protocols.
+
+mod error;
+mod lock;
+mod raw;
+mod rlock;
+mod robust;
+
+pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, TryAcquireError};
+pub use self::lock::{Lock, LockGuard};
+pub use self::rlock::{RLock, RLockGuard};
+
+use std::time::{Duration, Instant};
+
+/// A deadline `d` from now (`None` if it overflows: practically forever).
+pub(crate) fn deadline_in(d: Duration) -> Option<Instant> {
+    Instant::now().checked_add(d)
+}
