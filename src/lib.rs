@@ -57,6 +57,7 @@ mod context;
 mod error;
 pub mod handle;
 mod process;
+pub mod queue;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
@@ -72,4 +73,5 @@ pub use crate::process::{
     ChildCtx, ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
+pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
 pub use crate::shm::ShmSafe;

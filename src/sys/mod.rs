@@ -18,6 +18,7 @@ pub(crate) mod exe;
 pub(crate) mod fd;
 pub(crate) mod futex;
 pub(crate) mod mem;
+pub(crate) mod owner;
 pub(crate) mod proc;
 pub(crate) mod socket;
 
