@@ -451,7 +451,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Ok(()) => postcard::from_bytes(&buf).map_err(|e| GetError::Decode(CodecError::decode(e))),
             Err(PopFail::Empty) => Err(empty),
         };
-        if buf.capacity() > 1 << 20 {
+        if buf.capacity() > 8 << 20 {
             buf = Vec::new(); // do not keep a huge buffer per thread
         }
         DEC.set(buf);
