@@ -79,11 +79,10 @@ fn checksum(producer: u32, seq: u64, data: &[u8]) -> u64 {
     data.iter().fold(producer as u64 * 1_000_003 + seq, |h, b| h.wrapping_mul(1_099_511_628_211).wrapping_add(*b as u64))
 }
 
-/// Puts items forever, alternating small ones and ones far larger than the ring (streamed).
+/// Puts items far larger than the ring (streamed) forever.
 fn endless_producer((q, id): (Queue<Checked>, u32)) {
     for seq in 0.. {
-        let len = if seq % 2 == 0 { 100 } else { 600 << 10 };
-        q.put(Checked::new(id, seq, len)).unwrap();
+        q.put(Checked::new(id, seq, 300 << 10)).unwrap();
     }
 }
 
@@ -111,9 +110,14 @@ fn producer_killed_mid_stream() {
             assert_eq!(Some(it.seq), last.map_or(Some(0), |l: u64| Some(l + 1)));
             last = Some(it.seq);
         }
-        // The ring is full again within microseconds; the producer is blocked mid-item (the
-        // large ones are ten times the ring).
-        std::thread::sleep(Duration::from_millis(50));
+        // Nobody reads now: the producer fills the ring and sleeps in put, mid-item (an item
+        // is five times the ring, so it almost always sleeps after publishing fragments).
+        let pid = p.pid().unwrap();
+        let t = Instant::now();
+        while proc_state(pid) != 'S' {
+            assert!(t.elapsed() < Duration::from_secs(20), "the producer never blocked");
+            std::thread::sleep(Duration::from_millis(2));
+        }
         p.kill().unwrap();
         assert_eq!(p.join().unwrap(), -9);
 
@@ -175,13 +179,25 @@ fn consumer_killed_while_blocked_in_get() {
     });
 }
 
-fn streaming_producer((q, sizes): (Queue<Checked>, Vec<usize>)) {
-    for (seq, len) in sizes.into_iter().enumerate() {
-        q.put(Checked::new(3, seq as u64, len)).unwrap();
+fn streaming_producer((q, ready): (Queue<Checked>, Queue<u32>)) {
+    q.put(Checked::new(3, 0, 10)).unwrap();
+    let big = Checked::new(3, 1, 1 << 20); // sixteen times the ring: streamed
+    ready.put(0).unwrap();
+    q.put(big).unwrap();
+    for seq in 2..6 {
+        q.put(Checked::new(3, seq, 10)).unwrap();
     }
 }
 
+/// The scheduler state of `pid` ('R', 'S', 'T', ...).
+fn proc_state(pid: u32) -> char {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    s.rsplit(')').next().unwrap_or("").trim_start().chars().next().unwrap_or('?')
+}
+
 fn slow_whole_consumer((q, started): (Queue<Checked>, Queue<u32>)) {
+    assert_eq!(q.get().unwrap().seq, 0);
+    // Right after this, the get below starts reading the streamed item 1.
     started.put(std::process::id()).unwrap();
     loop {
         let it = q.get().unwrap();
@@ -197,22 +213,23 @@ fn consumer_killed_mid_stream() {
     each_method("consumer_killed_mid_stream", LIMIT, |ctx| {
         let q: Queue<Checked> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
         let started: Queue<u32> = Queue::new().unwrap();
-        // Item 0 is large (streamed), then small items 1..=5.
-        let sizes = vec![4 << 20, 10, 10, 10, 10, 10];
-        let prod = ctx.process(streaming_producer, (q.clone(), sizes));
+        let ready: Queue<u32> = Queue::new().unwrap();
+        let prod = ctx.process(streaming_producer, (q.clone(), ready.clone()));
         prod.start().unwrap();
         let ppid = prod.pid().unwrap();
-        // Wait until the producer is mid-item (ring full, streaming), then stop it.
+        // Once it announced item 1 and then sleeps, it sleeps in put with the ring full,
+        // mid-item (the only place it can sleep); stop it there.
+        ready.get().unwrap();
         let t = Instant::now();
-        while q.qsize() == 0 && t.elapsed() < Duration::from_millis(200) {
-            std::thread::sleep(Duration::from_millis(5));
+        while proc_state(ppid) != 'S' {
+            assert!(t.elapsed() < Duration::from_secs(20), "the producer never blocked");
+            std::thread::sleep(Duration::from_millis(2));
         }
-        std::thread::sleep(Duration::from_millis(50));
         signal(ppid, "STOP");
         let cons = ctx.process(slow_whole_consumer, (q.clone(), started.clone()));
         cons.start().unwrap();
         let cpid = started.get().unwrap();
-        std::thread::sleep(Duration::from_millis(100)); // it reads the fragments, then waits
+        std::thread::sleep(Duration::from_millis(300)); // it reads the fragments, then waits
         cons.kill().unwrap();
         assert!(wait_pid_gone(cpid, Duration::from_secs(10)));
         assert_eq!(cons.join().unwrap(), -9);
@@ -223,7 +240,7 @@ fn consumer_killed_mid_stream() {
             assert!(it.is_whole());
             seqs.push(it.seq);
         }
-        assert_eq!(seqs, vec![1, 2, 3, 4, 5], "the half-read streamed item is lost, the rest arrive");
+        assert_eq!(seqs, vec![2, 3, 4, 5], "the half-read streamed item is lost, the rest arrive");
         assert_eq!(prod.join().unwrap(), 0);
         assert_eq!(q.qsize(), 0);
     });
