@@ -633,10 +633,17 @@ impl<'de, T> Deserialize<'de> for Queue<T> {
 /// assert_eq!(q.get()?, 3);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(transparent, bound = "")]
 pub struct SimpleQueue<T> {
     q: Queue<T>,
+}
+
+impl<T> Clone for SimpleQueue<T> {
+    /// Another handle on the same queue.
+    fn clone(&self) -> Self {
+        SimpleQueue { q: self.q.clone() }
+    }
 }
 
 impl<T> SimpleQueue<T> {
@@ -734,10 +741,17 @@ impl<T> fmt::Debug for SimpleQueue<T> {
 /// q.join();
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 #[serde(transparent, bound = "")]
 pub struct JoinableQueue<T> {
     q: Queue<T>,
+}
+
+impl<T> Clone for JoinableQueue<T> {
+    /// Another handle on the same queue.
+    fn clone(&self) -> Self {
+        JoinableQueue { q: self.q.clone() }
+    }
 }
 
 impl<T> JoinableQueue<T> {
