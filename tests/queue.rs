@@ -344,7 +344,8 @@ fn threads_share_a_queue() {
             let q = &q;
             s.spawn(move || (0..10_000).for_each(|i| q.put(t * 100_000 + i).unwrap()));
         }
-        let consumers: Vec<_> = (0..2).map(|_| s.spawn(|| (0..15_000).map(|_| q.get().unwrap()).sum::<u64>())).collect();
+        let consumers: Vec<_> =
+            (0..2).map(|_| s.spawn(|| (0..15_000).map(|_| q.get().unwrap()).sum::<u64>())).collect();
         consumers.into_iter().map(|c| c.join().unwrap()).sum()
     });
     let expect: u64 = (0..3u64).map(|t| (0..10_000).map(|i| t * 100_000 + i).sum::<u64>()).sum();

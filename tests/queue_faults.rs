@@ -76,7 +76,8 @@ impl Checked {
 }
 
 fn checksum(producer: u32, seq: u64, data: &[u8]) -> u64 {
-    data.iter().fold(producer as u64 * 1_000_003 + seq, |h, b| h.wrapping_mul(1_099_511_628_211).wrapping_add(*b as u64))
+    data.iter()
+        .fold(producer as u64 * 1_000_003 + seq, |h, b| h.wrapping_mul(1_099_511_628_211).wrapping_add(*b as u64))
 }
 
 /// Puts items far larger than the ring (streamed) forever.

@@ -85,12 +85,6 @@ fn four_by_four_exactly_once() {
             assert_eq!(ones, PER_PRODUCER, "every item of every producer delivered");
         }
         assert!(q.is_empty());
-        eprintln!(
-            "[{}] {} items in {:?}, per consumer {:?}",
-            ctx.get_start_method(),
-            total,
-            t.elapsed(),
-            per_consumer
-        );
+        eprintln!("[{}] {} items in {:?}, per consumer {:?}", ctx.get_start_method(), total, t.elapsed(), per_consumer);
     });
 }

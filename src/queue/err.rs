@@ -90,7 +90,9 @@ impl<T> fmt::Display for PutError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             PutError::Full(_) => f.write_str("the queue is full; get items out or use put/put_timeout to wait"),
-            PutError::Timeout(_) => f.write_str("the queue stayed full for the whole timeout; get items out or wait longer"),
+            PutError::Timeout(_) => {
+                f.write_str("the queue stayed full for the whole timeout; get items out or wait longer")
+            }
             PutError::Closed(_) => f.write_str("the queue is closed: close() was called on this handle"),
             PutError::Encode(_, e) => write!(f, "the item was not enqueued: {e}"),
         }

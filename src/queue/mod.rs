@@ -162,7 +162,10 @@ impl QueueBuilder {
 
     fn ring(&self) -> io::Result<Ring> {
         if self.maxsize > (u32::MAX / 2) as usize {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "maxsize must be below 2^31 (use 0 for unbounded)"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "maxsize must be below 2^31 (use 0 for unbounded)",
+            ));
         }
         Ring::new(self.capacity, self.maxsize as u32)
     }

@@ -466,7 +466,13 @@ impl Ring {
                 p.stream_id.store(0, Ordering::Release);
                 return Err(PushFail::Full);
             }
-            let kind = if first { FIRST } else if last { LAST } else { MIDDLE };
+            let kind = if first {
+                FIRST
+            } else if last {
+                LAST
+            } else {
+                MIDDLE
+            };
             if first {
                 let tl = (total as u64).to_le_bytes();
                 self.write_record_with_prefix(kind, id, &tl, parts, done, n, last);
