@@ -10,6 +10,7 @@
 //! | `get_context("fork")` | [`get_context`]`(Some(`[`StartMethod::Fork`]`))` |
 //! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
 //! | `sys.exit(n)` in a child | [`exit`]`(n)` |
+//! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
 //!
 //! ## A first process
 //!
@@ -49,6 +50,27 @@
 //! assert_eq!(panicker.join()?, 1);
 //! assert_eq!(panicker.failure().unwrap().message, "bad input");
 //! # Ok::<(), multiproc::ProcessError>(())
+//! ```
+//!
+//! ## Queues
+//!
+//! A [`Queue`] is a handle on a ring in shared memory; `put` returns once the item is there,
+//! so it arrives even if the producer exits at once (CPython's feeder thread would lose it).
+//!
+//! ```no_run
+//! use multiproc::{Process, Queue};
+//!
+//! fn producer(q: Queue<String>) {
+//!     q.put("made in a child".to_string()).unwrap();
+//!     std::process::exit(0);
+//! }
+//!
+//! let q = Queue::new()?;
+//! let p = Process::new(producer, q.clone());
+//! p.start()?;
+//! p.join()?; // joining first is fine: nothing waits in the child
+//! assert_eq!(q.get()?, "made in a child");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
