@@ -33,6 +33,8 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 const SPIN: u32 = 200;
 /// Longer spin while a streamed message is arriving: the next fragment is on its way.
 const STREAM_SPIN: u32 = 4000;
+/// After spinning, how long to keep yielding the CPU before sleeping on a futex.
+const YIELD_BUDGET: Duration = Duration::from_micros(50);
 /// Longest single futex sleep: after it, owners are checked for liveness.
 const SLICE: Duration = Duration::from_millis(10);
 
@@ -75,10 +77,12 @@ struct Cons {
 struct Wake {
     /// Bumped by a producer that publishes while consumers sleep.
     data_seq: AtomicU32,
-    data_waiters: AtomicU32,
+    /// Set by a consumer about to sleep on `data_seq`; cleared by the producer that wakes it.
+    data_sleepers: AtomicU32,
     /// Bumped by a consumer that frees space while producers sleep.
     space_seq: AtomicU32,
-    space_waiters: AtomicU32,
+    /// Set by a producer about to sleep on `space_seq`; cleared by the consumer that wakes it.
+    space_sleepers: AtomicU32,
 }
 
 #[repr(C)]
@@ -356,12 +360,17 @@ impl Ring {
 
     // ----- sleeping on a condition -----
 
-    /// Waits until `ready()` holds: spins `spin` times, then sleeps on `seq` in slices, calling
-    /// `on_slice` after each slice that ended without a wake-up (returns `true` to give up).
+    /// Waits until `ready()` holds: spins `spin` times, yields the CPU for up to
+    /// [`YIELD_BUDGET`], then sleeps on `seq` in slices, calling `on_slice` after each slice that
+    /// ended without a wake-up (returns `true` to give up).
+    ///
+    /// `sleepers` is a flag, not a count: a waiter sets it before its last check and sleep; a
+    /// waker that finds it set clears it and wakes every sleeper, so a burst of commits costs
+    /// one wake-up syscall, not one per commit. Woken waiters that must sleep again set it again.
     fn wait_until(
         &self,
         seq: &AtomicU32,
-        waiters: &AtomicU32,
+        sleepers: &AtomicU32,
         deadline: Deadline,
         spin: u32,
         mut ready: impl FnMut() -> bool,
@@ -370,24 +379,33 @@ impl Ring {
         if ready() {
             return true;
         }
-        for _ in 0..spin {
-            std::hint::spin_loop();
-            if ready() {
-                return true;
+        if !expired(deadline) {
+            for _ in 0..spin {
+                std::hint::spin_loop();
+                if ready() {
+                    return true;
+                }
+            }
+            // The peer may be runnable on this very CPU (2 vCPUs shared by many processes):
+            // give it the CPU for a while before paying for a sleep and a wake-up.
+            let start = Instant::now();
+            while start.elapsed() < YIELD_BUDGET && !expired(deadline) {
+                std::thread::yield_now();
+                if ready() {
+                    return true;
+                }
             }
         }
         loop {
             if expired(deadline) {
                 return ready();
             }
-            waiters.fetch_add(1, Ordering::SeqCst);
             let s = seq.load(Ordering::SeqCst);
+            sleepers.store(1, Ordering::SeqCst);
             if ready() {
-                waiters.fetch_sub(1, Ordering::SeqCst);
                 return true;
             }
             let woken = futex::wait(seq, s, Some(slice_end(deadline))).unwrap_or(false);
-            waiters.fetch_sub(1, Ordering::SeqCst);
             if ready() {
                 return true;
             }
@@ -397,26 +415,29 @@ impl Ring {
         }
     }
 
-    /// After a publish: wake one sleeping consumer, if any sleeps.
+    /// Wakes every thread sleeping in [`wait_until`](Self::wait_until) on `seq`, if the flag
+    /// says one may sleep. Called after a SeqCst commit.
     #[inline]
-    fn wake_consumers(&self) {
-        let w = &self.hdr().wake.0;
+    fn wake_all(seq: &AtomicU32, sleepers: &AtomicU32) {
         fence(Ordering::SeqCst);
-        if w.data_waiters.load(Ordering::SeqCst) > 0 {
-            w.data_seq.fetch_add(1, Ordering::SeqCst);
-            futex::wake(&w.data_seq, u32::MAX);
+        if sleepers.load(Ordering::SeqCst) != 0 && sleepers.swap(0, Ordering::SeqCst) != 0 {
+            seq.fetch_add(1, Ordering::SeqCst);
+            futex::wake(seq, u32::MAX);
         }
     }
 
-    /// After a commit: wake the sleeping producers, if any sleep.
+    /// After a publish: wake the sleeping consumers, if any sleeps.
+    #[inline]
+    fn wake_consumers(&self) {
+        let w = &self.hdr().wake.0;
+        Self::wake_all(&w.data_seq, &w.data_sleepers);
+    }
+
+    /// After a commit: wake the sleeping producers, if any sleeps.
     #[inline]
     fn wake_producers(&self) {
         let w = &self.hdr().wake.0;
-        fence(Ordering::SeqCst);
-        if w.space_waiters.load(Ordering::SeqCst) > 0 {
-            w.space_seq.fetch_add(1, Ordering::SeqCst);
-            futex::wake(&w.space_seq, u32::MAX);
-        }
+        Self::wake_all(&w.space_seq, &w.space_sleepers);
     }
 
     // ----- producer -----
@@ -510,7 +531,7 @@ impl Ring {
             fits(head)
         };
         let w = &h.wake.0;
-        self.wait_until(&w.space_seq, &w.space_waiters, deadline, SPIN, ready, || false)
+        self.wait_until(&w.space_seq, &w.space_sleepers, deadline, SPIN, ready, || false)
     }
 
     fn write_record(&self, kind: u32, id: u32, parts: &[&[u8]], from: usize, n: usize, completes: bool) {
@@ -581,7 +602,7 @@ impl Ring {
         let c = &h.cons.0;
         let w = &h.wake.0;
         loop {
-            if !self.wait_until(&w.data_seq, &w.data_waiters, deadline, SPIN, || self.data_ready(), || false) {
+            if !self.wait_until(&w.data_seq, &w.data_sleepers, deadline, SPIN, || self.data_ready(), || false) {
                 return Err(PopFail::Empty);
             }
             if self.lock(&c.owner, &c.waiters, deadline).is_err() {
@@ -619,7 +640,7 @@ impl Ring {
                     (sid != id || !task_alive(tid)) && !self.data_ready()
                 };
                 let ready = || self.data_ready();
-                if !self.wait_until(&w.data_seq, &w.data_waiters, None, STREAM_SPIN, ready, gone) {
+                if !self.wait_until(&w.data_seq, &w.data_sleepers, None, STREAM_SPIN, ready, gone) {
                     return false; // the partial message is abandoned
                 }
                 continue;
