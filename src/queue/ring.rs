@@ -160,6 +160,24 @@ pub(crate) struct Ring {
     cap: u32,
 }
 
+/// A held producer or consumer lock, released on drop (also when unwinding).
+struct Held<'a> {
+    ring: &'a Ring,
+    owner: &'a AtomicU32,
+    waiters: &'a AtomicU32,
+    /// The producer's `stream_id`, cleared before the producer lock is released.
+    stream_id: Option<&'a AtomicU32>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.stream_id {
+            s.store(0, Ordering::Release);
+        }
+        self.ring.unlock(self.owner, self.waiters);
+    }
+}
+
 /// The deadline of a wait: `None` waits forever; a deadline in the past does not wait.
 type Deadline = Option<Instant>;
 
@@ -452,9 +470,9 @@ impl Ring {
             Ok(true) => p.stream_id.store(0, Ordering::Release), // a dead producer's stream ends
             Ok(false) => {}
         }
-        let r = self.push_locked(parts, deadline);
-        self.unlock(&p.owner, &p.waiters);
-        r
+        // Released on every exit, unwinding included; a stream in progress ends with it.
+        let _held = Held { ring: self, owner: &p.owner, waiters: &p.waiters, stream_id: Some(&p.stream_id) };
+        self.push_locked(parts, deadline)
     }
 
     fn push_locked(&self, parts: &[&[u8]], deadline: Deadline) -> Result<(), PushFail> {
@@ -608,8 +626,9 @@ impl Ring {
             if self.lock(&c.owner, &c.waiters, deadline).is_err() {
                 return Err(PopFail::Empty);
             }
+            let held = Held { ring: self, owner: &c.owner, waiters: &c.waiters, stream_id: None };
             let got = self.pop_locked(sink);
-            self.unlock(&c.owner, &c.waiters);
+            drop(held);
             if got {
                 return Ok(());
             }
