@@ -156,7 +156,8 @@ fn four_by_four_mixed_sizes_small_ring() {
             assert_eq!(p.join().unwrap(), 0);
         }
         all.sort_unstable();
-        let expect: Vec<(u32, u32)> = (0..PRODUCERS).flat_map(|p| (0..MIXED_PER_PRODUCER).map(move |s| (p, s))).collect();
+        let expect: Vec<(u32, u32)> =
+            (0..PRODUCERS).flat_map(|p| (0..MIXED_PER_PRODUCER).map(move |s| (p, s))).collect();
         assert_eq!(all, expect, "every item exactly once");
         assert!(q.is_empty());
         eprintln!("[{}] {} mixed items in {:?}", ctx.get_start_method(), all.len(), t.elapsed());

@@ -35,8 +35,12 @@ const SPIN: u32 = 200;
 const STREAM_SPIN: u32 = 4000;
 /// After spinning, how long to keep yielding the CPU before sleeping on a futex.
 const YIELD_BUDGET: Duration = Duration::from_micros(50);
-/// Longest single futex sleep: after it, owners are checked for liveness.
+/// Longest single futex sleep of a lock waiter or of a consumer in the middle of a streamed
+/// item: after it, the owner or the streaming producer is checked for liveness.
 const SLICE: Duration = Duration::from_millis(10);
+/// Longest single futex sleep waiting for data or room: only a wake-up lost to a process
+/// killed between its commit and its wake depends on it.
+const IDLE_SLICE: Duration = Duration::from_millis(100);
 
 #[repr(C, align(128))]
 struct Line<T>(T);
@@ -182,7 +186,11 @@ impl Drop for Held<'_> {
 type Deadline = Option<Instant>;
 
 fn slice_end(deadline: Deadline) -> Instant {
-    let s = Instant::now() + SLICE;
+    slice_end_after(deadline, SLICE)
+}
+
+fn slice_end_after(deadline: Deadline, slice: Duration) -> Instant {
+    let s = Instant::now() + slice;
     match deadline {
         Some(d) if d < s => d,
         _ => s,
@@ -391,6 +399,7 @@ impl Ring {
         sleepers: &AtomicU32,
         deadline: Deadline,
         spin: u32,
+        slice: Duration,
         mut ready: impl FnMut() -> bool,
         mut on_slice: impl FnMut() -> bool,
     ) -> bool {
@@ -423,7 +432,7 @@ impl Ring {
             if ready() {
                 return true;
             }
-            let woken = futex::wait(seq, s, Some(slice_end(deadline))).unwrap_or(false);
+            let woken = futex::wait(seq, s, Some(slice_end_after(deadline, slice))).unwrap_or(false);
             if ready() {
                 return true;
             }
@@ -549,7 +558,7 @@ impl Ring {
             fits(head)
         };
         let w = &h.wake.0;
-        self.wait_until(&w.space_seq, &w.space_sleepers, deadline, SPIN, ready, || false)
+        self.wait_until(&w.space_seq, &w.space_sleepers, deadline, SPIN, IDLE_SLICE, ready, || false)
     }
 
     fn write_record(&self, kind: u32, id: u32, parts: &[&[u8]], from: usize, n: usize, completes: bool) {
@@ -620,7 +629,15 @@ impl Ring {
         let c = &h.cons.0;
         let w = &h.wake.0;
         loop {
-            if !self.wait_until(&w.data_seq, &w.data_sleepers, deadline, SPIN, || self.data_ready(), || false) {
+            if !self.wait_until(
+                &w.data_seq,
+                &w.data_sleepers,
+                deadline,
+                SPIN,
+                IDLE_SLICE,
+                || self.data_ready(),
+                || false,
+            ) {
                 return Err(PopFail::Empty);
             }
             if self.lock(&c.owner, &c.waiters, deadline).is_err() {
@@ -659,7 +676,7 @@ impl Ring {
                     (sid != id || !task_alive(tid)) && !self.data_ready()
                 };
                 let ready = || self.data_ready();
-                if !self.wait_until(&w.data_seq, &w.data_sleepers, None, STREAM_SPIN, ready, gone) {
+                if !self.wait_until(&w.data_seq, &w.data_sleepers, None, STREAM_SPIN, SLICE, ready, gone) {
                     return false; // the partial message is abandoned
                 }
                 continue;
@@ -752,7 +769,7 @@ impl Ring {
                 t.join_waiters.fetch_sub(1, Ordering::SeqCst);
                 return true;
             }
-            let _ = futex::wait(&t.done, d, Some(slice_end(deadline)));
+            let _ = futex::wait(&t.done, d, Some(slice_end_after(deadline, IDLE_SLICE)));
             t.join_waiters.fetch_sub(1, Ordering::SeqCst);
         }
     }
