@@ -351,3 +351,24 @@ fn threads_share_a_queue() {
     let expect: u64 = (0..3u64).map(|t| (0..10_000).map(|i| t * 100_000 + i).sum::<u64>()).sum();
     assert_eq!(total, expect);
 }
+
+/// A `put_timeout` that expires in the middle of streaming a large item gives the value back;
+/// the fragments it had already written are skipped by the consumer, which then gets the next
+/// item whole, and the count stays right.
+#[test]
+fn put_timeout_mid_stream_abandons_the_item() {
+    let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
+    let t = Instant::now();
+    match q.put_timeout(vec![5u8; 1 << 20], Duration::from_millis(100)) {
+        Err(PutError::Timeout(v)) => assert_eq!(v.len(), 1 << 20),
+        other => panic!("unexpected {other:?}"),
+    }
+    assert!(t.elapsed() >= Duration::from_millis(80));
+    assert_eq!(q.qsize(), 0);
+    let q2 = q.clone();
+    let next = std::thread::spawn(move || q2.put(vec![1, 2, 3]).unwrap());
+    assert_eq!(q.get_timeout(Duration::from_secs(20)).unwrap(), vec![1, 2, 3]);
+    next.join().unwrap();
+    assert!(q.is_empty());
+    assert!(matches!(q.try_get(), Err(GetError::Empty)));
+}
