@@ -71,6 +71,10 @@ use self::ring::{PopFail, PushFail, Ring, Sink};
 use crate::error::CodecError;
 use crate::shm::Segment;
 
+const FD_IN_QUEUE: &str = "the item holds file descriptors (a handle such as Fd, a Connection or a \
+     queue), which cannot travel through a queue's shared memory; pass handles in a Process's \
+     arguments or send them over a Connection";
+
 /// Default size of the ring's data area.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
@@ -380,7 +384,15 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         buf.clear();
         let buf = match postcard::serialize_with_flavor(&value, VecFlavor(buf)) {
             Ok(b) => b,
-            Err(e) => return Err(PutError::Encode(value, CodecError::encode(e))),
+            Err(e) => {
+                let e = CodecError::encode(e);
+                // Failed because it holds handles? Serializing where handles are allowed tells.
+                let e = match crate::handle::to_bytes_with_fds(&value) {
+                    Ok((_, fds)) if !fds.is_empty() => CodecError::new(false, FD_IN_QUEUE),
+                    _ => e,
+                };
+                return Err(PutError::Encode(value, e));
+            }
         };
         let r = self.push_raw(&[&buf], deadline);
         ENC.set(buf);
