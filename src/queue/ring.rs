@@ -394,7 +394,6 @@ impl Ring {
     /// waker that finds it set clears it and wakes every sleeper, so a burst of commits costs
     /// one wake-up syscall, not one per commit. Woken waiters that must sleep again set it again.
     fn wait_until(
-        &self,
         seq: &AtomicU32,
         sleepers: &AtomicU32,
         deadline: Deadline,
@@ -442,7 +441,7 @@ impl Ring {
         }
     }
 
-    /// Wakes every thread sleeping in [`wait_until`](Self::wait_until) on `seq`, if the flag
+    /// Wakes every thread sleeping in `wait_until` on `seq`, if the flag
     /// says one may sleep. Called after a SeqCst commit.
     #[inline]
     fn wake_all(seq: &AtomicU32, sleepers: &AtomicU32) {
@@ -558,7 +557,7 @@ impl Ring {
             fits(head)
         };
         let w = &h.wake.0;
-        self.wait_until(&w.space_seq, &w.space_sleepers, deadline, SPIN, IDLE_SLICE, ready, || false)
+        Self::wait_until(&w.space_seq, &w.space_sleepers, deadline, SPIN, IDLE_SLICE, ready, || false)
     }
 
     fn write_record(&self, kind: u32, id: u32, parts: &[&[u8]], from: usize, n: usize, completes: bool) {
@@ -629,7 +628,7 @@ impl Ring {
         let c = &h.cons.0;
         let w = &h.wake.0;
         loop {
-            if !self.wait_until(
+            if !Self::wait_until(
                 &w.data_seq,
                 &w.data_sleepers,
                 deadline,
@@ -676,7 +675,7 @@ impl Ring {
                     (sid != id || !task_alive(tid)) && !self.data_ready()
                 };
                 let ready = || self.data_ready();
-                if !self.wait_until(&w.data_seq, &w.data_sleepers, None, STREAM_SPIN, SLICE, ready, gone) {
+                if !Self::wait_until(&w.data_seq, &w.data_sleepers, None, STREAM_SPIN, SLICE, ready, gone) {
                     return false; // the partial message is abandoned
                 }
                 continue;
