@@ -75,6 +75,8 @@ struct Cons {
     head: AtomicU64,
     owner: AtomicU32,
     waiters: AtomicU32,
+    /// A hint: a tail a consumer saw (never ahead of the real tail, never behind the head).
+    cached_tail: AtomicU64,
 }
 
 #[repr(C)]
@@ -378,8 +380,12 @@ impl Ring {
 
     #[inline]
     fn unlock(&self, owner: &AtomicU32, waiters: &AtomicU32) {
-        owner.store(0, Ordering::SeqCst);
-        if waiters.load(Ordering::SeqCst) > 0 {
+        owner.store(0, Ordering::Release);
+        // Pairs with the sleeper's increment of `waiters` followed by FUTEX_WAIT's own check of
+        // `owner`; it also orders every commit made under the lock before the sleeper-flag
+        // checks that follow an unlock (`wake_check`).
+        fence(Ordering::SeqCst);
+        if waiters.load(Ordering::Relaxed) > 0 {
             futex::wake(owner, 1);
         }
     }
@@ -428,6 +434,7 @@ impl Ring {
             }
             let s = seq.load(Ordering::SeqCst);
             sleepers.store(1, Ordering::SeqCst);
+            fence(Ordering::SeqCst); // pairs with the fence between a commit and the flag check
             if ready() {
                 return true;
             }
@@ -446,7 +453,14 @@ impl Ring {
     #[inline]
     fn wake_all(seq: &AtomicU32, sleepers: &AtomicU32) {
         fence(Ordering::SeqCst);
-        if sleepers.load(Ordering::SeqCst) != 0 && sleepers.swap(0, Ordering::SeqCst) != 0 {
+        Self::wake_check(seq, sleepers);
+    }
+
+    /// [`wake_all`](Self::wake_all) for a caller that already issued a SeqCst fence after its
+    /// commit (an unlock does).
+    #[inline]
+    fn wake_check(seq: &AtomicU32, sleepers: &AtomicU32) {
+        if sleepers.load(Ordering::Relaxed) != 0 && sleepers.swap(0, Ordering::SeqCst) != 0 {
             seq.fetch_add(1, Ordering::SeqCst);
             futex::wake(seq, u32::MAX);
         }
@@ -479,8 +493,13 @@ impl Ring {
             Ok(false) => {}
         }
         // Released on every exit, unwinding included; a stream in progress ends with it.
-        let _held = Held { ring: self, owner: &p.owner, waiters: &p.waiters, stream_id: Some(&p.stream_id) };
-        self.push_locked(parts, deadline)
+        let held = Held { ring: self, owner: &p.owner, waiters: &p.waiters, stream_id: Some(&p.stream_id) };
+        let r = self.push_locked(parts, deadline);
+        drop(held);
+        // A whole record is published without a wake-up of its own: the unlock's fence serves.
+        let w = &self.hdr().wake.0;
+        Self::wake_check(&w.data_seq, &w.data_sleepers);
+        r
     }
 
     fn push_locked(&self, parts: &[&[u8]], deadline: Deadline) -> Result<(), PushFail> {
@@ -610,8 +629,11 @@ impl Ring {
             skip = 0;
         }
         let new_count = count(tail).wrapping_add(completes as u32);
-        p.tail.store(word(new_count, at.wrapping_add(stride(len) as u32)), Ordering::SeqCst);
-        self.wake_consumers();
+        p.tail.store(word(new_count, at.wrapping_add(stride(len) as u32)), Ordering::Release);
+        if kind != WHOLE {
+            // The producer keeps the lock for the next fragment: wake a consumer now.
+            self.wake_consumers();
+        }
     }
 
     // ----- consumer -----
@@ -645,6 +667,8 @@ impl Ring {
             let held = Held { ring: self, owner: &c.owner, waiters: &c.waiters, stream_id: None };
             let got = self.pop_locked(sink);
             drop(held);
+            // The last commit was made without a wake-up of its own: the unlock's fence serves.
+            Self::wake_check(&w.space_seq, &w.space_sleepers);
             if got {
                 return Ok(());
             }
@@ -664,7 +688,14 @@ impl Ring {
         let mut stream: Option<(u32, u32, usize)> = None;
         loop {
             let head = c.head.load(Ordering::Relaxed);
-            let tail = h.prod.0.tail.load(Ordering::Acquire);
+            // Records up to a tail seen earlier (by this or a previous lock holder, whose unlock
+            // this lock's acquisition synchronizes with) are published: read the producer's
+            // line only when they are used up.
+            let mut tail = c.cached_tail.load(Ordering::Relaxed);
+            if pos(head) == pos(tail) {
+                tail = h.prod.0.tail.load(Ordering::Acquire);
+                c.cached_tail.store(tail, Ordering::Relaxed);
+            }
             if pos(head) == pos(tail) {
                 let Some((id, tid, _)) = stream else { return false };
                 // Mid-stream: wait for the next fragment, unless the producer is gone or gave up.
@@ -712,11 +743,13 @@ impl Ring {
                 _ => {} // a fragment of an abandoned message: skip it
             }
             let new_count = count(head).wrapping_add(completes as u32);
-            c.head.store(word(new_count, pos(head).wrapping_add(stride(len) as u32)), Ordering::SeqCst);
-            self.wake_producers();
+            c.head.store(word(new_count, pos(head).wrapping_add(stride(len) as u32)), Ordering::Release);
             if finished {
                 return true;
             }
+            // More records follow under this lock (a stream, skipped fragments): a producer
+            // waiting for room must not wait for the unlock.
+            self.wake_producers();
         }
     }
 
