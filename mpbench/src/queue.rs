@@ -95,6 +95,7 @@ fn run_bytes(n: usize, size: usize, capacity: usize) -> (f64, f64) {
         if v.is_empty() {
             break;
         }
+        assert_eq!(v.len(), size);
         first.get_or_insert_with(Instant::now);
         got += 1;
     }
