@@ -82,4 +82,25 @@ mod tests {
         assert_ne!(other, t);
         assert!(!task_alive(0));
     }
+
+    #[test]
+    fn fork_child_gets_its_own_tid() {
+        let parent = current_tid();
+        // SAFETY: the child only reads thread-local and atomic state, makes the gettid
+        // syscall (the at-fork handler was registered above, so nothing allocates) and exits.
+        match unsafe { super::super::proc::fork() }.unwrap() {
+            super::super::proc::Forked::Child => {
+                let t = current_tid();
+                let ok = t != parent && t == super::super::proc::gettid();
+                super::super::proc::exit_immediately(if ok { 0 } else { 1 });
+            }
+            super::super::proc::Forked::Parent(pid) => {
+                let mut status = 0;
+                // SAFETY: waits for the child just created; `status` is a valid out pointer.
+                let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+                assert_eq!(r, pid as i32);
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "stale thread id after fork");
+            }
+        }
+    }
 }
