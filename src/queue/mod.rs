@@ -581,6 +581,17 @@ impl Queue<Vec<u8>> {
         self.push_raw(&[&len[..k], bytes], None).map_err(|_| PutError::Timeout(bytes))
     }
 
+    fn get_bytes_inner(&self, deadline: Option<Instant>, empty: GetError) -> Result<Vec<u8>, GetError> {
+        if self.is_closed() {
+            return Err(GetError::Closed);
+        }
+        let mut sink = BytesSink { out: Vec::new(), in_prefix: true };
+        match self.ring.pop(&mut sink, deadline) {
+            Ok(()) => Ok(sink.out),
+            Err(PopFail::Empty) => Err(empty),
+        }
+    }
+
     /// Takes the front item as bytes, copied once out of shared memory.
     ///
     /// # Errors
@@ -594,14 +605,40 @@ impl Queue<Vec<u8>> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_bytes(&self) -> Result<Vec<u8>, GetError> {
-        if self.is_closed() {
-            return Err(GetError::Closed);
-        }
-        let mut sink = BytesSink { out: Vec::new(), in_prefix: true };
-        match self.ring.pop(&mut sink, None) {
-            Ok(()) => Ok(sink.out),
-            Err(PopFail::Empty) => Err(GetError::Timeout),
-        }
+        self.get_bytes_inner(None, GetError::Timeout)
+    }
+
+    /// [`get_bytes`](Self::get_bytes) waiting at most `timeout`.
+    ///
+    /// # Errors
+    /// As [`get_timeout`](Self::get_timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let q = multiproc::Queue::<Vec<u8>>::new()?;
+    /// assert!(q.get_bytes_timeout(Duration::from_millis(5)).unwrap_err().is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn get_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
+        self.get_bytes_inner(deadline_after(timeout), GetError::Timeout)
+    }
+
+    /// [`get_bytes`](Self::get_bytes) only if an item is there now.
+    ///
+    /// # Errors
+    /// As [`try_get`](Self::try_get).
+    ///
+    /// # Examples
+    /// ```
+    /// let q = multiproc::Queue::<Vec<u8>>::new()?;
+    /// q.put_bytes(b"x").unwrap();
+    /// assert_eq!(q.try_get_bytes()?, b"x");
+    /// assert!(matches!(q.try_get_bytes(), Err(multiproc::GetError::Empty)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_get_bytes(&self) -> Result<Vec<u8>, GetError> {
+        self.get_bytes_inner(Some(Instant::now()), GetError::Empty)
     }
 }
 
