@@ -49,6 +49,10 @@ impl CodecError {
         CodecError { decoding: true, message }
     }
 
+    pub(crate) fn new(decoding: bool, message: impl Into<String>) -> CodecError {
+        CodecError { decoding, message: message.into() }
+    }
+
     /// Did this happen while decoding received bytes (rather than encoding a value)?
     ///
     /// # Examples

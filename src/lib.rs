@@ -12,6 +12,7 @@
 //! | `sys.exit(n)` in a child | [`exit`]`(n)` |
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
+//! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
 //!
 //! ## A first process
 //!
@@ -96,6 +97,27 @@
 //! p.join()?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Queues
+//!
+//! A [`Queue`] is a handle on a ring in shared memory; `put` returns once the item is there,
+//! so it arrives even if the producer exits at once (CPython's feeder thread would lose it).
+//!
+//! ```no_run
+//! use multiproc::{Process, Queue};
+//!
+//! fn producer(q: Queue<String>) {
+//!     q.put("made in a child".to_string()).unwrap();
+//!     std::process::exit(0);
+//! }
+//!
+//! let q = Queue::new()?;
+//! let p = Process::new(producer, q.clone());
+//! p.start()?;
+//! p.join()?; // joining first is fine: nothing waits in the child
+//! assert_eq!(q.get()?, "made in a child");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
@@ -104,6 +126,7 @@ mod context;
 mod error;
 pub mod handle;
 mod process;
+pub mod queue;
 #[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
 pub mod sync;
@@ -121,6 +144,7 @@ pub use crate::process::{
     ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
+pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
 pub use crate::shm::ShmSafe;
 pub use crate::shm::{
     Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,

@@ -6,6 +6,7 @@
 mod connection;
 mod processes;
 mod shm;
+mod queue;
 
 fn section(title: &str) {
     println!("\n=== {title} ===");
@@ -18,6 +19,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     connection::tour()?;
     section("Shared memory: Value, Array, SharedMemory, ShareableList");
     shm::tour()?;
+    section("Queues");
+    queue::tour()?;
     println!("\ntour finished");
     Ok(())
 }

@@ -11,6 +11,7 @@
 mod common;
 mod pipe;
 mod shm;
+mod queue;
 mod spawn;
 
 use common::Args;
@@ -27,4 +28,5 @@ fn main() {
     spawn::run(&args);
     pipe::run(&args);
     shm::run(&args);
+    queue::run(&args);
 }

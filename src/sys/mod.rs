@@ -21,6 +21,7 @@ pub(crate) mod futex;
 pub(crate) mod liveness;
 pub(crate) mod mem;
 pub(crate) mod net;
+pub(crate) mod owner;
 pub(crate) mod proc;
 pub(crate) mod shm_open;
 pub(crate) mod socket;
