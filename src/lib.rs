@@ -74,4 +74,4 @@ pub use crate::process::{
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::shm::ShmSafe;
-pub use crate::sync::{Lock, RLock};
+pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -47,7 +47,7 @@ pub(crate) const CONTENDED: u32 = 1 << 31;
 pub(crate) const PID_MASK: u32 = !CONTENDED;
 
 /// How many times a blocking path re-checks its condition before it sleeps: a few µs.
-pub(crate) const SPIN_LIMIT: u32 = 100;
+pub(crate) const SPIN_LIMIT: u32 = 40;
 
 /// Spins for one round of a bounded busy-wait.
 #[inline]
@@ -415,3 +415,43 @@ unsafe impl RawSemaphore for SemState {
         self.value.load(Ordering::Relaxed)
     }
 }
+
+/// The shared state of an [`Event`](super::Event): one futex word (see `event.rs`).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct EventState {
+    pub(crate) word: AtomicU32,
+}
+
+// SAFETY: repr(C), one AtomicU32, no pointers; every bit pattern is valid.
+unsafe impl ShmSafe for EventState {}
+
+/// The shared state of a [`Condition`](super::Condition): one futex word packing pending
+/// signals, registered waiters and a "registrant waits" bit (see `condition.rs`).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct CondState {
+    pub(crate) word: AtomicU32,
+}
+
+// SAFETY: repr(C), one AtomicU32, no pointers; every bit pattern is valid.
+unsafe impl ShmSafe for CondState {}
+
+/// The shared state of a [`Barrier`](super::Barrier) (see `barrier.rs`).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct BarrierState {
+    /// Generation, arrivals and the broken bit; the futex word.
+    pub(crate) word: AtomicU32,
+    /// One more than the last generation ended by `reset` (0: none yet).
+    pub(crate) reset_gen: AtomicU32,
+    /// The number of parties (fixed at creation).
+    pub(crate) parties: u32,
+    pub(crate) _pad: u32,
+    /// The default timeout in nanoseconds (`u64::MAX`: none; fixed at creation).
+    pub(crate) timeout_ns: u64,
+}
+
+// SAFETY: repr(C), atomics and plain integers written only before the segment is shared; no
+// pointers; every bit pattern is valid.
+unsafe impl ShmSafe for BarrierState {}
