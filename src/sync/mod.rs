@@ -28,6 +28,8 @@ mod condition;
 mod error;
 mod event;
 mod lock;
+#[cfg(test)]
+mod model;
 mod raw;
 mod rlock;
 mod robust;

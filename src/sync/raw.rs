@@ -69,6 +69,36 @@ pub(crate) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
     ready()
 }
 
+/// What the mutex slow path does next, given the word it observed (shared with the model
+/// checker in `model.rs`, so the checked transitions are the ones the code runs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum SlowStep {
+    /// The lock is free: CAS `0` to this value (owner plus `CONTENDED`: others may sleep).
+    Take(u32),
+    /// Held without the sleeper bit: CAS the observed word to this value, then sleep on it.
+    Mark(u32),
+    /// Held with the sleeper bit: sleep while the word equals this value.
+    Sleep(u32),
+}
+
+/// The slow-path transition of the mutex word (see the table in the module doc).
+#[inline]
+pub(crate) fn slow_step(w: u32, me: u32) -> SlowStep {
+    if w == 0 {
+        SlowStep::Take(me | CONTENDED)
+    } else if w & CONTENDED == 0 {
+        SlowStep::Mark(w | CONTENDED)
+    } else {
+        SlowStep::Sleep(w)
+    }
+}
+
+/// Must `unlock`, having swapped `old` out of the word, wake a sleeper?
+#[inline]
+pub(crate) fn unlock_wakes(old: u32) -> bool {
+    old & CONTENDED != 0
+}
+
 /// The outcome of a raw acquire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Acquire {
@@ -198,18 +228,22 @@ impl MutexState {
         let mut slice_end = Instant::now() + super::robust::SLICE;
         loop {
             let w = self.word.load(Ordering::Relaxed);
-            if w == 0 {
-                // Someone else may still sleep: keep CONTENDED so our unlock wakes them.
-                if self.word.compare_exchange(0, me | CONTENDED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    return self.acquired();
+            let sleep_on = match slow_step(w, me) {
+                SlowStep::Take(new) => {
+                    // Someone else may still sleep: keep CONTENDED so our unlock wakes them.
+                    if self.word.compare_exchange(0, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                        return self.acquired();
+                    }
+                    continue;
                 }
-                continue;
-            }
-            if w & CONTENDED == 0
-                && self.word.compare_exchange(w, w | CONTENDED, Ordering::Relaxed, Ordering::Relaxed).is_err()
-            {
-                continue;
-            }
+                SlowStep::Mark(new) => {
+                    if self.word.compare_exchange(w, new, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+                        continue;
+                    }
+                    new
+                }
+                SlowStep::Sleep(expected) => expected,
+            };
             let owner = w & PID_MASK;
             if owner != watched {
                 watched = owner;
@@ -219,7 +253,7 @@ impl MutexState {
                 Some(d) if d < slice_end => d,
                 _ => slice_end,
             };
-            let woken = futex::wait(&self.word, w | CONTENDED, Some(until)).unwrap_or(true);
+            let woken = futex::wait(&self.word, sleep_on, Some(until)).unwrap_or(true);
             if woken {
                 continue;
             }
@@ -253,7 +287,7 @@ impl MutexState {
                 Err(now) => w = now,
             }
         }
-        if w & CONTENDED != 0 {
+        if unlock_wakes(w) {
             futex::wake(&self.word, 1);
         }
         true
@@ -296,7 +330,7 @@ unsafe impl RawLock for MutexState {
     #[inline]
     unsafe fn unlock(&self) {
         self.tid.store(0, Ordering::Relaxed);
-        if self.word.swap(0, Ordering::Release) & CONTENDED != 0 {
+        if unlock_wakes(self.word.swap(0, Ordering::Release)) {
             self.wake_one();
         }
     }
