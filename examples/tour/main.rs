@@ -4,6 +4,7 @@
 //! this one and prints what it shows.
 
 mod processes;
+mod sync;
 
 fn section(title: &str) {
     println!("\n=== {title} ===");
@@ -12,6 +13,8 @@ fn section(title: &str) {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     section("Processes, start methods and exit codes");
     processes::tour()?;
+    section("Synchronisation: locks, events, conditions, barriers");
+    sync::tour()?;
     println!("\ntour finished");
     Ok(())
 }

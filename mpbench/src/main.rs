@@ -9,6 +9,7 @@
 //! (`spawn_fork`, `spawn_forkserver`, `spawn_spawn`, ...).
 
 mod common;
+mod lock;
 mod spawn;
 
 use common::Args;
@@ -23,4 +24,5 @@ fn main() {
     let args = Args::parse();
     println!("{{\"multiproc\": \"{}\", \"cpus\": {}}}", env!("CARGO_PKG_VERSION"), multiproc::cpu_count());
     spawn::run(&args);
+    lock::run(&args);
 }
