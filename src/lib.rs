@@ -10,6 +10,7 @@
 //! | `get_context("fork")` | [`get_context`]`(Some(`[`StartMethod::Fork`]`))` |
 //! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
 //! | `sys.exit(n)` in a child | [`exit`]`(n)` |
+//! | `Lock()`, `RLock()`, `Semaphore(n)`, `Event()`, `Condition()`, `Barrier(n)` | [`Lock::new`], [`RLock::new`], [`Semaphore::new`], [`Event::new`], [`Condition::new`], [`Barrier::new`] (module [`sync`]) |
 //!
 //! ## A first process
 //!

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::raw::{EventState, spin_until};
+use super::raw::{EventState, SpinBudget};
 use crate::shm::ShmBox;
 use crate::sys::futex;
 
@@ -35,6 +35,9 @@ const SLEEPERS: u32 = 2;
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Event {
     state: ShmBox<EventState>,
+    /// This handle's adaptive spin (process-local; a received handle starts afresh).
+    #[serde(skip)]
+    spin: SpinBudget,
 }
 
 impl Event {
@@ -50,7 +53,10 @@ impl Event {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> io::Result<Event> {
-        Ok(Event { state: ShmBox::new("multiproc-event", EventState { word: AtomicU32::new(0) })? })
+        Ok(Event {
+            state: ShmBox::new("multiproc-event", EventState { word: AtomicU32::new(0) })?,
+            spin: SpinBudget::new(),
+        })
     }
 
     fn word(&self) -> &AtomicU32 {
@@ -126,7 +132,7 @@ impl Event {
 
     #[cold]
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
-        if spin_until(|| self.is_set()) {
+        if self.spin.spin_until(|| self.is_set()) {
             return true;
         }
         let w = self.word();

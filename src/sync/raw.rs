@@ -70,6 +70,49 @@ pub(crate) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
     ready()
 }
 
+/// A process-local, adaptive spin budget for one handle: it doubles (up to [`SPIN_LIMIT`])
+/// after a spin that saw the condition turn true, and halves (down to 2 rounds) after one that
+/// had to give up and sleep. When the peer answers within microseconds (both processes busy)
+/// waits stay in user space; when the peer sleeps anyway, a waiter stops burning the CPU the
+/// peer needs before the inevitable futex wait.
+#[derive(Debug)]
+pub(crate) struct SpinBudget(AtomicU32);
+
+impl SpinBudget {
+    const MIN: u32 = 2;
+
+    pub(crate) const fn new() -> SpinBudget {
+        SpinBudget(AtomicU32::new(SPIN_LIMIT))
+    }
+
+    /// Busy-waits within the budget for `ready`; adapts the budget to the outcome.
+    #[inline]
+    pub(crate) fn spin_until(&self, mut ready: impl FnMut() -> bool) -> bool {
+        let limit = self.0.load(Ordering::Relaxed);
+        for i in 0..limit {
+            if ready() {
+                self.0.store((limit * 2).min(SPIN_LIMIT), Ordering::Relaxed);
+                return true;
+            }
+            spin_round(i);
+        }
+        self.0.store((limit / 2).max(Self::MIN), Ordering::Relaxed);
+        ready()
+    }
+}
+
+impl Default for SpinBudget {
+    fn default() -> SpinBudget {
+        SpinBudget::new()
+    }
+}
+
+impl Clone for SpinBudget {
+    fn clone(&self) -> SpinBudget {
+        SpinBudget::new()
+    }
+}
+
 /// What the mutex slow path does next, given the word it observed (shared with the model
 /// checker in `model.rs`, so the checked transitions are the ones the code runs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
