@@ -11,6 +11,8 @@
 //! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
 //! | `sys.exit(n)` in a child | [`exit`]`(n)` |
 //! | `Lock()`, `RLock()`, `Semaphore(n)`, `Event()`, `Condition()`, `Barrier(n)` | [`Lock::new`], [`RLock::new`], [`Semaphore::new`], [`Event::new`], [`Condition::new`], [`Barrier::new`] (module [`sync`]) |
+//! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
+//! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //!
 //! ## A first process
 //!
@@ -32,6 +34,28 @@
 //!     assert_eq!(p.join()?, 0);
 //! }
 //! # Ok::<(), multiproc::ProcessError>(())
+//! ```
+//!
+//! ## Shared memory
+//!
+//! ```no_run
+//! use multiproc::{Array, Process, Value};
+//!
+//! fn square_list((xs, out, sum): (Vec<i32>, Array<i32>, Value<i32>)) {
+//!     let mut g = out.lock().unwrap(); // &mut [i32] in shared memory, under the lock
+//!     for (o, x) in g.iter_mut().zip(&xs) {
+//!         *o = x * x;
+//!     }
+//!     sum.set(g.iter().sum());
+//! }
+//!
+//! let out = Array::<i32>::zeroed(4)?;
+//! let sum = Value::new(0)?;
+//! let p = Process::new(square_list, (vec![1, 2, 3, 4], out.clone(), sum.clone()));
+//! p.start()?;
+//! p.join()?;
+//! assert_eq!((out.to_vec(), sum.get()), (vec![1, 4, 9, 16], 30));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! ## Exit codes
@@ -76,3 +100,7 @@ pub use crate::process::{
 };
 pub use crate::shm::ShmSafe;
 pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
+pub use crate::shm::{
+    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,
+    ValueGuard, ValueLock,
+};

@@ -5,6 +5,7 @@
 
 mod processes;
 mod sync;
+mod shm;
 
 fn section(title: &str) {
     println!("\n=== {title} ===");
@@ -15,6 +16,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     processes::tour()?;
     section("Synchronisation: locks, events, conditions, barriers");
     sync::tour()?;
+    section("Shared memory: Value, Array, SharedMemory, ShareableList");
+    shm::tour()?;
     println!("\ntour finished");
     Ok(())
 }

@@ -10,6 +10,7 @@
 
 mod common;
 mod lock;
+mod shm;
 mod spawn;
 
 use common::Args;
@@ -25,4 +26,5 @@ fn main() {
     println!("{{\"multiproc\": \"{}\", \"cpus\": {}}}", env!("CARGO_PKG_VERSION"), multiproc::cpu_count());
     spawn::run(&args);
     lock::run(&args);
+    shm::run(&args);
 }

@@ -10,6 +10,19 @@ mod segment;
 
 pub(crate) use self::segment::{Segment, ShmBox};
 
+mod array;
+mod locked;
+mod shareable_list;
+mod shared_memory;
+mod tracker;
+mod value;
+
+pub use self::array::{Array, RawArray};
+pub use self::locked::{ArrayGuard, SharedGuard, ValueGuard, ValueLock};
+pub use self::shareable_list::{Item, ShareableList, ShareableListError};
+pub use self::shared_memory::SharedMemory;
+pub use self::value::{RawValue, Value};
+
 /// Types that may live in memory shared between processes.
 ///
 /// # Safety

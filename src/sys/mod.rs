@@ -20,6 +20,7 @@ pub(crate) mod futex;
 pub(crate) mod liveness;
 pub(crate) mod mem;
 pub(crate) mod proc;
+pub(crate) mod shm_open;
 pub(crate) mod socket;
 
 /// Removes a variable from the environment.

@@ -1,0 +1,114 @@
+//! Group `shm`: `Value` increments under its lock and bulk writes into an `Array` from a
+//! child, against a plain memcpy of the same size in this binary (interleaved).
+//!
+//! Rows:
+//! - `value_increment_locked`: `*v.lock() += 1` on a `Value<i64>` with its default `RLock`, one
+//!   process, uncontended (Python: `with v.get_lock(): v.value += 1`).
+//! - `value_increment_locked_2proc`: the same loop in two child processes released together
+//!   by a start flag (contended); the time runs from the flag to both joins.
+//! - `array_bulk_write`: MB/s of `copy_from_slice` into a large `Array<f64>` through its guard,
+//!   timed inside a spawned child (after one warm-up pass that faults the pages in).
+//! - `raw_memcpy`: MB/s of a plain memcpy between two private buffers of the same size, in
+//!   this process, measured interleaved with `array_bulk_write`.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use multiproc::{Array, Process, RawValue, Value};
+
+use crate::common::{Args, emit, median};
+
+fn increment((v, n): (Value<i64>, u64)) {
+    for _ in 0..n {
+        *v.lock().expect("lock") += 1;
+    }
+}
+
+/// Waits for the start flag, then increments (so that both children really overlap).
+fn increment_after_go((v, n, go): (Value<i64>, u64, RawValue<u32>)) {
+    while go.get() == 0 {
+        std::thread::yield_now();
+    }
+    increment((v, n));
+}
+
+/// In the child: one warm-up pass, then `passes` timed passes; stores the best seconds/pass.
+fn bulk_write((a, passes, secs): (Array<f64>, u32, RawValue<f64>)) {
+    let src: Vec<f64> = (0..a.len()).map(|i| i as f64).collect();
+    a.lock().expect("lock").copy_from_slice(&src);
+    let mut best = f64::INFINITY;
+    for _ in 0..passes {
+        let t = Instant::now();
+        a.lock().expect("lock").copy_from_slice(black_box(&src));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    secs.set(best);
+}
+
+fn raw_memcpy(dst: &mut [f64], src: &[f64], passes: u32) -> f64 {
+    let mut best = f64::INFINITY;
+    for _ in 0..passes {
+        let t = Instant::now();
+        dst.copy_from_slice(black_box(src));
+        black_box(&mut *dst);
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    best
+}
+
+pub(crate) fn run(args: &Args) {
+    if !args.want("shm") {
+        return;
+    }
+    // value_increment_locked: one process.
+    let n = args.n(2_000_000, 100_000) as u64;
+    let v = Value::new(0i64).expect("value");
+    increment((v.clone(), n / 10)); // warm up
+    let t = Instant::now();
+    increment((v.clone(), n));
+    emit("value_increment_locked", n as f64 / t.elapsed().as_secs_f64(), "increments/s");
+
+    // Two processes, contended.
+    let n2 = args.n(2_000_000, 200_000) as u64;
+    let v = Value::new(0i64).expect("value");
+    let go = RawValue::new(0u32).expect("flag");
+    let ps: Vec<Process> = (0..2).map(|_| Process::new(increment_after_go, (v.clone(), n2, go.clone()))).collect();
+    for p in &ps {
+        p.start().expect("start");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let t = Instant::now();
+    go.set(1);
+    for p in &ps {
+        assert_eq!(p.join().expect("join"), 0);
+    }
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(v.get(), 2 * n2 as i64);
+    emit("value_increment_locked_2proc", 2.0 * n2 as f64 / dt, "increments/s");
+
+    // array_bulk_write vs raw_memcpy, interleaved.
+    let mib = if args.quick { 16 } else { 64 };
+    let len = mib * 1024 * 1024 / 8;
+    let rounds = if args.quick { 3 } else { 7 };
+    let passes = 3;
+    let a = Array::<f64>::zeroed(len).expect("array");
+    let src: Vec<f64> = (0..len).map(|i| i as f64).collect();
+    let mut dst = vec![0.0f64; len];
+    raw_memcpy(&mut dst, &src, 1); // fault the private pages in
+    let bytes = (len * 8) as f64;
+    let (mut ours, mut raw, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let secs = RawValue::new(0.0f64).expect("value");
+        let p = Process::new(bulk_write, (a.clone(), passes, secs.clone()));
+        p.start().expect("start");
+        assert_eq!(p.join().expect("join"), 0);
+        let o = bytes / secs.get() / 1e6;
+        let r = bytes / raw_memcpy(&mut dst, &src, passes) / 1e6;
+        ours.push(o);
+        raw.push(r);
+        ratio.push(o / r);
+    }
+    emit("array_bulk_write", median(&mut ours), "MB/s");
+    emit("raw_memcpy", median(&mut raw), "MB/s");
+    emit("array_bulk_write_vs_raw_memcpy", median(&mut ratio), "ratio");
+}

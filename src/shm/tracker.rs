@@ -1,0 +1,213 @@
+//! The shared-memory tracker: unlinks the named segments a process created and did not unlink
+//! when that process ends, however it ends (return, `exit`, panic, SIGKILL).
+//!
+//! # Rules
+//!
+//! - **One tracker per creating process**, started lazily by the first
+//!   [`SharedMemory::create`](super::SharedMemory::create) of a *named* segment, as a service
+//!   process (`process::service`) that does not die with its creator.
+//! - **Only creators register.** A process that attached to a segment (by name, by receiving
+//!   a handle, or by inheriting one under `Fork`) never registers it and its tracker never
+//!   touches it: an attacher's death cannot unlink a segment others still use, which is
+//!   CPython's gh-82300 bug.
+//! - **Register before the name exists, unregister after it is gone; match inodes.** The
+//!   creator makes the segment without a name (`O_TMPFILE` in `/dev/shm`), sends
+//!   `REGISTER name inode`, and only then names it with `linkat` (which fails if the name is
+//!   taken, like `O_EXCL`). It unlinks first and sends `UNREGISTER name` after (or when it
+//!   gives up ownership with [`persist`](super::SharedMemory::persist)). At cleanup the tracker
+//!   unlinks a name only if it still leads to the registered inode. So a SIGKILL at any point
+//!   leaks nothing, and a registration left over by a kill (never linked, already unlinked, or
+//!   a name someone else reused since) never removes another process's segment. (Without
+//!   `O_TMPFILE`, creation falls back to `shm_open(O_CREAT | O_EXCL)` then registration, with a
+//!   window of a few instructions.)
+//! - **Death is detected with a pidfd, not with end of file.** The creator passes a pidfd of
+//!   itself in its first message. A child forked from the creator inherits the creator's end
+//!   of the tracker socket, so end of file would wait for that child too; the pidfd becomes
+//!   readable exactly when the creator is gone. A forked child that creates named segments
+//!   notices that its pid differs from the tracker connection's and starts its own tracker.
+//! - When the creator is gone the tracker reads whatever messages are still queued, unlinks
+//!   every name still registered, prints `There appear to be N leaked shared_memory objects
+//!   to clean up at shutdown` on stderr (as CPython does) and exits with 1 (0 when clean).
+//! - The tracker ignores SIGINT and SIGTERM, so a Ctrl-C to the process group does not stop
+//!   it before it cleaned up. If it is killed anyway (SIGKILL), the creator notices at its
+//!   next message, warns, starts a new tracker and registers every name it still owns again
+//!   (it keeps that list itself), so nothing it owns is forgotten.
+//!
+//! # Wire format
+//!
+//! Datagrams on a `SOCK_SEQPACKET` socketpair: `H` with the creator's pidfd attached, then
+//! `R<inode: 8 bytes LE><name>` and `U<8 bytes><name>` (names are at most 255 bytes, checked
+//! before sending).
+//!
+//! The inode guards against unlinking someone else's segment: if a non-owner unlinked ours
+//! and another process created a new segment under the same name, the tracker finds a
+//! different inode behind the name at cleanup and leaves it alone (a CPython tracker unlinks
+//! by name only, cf. gh-153279).
+
+use std::collections::BTreeMap;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
+
+use crate::process::service::{Service, spawn_service};
+use crate::sys;
+
+struct Conn {
+    /// The process that started this tracker; a forked child sees a different pid.
+    pid: u32,
+    sock: OwnedFd,
+    service: Service,
+    /// Every name this process owns (with its segment's inode), so that a relaunched tracker
+    /// can be told again.
+    names: BTreeMap<String, u64>,
+}
+
+static TRACKER: Mutex<Option<Conn>> = Mutex::new(None);
+
+fn send(sock: &OwnedFd, tag: u8, ino: u64, name: &str) -> io::Result<()> {
+    let mut msg = Vec::with_capacity(9 + name.len());
+    msg.push(tag);
+    msg.extend_from_slice(&ino.to_le_bytes());
+    msg.extend_from_slice(name.as_bytes());
+    sys::socket::send_with_fds(sock.as_fd(), &msg, &[]).map(drop)
+}
+
+fn start(names: BTreeMap<String, u64>) -> io::Result<Conn> {
+    let (ours, theirs) = sys::socket::socketpair(sys::socket::PairKind::SeqPacket)?;
+    let me = sys::proc::getpid();
+    let pidfd = sys::proc::pidfd_open(me)?;
+    let service = spawn_service(tracker_main, theirs, false)?;
+    sys::socket::send_with_fds(ours.as_fd(), b"H", &[pidfd.as_fd()])?;
+    for (n, ino) in &names {
+        send(&ours, b'R', *ino, n)?;
+    }
+    Ok(Conn { pid: me, sock: ours, service, names })
+}
+
+/// Sends one message, relaunching the tracker (and telling it every owned name again) if it
+/// died: CPython relaunches too, but forgets what the dead tracker knew.
+fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, ino: u64, name: &str) -> io::Result<()> {
+    let me = sys::proc::getpid();
+    if slot.as_ref().is_none_or(|c| c.pid != me) {
+        // A connection inherited through fork belongs to the parent's tracker: drop our copy.
+        *slot = Some(start(BTreeMap::new())?);
+    }
+    let conn = slot.as_mut().expect("started above");
+    match tag {
+        b'R' => conn.names.insert(name.to_string(), ino),
+        _ => conn.names.remove(name),
+    };
+    if send(&conn.sock, tag, ino, name).is_ok() {
+        return Ok(());
+    }
+    eprintln!("multiproc shm tracker: the tracker process (pid {}) died unexpectedly, relaunching", conn.service.pid);
+    // Reap the dead tracker (it is our child) so that it does not linger as a zombie.
+    let _ = conn.service.wait(Some(std::time::Instant::now() + std::time::Duration::from_secs(1)));
+    let names = std::mem::take(&mut conn.names);
+    *slot = Some(start(names)?);
+    Ok(())
+}
+
+/// Records that this process created the named segment `name` (inode `ino`) and owns it.
+pub(crate) fn register(name: &str, ino: u64) -> io::Result<()> {
+    let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
+    send_or_relaunch(&mut g, b'R', ino, name)
+}
+
+/// Records that this process no longer owns `name` (it is about to unlink it, or persists it).
+pub(crate) fn unregister(name: &str) -> io::Result<()> {
+    let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
+    match g.as_ref() {
+        Some(c) if c.pid == sys::proc::getpid() => send_or_relaunch(&mut g, b'U', 0, name),
+        _ => Ok(()),
+    }
+}
+
+fn apply(msg: &[u8], names: &mut BTreeMap<String, u64>) {
+    if msg.len() < 9 {
+        return;
+    }
+    let ino = u64::from_le_bytes(msg[1..9].try_into().expect("8 bytes"));
+    let Ok(name) = std::str::from_utf8(&msg[9..]) else { return };
+    match msg[0] {
+        b'R' => {
+            names.insert(name.to_string(), ino);
+        }
+        b'U' => {
+            names.remove(name);
+        }
+        _ => {}
+    }
+}
+
+/// Is `name` still the segment with inode `ino`? (Gone, or another segment: no.)
+fn still_ours(name: &str, ino: u64) -> bool {
+    match sys::shm_open::open_existing(name).and_then(|fd| sys::shm_open::inode(fd.as_fd())) {
+        Ok(i) if i == ino => true,
+        Ok(_) => {
+            eprintln!(
+                "multiproc shm tracker: not unlinking {name:?}: that name now belongs to another segment \
+                 (someone unlinked ours and reused the name)"
+            );
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// The tracker process.
+fn tracker_main(sock: OwnedFd) -> i32 {
+    sys::proc::ignore_signal(libc::SIGTERM);
+    let mut buf = [0u8; 1 + sys::shm_open::MAX_NAME + 1];
+    let pidfd = match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
+        Ok((1, mut fds)) if buf[0] == b'H' && fds.len() == 1 => fds.pop().expect("one fd"),
+        _ => return 0, // the creator died before it said hello: it registered nothing
+    };
+    let mut names = BTreeMap::new();
+    let mut sock_open = true;
+    loop {
+        let fds: Vec<_> = if sock_open { vec![pidfd.as_fd(), sock.as_fd()] } else { vec![pidfd.as_fd()] };
+        let ready = match sys::fd::poll_readable(&fds, None) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("multiproc shm tracker: poll failed ({e}); cleaning up now");
+                break;
+            }
+        };
+        if ready.contains(&1) {
+            match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
+                Ok((0, _)) | Err(_) => sock_open = false,
+                Ok((n, _)) => apply(&buf[..n], &mut names),
+            }
+        }
+        if ready.contains(&0) {
+            break;
+        }
+    }
+    // The creator is gone: take the messages it sent before dying.
+    while sock_open && sys::fd::is_readable(sock.as_fd()).unwrap_or(false) {
+        match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
+            Ok((0, _)) | Err(_) => break,
+            Ok((n, _)) => apply(&buf[..n], &mut names),
+        }
+    }
+    // Names registered but never linked (killed in between), already unlinked (killed before
+    // the UNREGISTER), or reused by someone else are not leaks of ours.
+    let leaked: Vec<&String> = names.iter().filter(|(n, ino)| still_ours(n, **ino)).map(|(n, _)| n).collect();
+    if leaked.is_empty() {
+        return 0;
+    }
+    let shown: Vec<&&String> = leaked.iter().take(10).collect();
+    let more =
+        if leaked.len() > shown.len() { format!(" and {} more", leaked.len() - shown.len()) } else { String::new() };
+    eprintln!(
+        "multiproc shm tracker: There appear to be {} leaked shared_memory objects to clean up at shutdown: {shown:?}{more}",
+        leaked.len(),
+    );
+    for n in leaked {
+        if let Err(e) = sys::shm_open::unlink(n) {
+            eprintln!("multiproc shm tracker: cannot unlink {n:?}: {e}");
+        }
+    }
+    1
+}
