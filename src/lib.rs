@@ -99,8 +99,8 @@ pub use crate::process::{
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::shm::ShmSafe;
-pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 pub use crate::shm::{
     Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,
     ValueGuard, ValueLock,
 };
+pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -190,6 +190,39 @@ fn stress_counter_under_lock() {
     });
 }
 
+fn increment_shared((lock, counter, m): (Lock, multiproc::RawValue<u64>, u32)) {
+    for _ in 0..m {
+        let _g = lock.acquire().unwrap();
+        // Non-atomic load and store of a shared u64: only the lock keeps the count exact.
+        let n = counter.get();
+        if n % 64 == 0 {
+            std::thread::yield_now();
+        }
+        counter.set(n + 1);
+    }
+}
+
+/// The acceptance stress test: N processes x M increments of a counter in shared memory
+/// (`RawValue<u64>`, no lock of its own) under one Lock end exactly at N*M.
+#[test]
+fn stress_shared_counter_under_lock() {
+    const N: u32 = 4;
+    const M: u32 = 5000;
+    each_method("stress_shared_counter_under_lock", LIMIT, |ctx| {
+        let lock = Lock::new().unwrap();
+        let counter = multiproc::RawValue::new(0u64).unwrap();
+        let ps: Vec<_> = (0..N).map(|_| ctx.process(increment_shared, (lock.clone(), counter.clone(), M))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(counter.get(), (N * M) as u64);
+        assert!(!lock.locked());
+    });
+}
+
 // ---- _TestSemaphore (52-54) ----
 
 use multiproc::sync::{Barrier, BoundedSemaphore, BrokenBarrier, Condition, ConditionError, Event, Semaphore};

@@ -4,8 +4,8 @@
 //! this one and prints what it shows.
 
 mod processes;
-mod sync;
 mod shm;
+mod sync;
 
 fn section(title: &str) {
     println!("\n=== {title} ===");

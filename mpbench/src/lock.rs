@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{Event, Lock};
-use multiproc::{StartMethod, get_context};
+use multiproc::{RawValue, StartMethod, get_context};
 
 use crate::common::{Args, emit, interleaved};
 
@@ -47,22 +47,21 @@ impl Drop for SharedPage {
     }
 }
 
-/// The child of `lock_contended_2proc`: `n` times lock; counter += 1; unlock. The counter
-/// lives at `addr` in a mapping inherited through fork (same address in the child).
-fn incr((lock, addr, n): (Lock, usize, u64)) {
-    let p = addr as *mut u64;
+/// The child of `lock_contended_2proc`: `n` times lock; counter += 1; unlock, with the
+/// counter a `RawValue` (Python's `Value("q", 0, lock=False)`).
+fn incr((lock, v, n): (Lock, RawValue<u64>, u64)) {
     for _ in 0..n {
         let _g = lock.acquire().unwrap();
-        // SAFETY: `addr` points into the inherited shared page; the lock serialises access.
-        unsafe { p.write_volatile(p.read_volatile() + 1) };
+        v.set(v.get() + 1);
     }
 }
 
 fn lock_contended(n: u64) -> f64 {
-    let page = SharedPage::new();
+    let v = RawValue::new(0u64).unwrap();
     let lock = Lock::new().unwrap();
+    // Python 3.11's default start method on Linux, which the baseline uses.
     let ctx = get_context(Some(StartMethod::Fork));
-    let ps: Vec<_> = (0..2).map(|_| ctx.process(incr, (lock.clone(), page.ptr as usize, n))).collect();
+    let ps: Vec<_> = (0..2).map(|_| ctx.process(incr, (lock.clone(), v.clone(), n))).collect();
     let t = Instant::now();
     for p in &ps {
         p.start().unwrap();
@@ -71,9 +70,7 @@ fn lock_contended(n: u64) -> f64 {
         assert_eq!(p.join().unwrap(), 0);
     }
     let dt = t.elapsed();
-    // SAFETY: both children are gone; the page holds the counter.
-    let total = unsafe { (page.ptr as *const u64).read_volatile() };
-    assert_eq!(total, 2 * n);
+    assert_eq!(v.get(), 2 * n);
     2.0 * n as f64 / dt.as_secs_f64()
 }
 
