@@ -18,6 +18,9 @@
 //!   `reset_gen`, then store `gen + 1, count 0` without `BROKEN` and wake everyone: the waiters
 //!   of `gen` see the generation change, find it recorded as reset, and report
 //!   [`BrokenBarrier`]; the barrier is fresh for new arrivals.
+//! - Limits: the 16-bit generation wraps, and `reset_gen` remembers only the latest reset, so
+//!   a waiter of a reset generation that sleeps through a *second* reset and a pass would
+//!   report success. Both need many scheduling events while one waiter stays descheduled.
 
 use std::fmt;
 use std::io;
