@@ -44,6 +44,7 @@ fn lock_basics() {
 
 fn hold_lock_then_release((lock, done): (Lock, Lock)) {
     let g = lock.acquire().unwrap();
+    assert!(lock.locked() && lock.is_mine(), "locked() is true in the child too");
     // Hold until the parent releases `done`... which it holds until it has seen us.
     let _d = done.acquire().unwrap();
     drop(g);
@@ -799,6 +800,29 @@ fn barrier_of_one() {
         assert_eq!(b.wait(), Ok(0));
     }
     assert!(Barrier::new(0).is_err());
+}
+
+fn panicking_action() {
+    panic!("action failed");
+}
+
+fn wait_with_panicking_action(b: Barrier) {
+    let _ = b.wait();
+}
+
+/// A panicking action breaks the barrier, and the panic continues in the party that ran it
+/// (a child here: a panic inside the test process would race with Fork children, see the note).
+#[test]
+fn barrier_action_panic_breaks_it() {
+    each_method("barrier_action_panic_breaks_it", LIMIT, |ctx| {
+        let b = Barrier::builder(1).action(panicking_action).build().unwrap();
+        let p = ctx.process(wait_with_panicking_action, b.clone());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 1, "the action's panic reaches the party that ran it");
+        assert_eq!(p.failure().unwrap().message, "action failed");
+        assert!(b.broken());
+        assert_eq!(b.wait(), Err(BrokenBarrier));
+    });
 }
 
 fn grouped_party((b, lock, log, id, passes): (Barrier, Lock, String, u32, u32)) {
