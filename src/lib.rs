@@ -10,6 +10,7 @@
 //! | `get_context("fork")` | [`get_context`]`(Some(`[`StartMethod::Fork`]`))` |
 //! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
 //! | `sys.exit(n)` in a child | [`exit`]`(n)` |
+//! | `Lock()`, `RLock()`, `Semaphore(n)`, `Event()`, `Condition()`, `Barrier(n)` | [`Lock::new`], [`RLock::new`], [`Semaphore::new`], [`Event::new`], [`Condition::new`], [`Barrier::new`] (module [`sync`]) |
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
@@ -150,4 +151,4 @@ pub use crate::shm::{
     Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,
     ValueGuard, ValueLock,
 };
-pub use crate::sync::{Lock, RLock};
+pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -44,6 +44,7 @@ fn lock_basics() {
 
 fn hold_lock_then_release((lock, done): (Lock, Lock)) {
     let g = lock.acquire().unwrap();
+    assert!(lock.locked() && lock.is_mine(), "locked() is true in the child too");
     // Hold until the parent releases `done`... which it holds until it has seen us.
     let _d = done.acquire().unwrap();
     drop(g);
@@ -187,5 +188,681 @@ fn stress_counter_under_lock() {
         let n: u64 = std::fs::read_to_string(&path).unwrap().trim().parse().unwrap();
         std::fs::remove_file(&path).unwrap();
         assert_eq!(n, (N * M) as u64);
+    });
+}
+
+fn increment_shared((lock, counter, m): (Lock, multiproc::RawValue<u64>, u32)) {
+    for _ in 0..m {
+        let _g = lock.acquire().unwrap();
+        // Non-atomic load and store of a shared u64: only the lock keeps the count exact.
+        let n = counter.get();
+        if n % 64 == 0 {
+            std::thread::yield_now();
+        }
+        counter.set(n + 1);
+    }
+}
+
+/// The acceptance stress test: N processes x M increments of a counter in shared memory
+/// (`RawValue<u64>`, no lock of its own) under one Lock end exactly at N*M.
+#[test]
+fn stress_shared_counter_under_lock() {
+    const N: u32 = 4;
+    const M: u32 = 5000;
+    each_method("stress_shared_counter_under_lock", LIMIT, |ctx| {
+        let lock = Lock::new().unwrap();
+        let counter = multiproc::RawValue::new(0u64).unwrap();
+        let ps: Vec<_> = (0..N).map(|_| ctx.process(increment_shared, (lock.clone(), counter.clone(), M))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(counter.get(), (N * M) as u64);
+        assert!(!lock.locked());
+    });
+}
+
+// ---- _TestSemaphore (52-54) ----
+
+use multiproc::sync::{Barrier, BoundedSemaphore, BrokenBarrier, Condition, ConditionError, Event, Semaphore};
+
+/// 52: Semaphore(2): two acquires, a failing try, releases back to 2 and beyond.
+#[test]
+fn semaphore_counts() {
+    let s = Semaphore::new(2).unwrap();
+    s.acquire().leak();
+    assert_eq!(s.get_value(), 1);
+    s.acquire().leak();
+    assert_eq!(s.get_value(), 0);
+    assert!(s.locked());
+    assert!(s.try_acquire().is_none());
+    assert_eq!(s.get_value(), 0);
+    for v in 1..=4 {
+        s.release().unwrap();
+        assert_eq!(s.get_value(), v);
+    }
+}
+
+/// 53: BoundedSemaphore(2) follows the same sequence up to 2, then refuses.
+#[test]
+fn bounded_semaphore_refuses_over_release() {
+    let s = BoundedSemaphore::new(2).unwrap();
+    s.acquire().leak();
+    s.acquire().leak();
+    assert!(s.try_acquire().is_none());
+    s.release().unwrap();
+    s.release().unwrap();
+    assert_eq!(s.get_value(), 2);
+    assert_eq!(s.release(), Err(ReleaseError::TooManyReleases));
+    assert_eq!(s.get_value(), 2);
+}
+
+/// 54: timeouts on Semaphore(0): try fails at once, a timed acquire after about t.
+#[test]
+fn semaphore_timeouts() {
+    let s = Semaphore::new(0).unwrap();
+    let t = Instant::now();
+    assert!(s.try_acquire().is_none());
+    assert!(s.acquire_timeout(Duration::ZERO).is_none());
+    assert!(t.elapsed() < Duration::from_secs(1));
+    let t = Instant::now();
+    assert!(s.acquire_timeout(Duration::from_millis(100)).is_none());
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    assert_eq!(s.get_value(), 0);
+}
+
+fn take_permits((s, n, out): (Semaphore, u32, Semaphore)) {
+    for _ in 0..n {
+        s.acquire().leak();
+        out.release().unwrap();
+    }
+}
+
+/// Permits released by the parent wake acquirers sleeping in two children.
+#[test]
+fn semaphore_across_processes() {
+    each_method("semaphore_across_processes", LIMIT, |ctx| {
+        let s = Semaphore::new(0).unwrap();
+        let taken = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(take_permits, (s.clone(), 3, taken.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(taken.get_value(), 0);
+        for _ in 0..6 {
+            s.release().unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(taken.get_value(), 6);
+        assert_eq!(s.get_value(), 0);
+    });
+}
+
+// ---- _TestEvent (63-66) ----
+
+fn set_after_delay(e: Event) {
+    std::thread::sleep(Duration::from_millis(100));
+    e.set();
+}
+
+/// 63-65: unset at first, timed waits fail after t, set makes waits return at once, a child
+/// that sets after a delay wakes `wait()`.
+#[test]
+fn event_behaviour() {
+    each_method("event_behaviour", LIMIT, |ctx| {
+        let e = Event::new().unwrap();
+        assert!(!e.is_set());
+        assert!(!e.wait_timeout(Duration::ZERO));
+        let t = Instant::now();
+        assert!(!e.wait_timeout(Duration::from_millis(100)));
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        e.set();
+        assert!(e.is_set());
+        e.wait();
+        assert!(e.wait_timeout(Duration::from_millis(100)));
+        e.clear();
+        assert!(!e.is_set());
+        let p = ctx.process(set_after_delay, e.clone());
+        let t = Instant::now();
+        p.start().unwrap();
+        e.wait();
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        assert!(e.is_set());
+        assert_eq!(p.join().unwrap(), 0);
+        assert_eq!(format!("{e:?}"), "Event(set)");
+    });
+}
+
+fn event_waiter((e, woke): (Event, Semaphore)) {
+    e.wait();
+    woke.release().unwrap();
+}
+
+/// `set` wakes every waiting process.
+#[test]
+fn event_wakes_all() {
+    each_method("event_wakes_all", LIMIT, |ctx| {
+        let e = Event::new().unwrap();
+        let woke = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..3).map(|_| ctx.process(event_waiter, (e.clone(), woke.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(woke.get_value(), 0);
+        e.set();
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(woke.get_value(), 3);
+    });
+}
+
+// ---- _TestCondition (55-62) ----
+
+/// A waiter: registers `sleeping`, waits (with an optional timeout in ms), records `woken`.
+fn cond_waiter((c, sleeping, woken, timeout_ms): (Condition, Semaphore, Semaphore, u64)) {
+    let _g = c.acquire().unwrap();
+    sleeping.release().unwrap();
+    let notified = if timeout_ms == 0 {
+        c.wait().unwrap();
+        true
+    } else {
+        c.wait_timeout(Duration::from_millis(timeout_ms)).unwrap()
+    };
+    if notified {
+        woken.release().unwrap();
+    }
+}
+
+fn cond_waiter_thread(c: Condition, sleeping: Semaphore, woken: Semaphore) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || cond_waiter((c, sleeping, woken, 0)))
+}
+
+fn wait_value(what: &str, s: &Semaphore, v: u32) {
+    wait_until(what, || s.get_value() >= v);
+    std::thread::sleep(Duration::from_millis(30));
+    assert_eq!(s.get_value(), v, "{what}");
+}
+
+/// 55: with one process and one thread waiting, notify() wakes exactly one, a second notify()
+/// the other.
+#[test]
+fn condition_notify_one() {
+    each_method("condition_notify_one", LIMIT, |ctx| {
+        let c = Condition::new().unwrap();
+        let (sleeping, woken) = (Semaphore::new(0).unwrap(), Semaphore::new(0).unwrap());
+        let p = ctx.process(cond_waiter, (c.clone(), sleeping.clone(), woken.clone(), 0));
+        p.start().unwrap();
+        let t = cond_waiter_thread(c.clone(), sleeping.clone(), woken.clone());
+        wait_until("two sleepers", || sleeping.get_value() == 2 && c.n_waiting() == 2);
+        assert_eq!(woken.get_value(), 0);
+        {
+            let _g = c.acquire().unwrap();
+            c.notify(1).unwrap();
+        }
+        wait_value("one woken", &woken, 1);
+        {
+            let _g = c.acquire().unwrap();
+            c.notify(1).unwrap();
+        }
+        wait_value("both woken", &woken, 2);
+        assert_eq!(p.join().unwrap(), 0);
+        t.join().unwrap();
+    });
+}
+
+/// 56: notify_all() wakes 3 processes and 3 threads; waiters that timed out before leave the
+/// state consistent (no registered waiter left, a later notify wakes nobody spuriously).
+#[test]
+fn condition_notify_all_after_timeouts() {
+    each_method("condition_notify_all_after_timeouts", LIMIT, |ctx| {
+        let c = Condition::new().unwrap();
+        let (sleeping, woken) = (Semaphore::new(0).unwrap(), Semaphore::new(0).unwrap());
+        // Three processes and three threads that time out.
+        let ps: Vec<_> =
+            (0..3).map(|_| ctx.process(cond_waiter, (c.clone(), sleeping.clone(), woken.clone(), 50))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        let ts: Vec<_> = (0..3)
+            .map(|_| {
+                let (c, s, w) = (c.clone(), sleeping.clone(), woken.clone());
+                std::thread::spawn(move || cond_waiter((c, s, w, 50)))
+            })
+            .collect();
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(woken.get_value(), 0);
+        assert_eq!(c.n_waiting(), 0);
+        // Now six waiters without timeout, woken by one notify_all.
+        let sleeping = Semaphore::new(0).unwrap();
+        let ps: Vec<_> =
+            (0..3).map(|_| ctx.process(cond_waiter, (c.clone(), sleeping.clone(), woken.clone(), 0))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        let ts: Vec<_> = (0..3).map(|_| cond_waiter_thread(c.clone(), sleeping.clone(), woken.clone())).collect();
+        wait_until("six sleepers", || c.n_waiting() == 6);
+        {
+            let _g = c.acquire().unwrap();
+            c.notify_all().unwrap();
+        }
+        wait_value("six woken", &woken, 6);
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        for t in ts {
+            t.join().unwrap();
+        }
+        assert_eq!(c.n_waiting(), 0);
+    });
+}
+
+/// 57: notify(2) wakes exactly two, notify(4) the remaining four, notify(3) with nobody
+/// waiting changes nothing. Also: waiters that time out while others are woken.
+#[test]
+fn condition_notify_n() {
+    each_method("condition_notify_n", LIMIT, |ctx| {
+        let c = Condition::new().unwrap();
+        let (sleeping, woken) = (Semaphore::new(0).unwrap(), Semaphore::new(0).unwrap());
+        let ps: Vec<_> =
+            (0..3).map(|_| ctx.process(cond_waiter, (c.clone(), sleeping.clone(), woken.clone(), 0))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        let ts: Vec<_> = (0..3).map(|_| cond_waiter_thread(c.clone(), sleeping.clone(), woken.clone())).collect();
+        // Two more that time out while the others are being woken.
+        let (timed_sleeping, timed_woken) = (Semaphore::new(0).unwrap(), Semaphore::new(0).unwrap());
+        let timed: Vec<_> = (0..2)
+            .map(|_| ctx.process(cond_waiter, (c.clone(), timed_sleeping.clone(), timed_woken.clone(), 300)))
+            .collect();
+        wait_until("six sleepers", || c.n_waiting() == 6);
+        for p in &timed {
+            p.start().unwrap();
+        }
+        wait_until("eight sleepers", || c.n_waiting() == 8);
+        {
+            let _g = c.acquire().unwrap();
+            c.notify(2).unwrap();
+        }
+        wait_until("two woken", || woken.get_value() + timed_woken.get_value() == 2);
+        for p in &timed {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        // The timed waiters either got one of the two notifications or timed out cleanly.
+        let woken_total = woken.get_value() + timed_woken.get_value();
+        assert_eq!(woken_total, 2);
+        assert_eq!(c.n_waiting(), 6 - woken.get_value());
+        {
+            let _g = c.acquire().unwrap();
+            c.notify(4).unwrap();
+        }
+        wait_until("all six woken", || woken.get_value() == 6);
+        {
+            let _g = c.acquire().unwrap();
+            c.notify(3).unwrap();
+        }
+        assert_eq!(c.n_waiting(), 0);
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        for t in ts {
+            t.join().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(woken.get_value(), 6);
+    });
+}
+
+/// 58, 61, 62: wait(t) with no notifier returns false after about t; wait(0) returns false;
+/// wait and notify without the lock are errors.
+#[test]
+fn condition_timeouts_and_ownership() {
+    let c = Condition::new().unwrap();
+    assert_eq!(c.wait(), Err(ConditionError::NotOwner));
+    assert_eq!(c.notify(1), Err(ConditionError::NotOwner));
+    assert_eq!(c.notify_all(), Err(ConditionError::NotOwner));
+    let _g = c.acquire().unwrap();
+    assert_eq!(c.wait_timeout(Duration::ZERO), Ok(false));
+    let t = Instant::now();
+    assert_eq!(c.wait_timeout(Duration::from_millis(100)), Ok(false));
+    assert!(t.elapsed() >= Duration::from_millis(100));
+    assert!(c.lock().is_mine(), "the lock is held again after a timed-out wait");
+    // Over a plain Lock too.
+    let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    assert_eq!(c.wait(), Err(ConditionError::NotOwner));
+    let _g = c.acquire().unwrap();
+    assert_eq!(c.wait_timeout(Duration::from_millis(10)), Ok(false));
+    assert!(c.lock().is_mine());
+}
+
+fn count_up((c, counter): (Condition<Lock>, Semaphore)) {
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(10));
+        let _g = c.acquire().unwrap();
+        counter.release().unwrap();
+        c.notify(1).unwrap();
+    }
+}
+
+/// 59, 60: wait_for(pred) returns once a child has made the predicate true (4 increments, each
+/// followed by notify); wait_for with a timeout returns false after at least the timeout.
+#[test]
+fn condition_wait_for() {
+    each_method("condition_wait_for", LIMIT, |ctx| {
+        let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+        let counter = Semaphore::new(0).unwrap();
+        let g = c.acquire().unwrap();
+        let p = ctx.process(count_up, (c.clone(), counter.clone()));
+        p.start().unwrap();
+        c.wait_for(|| counter.get_value() == 4).unwrap();
+        assert_eq!(counter.get_value(), 4);
+        let t = Instant::now();
+        assert_eq!(c.wait_for_timeout(Duration::from_millis(100), || counter.get_value() == 5), Ok(false));
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        drop(g);
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+fn notify_after_delay(c: Condition) {
+    std::thread::sleep(Duration::from_millis(100));
+    let _g = c.acquire().unwrap();
+    c.notify_all().unwrap();
+}
+
+/// 61: wait(60 s) returns true when a child notifies; the RLock is restored to its depth.
+#[test]
+fn condition_wait_notified_by_child() {
+    each_method("condition_wait_notified_by_child", LIMIT, |ctx| {
+        let c = Condition::new().unwrap();
+        let _a = c.acquire().unwrap();
+        let _b = c.acquire().unwrap();
+        let p = ctx.process(notify_after_delay, c.clone());
+        p.start().unwrap();
+        assert_eq!(c.wait_timeout(Duration::from_secs(60)), Ok(true));
+        assert_eq!(c.lock().count(), 2);
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+// ---- _TestBarrier (67-76) ----
+
+const PARTIES: u32 = 5;
+
+fn barrier_passes((b, n, out): (Barrier, u32, Semaphore)) {
+    for _ in 0..n {
+        let i = b.wait().unwrap();
+        assert!(i < b.parties());
+        if i == 0 {
+            out.release().unwrap();
+        }
+    }
+}
+
+fn run_parties(ctx: &multiproc::Context, b: &Barrier, n: u32, zeros: &Semaphore) {
+    let ps: Vec<_> = (0..PARTIES - 1).map(|_| ctx.process(barrier_passes, (b.clone(), n, zeros.clone()))).collect();
+    for p in &ps {
+        p.start().unwrap();
+    }
+    barrier_passes((b.clone(), n, zeros.clone()));
+    for p in &ps {
+        assert_eq!(p.join().unwrap(), 0);
+    }
+}
+
+/// 67, 68: parties == 5; 1 and 10 lockstep passes; exactly one zero index per pass;
+/// afterwards n_waiting == 0 and not broken.
+#[test]
+fn barrier_passes_in_lockstep() {
+    each_method("barrier_passes_in_lockstep", LIMIT, |ctx| {
+        let b = Barrier::new(PARTIES).unwrap();
+        assert_eq!(b.parties(), PARTIES);
+        for n in [1, 10] {
+            let zeros = Semaphore::new(0).unwrap();
+            run_parties(&ctx, &b, n, &zeros);
+            assert_eq!(zeros.get_value(), n, "exactly one party gets index 0 per pass");
+            assert_eq!(b.n_waiting(), 0);
+            assert!(!b.broken());
+        }
+    });
+}
+
+static ACTION_RUNS: std::sync::Mutex<Option<Semaphore>> = std::sync::Mutex::new(None);
+
+fn count_action() {
+    // The action runs in whichever process completes the generation; each process's
+    // `barrier_with_action` installs the counter before waiting.
+    ACTION_RUNS.lock().unwrap().as_ref().expect("counter installed").release().unwrap();
+}
+
+fn barrier_with_action((b, runs, n): (Barrier, Semaphore, u32)) {
+    *ACTION_RUNS.lock().unwrap() = Some(runs);
+    for _ in 0..n {
+        b.wait().unwrap();
+    }
+}
+
+/// 69: the action runs exactly once per generation.
+#[test]
+fn barrier_action_once_per_generation() {
+    each_method("barrier_action_once_per_generation", LIMIT, |ctx| {
+        let runs = Semaphore::new(0).unwrap();
+        let b = Barrier::builder(3).action(count_action).build().unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(barrier_with_action, (b.clone(), runs.clone(), 4))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        barrier_with_action((b.clone(), runs.clone(), 4));
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(runs.get_value(), 4);
+    });
+}
+
+fn expect_broken((b, got_broken): (Barrier, Semaphore)) {
+    if b.wait() == Err(BrokenBarrier) {
+        got_broken.release().unwrap();
+    }
+}
+
+/// 70: after abort() the waiting parties get BrokenBarrier and broken is true; 72: a reset
+/// after the abort makes the barrier reusable.
+#[test]
+fn barrier_abort_then_reset() {
+    each_method("barrier_abort_then_reset", LIMIT, |ctx| {
+        let b = Barrier::new(3).unwrap();
+        let got = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(expect_broken, (b.clone(), got.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        wait_until("two waiters", || b.n_waiting() == 2);
+        b.abort();
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(got.get_value(), 2);
+        assert!(b.broken());
+        assert_eq!(b.wait(), Err(BrokenBarrier));
+        b.reset();
+        assert!(!b.broken());
+        let zeros = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(barrier_passes, (b.clone(), 2, zeros.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        barrier_passes((b.clone(), 2, zeros.clone()));
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(zeros.get_value(), 2);
+    });
+}
+
+/// 71: reset() while N-1 parties wait: each gets BrokenBarrier; afterwards all N pass.
+#[test]
+fn barrier_reset_while_waiting() {
+    each_method("barrier_reset_while_waiting", LIMIT, |ctx| {
+        let b = Barrier::new(3).unwrap();
+        let got = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(expect_broken, (b.clone(), got.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        wait_until("two waiters", || b.n_waiting() == 2);
+        b.reset();
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(got.get_value(), 2);
+        assert!(!b.broken());
+        let zeros = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(barrier_passes, (b.clone(), 3, zeros.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        barrier_passes((b.clone(), 3, zeros.clone()));
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(zeros.get_value(), 3);
+    });
+}
+
+fn late_party((b, late, got): (Barrier, bool, Semaphore)) {
+    if late {
+        std::thread::sleep(Duration::from_millis(600));
+    }
+    if b.wait_timeout(Duration::from_millis(300)).is_err() {
+        got.release().unwrap();
+    }
+}
+
+fn default_timeout_party((b, got): (Barrier, Semaphore)) {
+    if b.wait().is_err() {
+        got.release().unwrap();
+    }
+}
+
+/// 73: one party is late: every party (all N) gets BrokenBarrier from a timed wait.
+/// 74: the constructor's timeout applies to wait() without argument.
+#[test]
+fn barrier_timeouts() {
+    each_method("barrier_timeouts", LIMIT, |ctx| {
+        let b = Barrier::new(3).unwrap();
+        let got = Semaphore::new(0).unwrap();
+        let ps: Vec<_> =
+            [false, false, true].iter().map(|&late| ctx.process(late_party, (b.clone(), late, got.clone()))).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert_eq!(got.get_value(), 3);
+        assert!(b.broken());
+
+        let b = Barrier::builder(3).timeout(Duration::from_millis(200)).build().unwrap();
+        assert_eq!(b.timeout(), Some(Duration::from_millis(200)));
+        let got = Semaphore::new(0).unwrap();
+        let ps: Vec<_> = (0..2).map(|_| ctx.process(default_timeout_party, (b.clone(), got.clone()))).collect();
+        let t = Instant::now();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        assert_eq!(got.get_value(), 2);
+        assert!(b.broken());
+    });
+}
+
+/// 75: Barrier(1).wait() returns at once, repeatedly; parties 0 is rejected.
+#[test]
+fn barrier_of_one() {
+    let b = Barrier::new(1).unwrap();
+    for _ in 0..5 {
+        assert_eq!(b.wait(), Ok(0));
+    }
+    assert!(Barrier::new(0).is_err());
+}
+
+fn panicking_action() {
+    panic!("action failed");
+}
+
+fn wait_with_panicking_action(b: Barrier) {
+    let _ = b.wait();
+}
+
+/// A panicking action breaks the barrier, and the panic continues in the party that ran it
+/// (a child here: a panic inside the test process would race with Fork children, see the note).
+#[test]
+fn barrier_action_panic_breaks_it() {
+    each_method("barrier_action_panic_breaks_it", LIMIT, |ctx| {
+        let b = Barrier::builder(1).action(panicking_action).build().unwrap();
+        let p = ctx.process(wait_with_panicking_action, b.clone());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 1, "the action's panic reaches the party that ran it");
+        assert_eq!(p.failure().unwrap().message, "action failed");
+        assert!(b.broken());
+        assert_eq!(b.wait(), Err(BrokenBarrier));
+    });
+}
+
+fn grouped_party((b, lock, log, id, passes): (Barrier, Lock, String, u32, u32)) {
+    use std::io::Write;
+    for pass in 0..passes {
+        {
+            let _g = lock.acquire().unwrap();
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            writeln!(f, "{pass} {id}").unwrap();
+        }
+        b.wait().unwrap();
+    }
+}
+
+/// 76: many passes with 5 processes and a Lock: the records arrive grouped strictly by pass.
+#[test]
+fn barrier_groups_by_pass() {
+    const PASSES: u32 = 100;
+    each_method("barrier_groups_by_pass", LIMIT, |ctx| {
+        let b = Barrier::new(PARTIES).unwrap();
+        let lock = Lock::new().unwrap();
+        let log = std::env::temp_dir().join(common::unique_name("multiproc-barrier-log"));
+        std::fs::write(&log, "").unwrap();
+        let log = log.to_string_lossy().into_owned();
+        let ps: Vec<_> = (1..PARTIES)
+            .map(|id| ctx.process(grouped_party, (b.clone(), lock.clone(), log.clone(), id, PASSES)))
+            .collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        grouped_party((b.clone(), lock.clone(), log.clone(), 0, PASSES));
+        for p in &ps {
+            assert_eq!(p.join().unwrap(), 0);
+        }
+        let text = std::fs::read_to_string(&log).unwrap();
+        std::fs::remove_file(&log).unwrap();
+        let passes: Vec<u32> = text.lines().map(|l| l.split(' ').next().unwrap().parse().unwrap()).collect();
+        assert_eq!(passes.len() as u32, PASSES * PARTIES);
+        for (i, chunk) in passes.chunks(PARTIES as usize).enumerate() {
+            assert!(chunk.iter().all(|&p| p == i as u32), "pass {i} interleaved: {chunk:?}");
+        }
     });
 }

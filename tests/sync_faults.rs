@@ -128,3 +128,37 @@ fn rlock_owner_killed_while_parent_waits() {
         let _g = r.acquire().expect("consistent");
     });
 }
+
+fn notify_then_hang(c: multiproc::sync::Condition) {
+    c.acquire().unwrap().leak();
+    c.notify_all().unwrap();
+    std::thread::sleep(Duration::from_secs(600));
+}
+
+/// A Condition's lock: the parent waits, a child takes the lock, notifies and is killed while
+/// holding it. The parent's `wait` returns `ConditionError::OwnerDied` with the lock held.
+#[test]
+fn condition_lock_owner_killed() {
+    use multiproc::sync::{Condition, ConditionError};
+    each_method("condition_lock_owner_killed", LIMIT, |ctx| {
+        let c = Condition::new().unwrap();
+        let g = c.acquire().unwrap();
+        let p = ctx.process(notify_then_hang, c.clone());
+        p.start().unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                wait_until("the child to hold the lock", || c.lock().locked() && !c.lock().is_mine());
+                std::thread::sleep(Duration::from_millis(100));
+                p.kill().unwrap();
+            });
+            let t = Instant::now();
+            assert_eq!(c.wait(), Err(ConditionError::OwnerDied));
+            assert!(t.elapsed() < Duration::from_secs(20));
+        });
+        assert!(c.lock().is_mine());
+        g.make_consistent();
+        drop(g);
+        assert!(!c.lock().locked());
+        assert_eq!(p.join().unwrap(), -9);
+    });
+}

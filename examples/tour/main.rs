@@ -5,8 +5,9 @@
 
 mod connection;
 mod processes;
-mod shm;
 mod queue;
+mod shm;
+mod sync;
 
 fn section(title: &str) {
     println!("\n=== {title} ===");
@@ -17,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     processes::tour()?;
     section("Pipes and connections: Pipe, Listener/Client with authkey, wait");
     connection::tour()?;
+    section("Synchronisation: locks, events, conditions, barriers");
+    sync::tour()?;
     section("Shared memory: Value, Array, SharedMemory, ShareableList");
     shm::tour()?;
     section("Queues");

@@ -9,9 +9,10 @@
 //! (`spawn_fork`, `spawn_forkserver`, `spawn_spawn`, ...).
 
 mod common;
+mod lock;
 mod pipe;
-mod shm;
 mod queue;
+mod shm;
 mod spawn;
 
 use common::Args;
@@ -27,6 +28,7 @@ fn main() {
     println!("{{\"multiproc\": \"{}\", \"cpus\": {}}}", env!("CARGO_PKG_VERSION"), multiproc::cpu_count());
     spawn::run(&args);
     pipe::run(&args);
+    lock::run(&args);
     shm::run(&args);
     queue::run(&args);
 }

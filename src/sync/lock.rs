@@ -129,11 +129,7 @@ impl Lock {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
-        let a = match super::deadline_in(timeout) {
-            d @ Some(_) => self.raw().lock(d),
-            None => self.raw().lock(None),
-        };
-        match self.wrap(a) {
+        match self.wrap(self.raw().lock(super::deadline_in(timeout))) {
             Some(Ok(g)) => Ok(g),
             Some(Err(d)) => Err(AcquireTimeoutError::OwnerDied(d)),
             None => Err(AcquireTimeoutError::Timeout),

@@ -23,15 +23,25 @@
 //!
 //! `README.md` beside this file describes the condition-variable and barrier protocols.
 
+mod barrier;
+mod condition;
 mod error;
+mod event;
 mod lock;
+#[cfg(test)]
+mod model;
 mod raw;
 mod rlock;
 mod robust;
+mod semaphore;
 
+pub use self::barrier::{Barrier, BarrierBuilder, BrokenBarrier};
+pub use self::condition::{Condition, ConditionError, ConditionLock};
 pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, TryAcquireError};
+pub use self::event::Event;
 pub use self::lock::{Lock, LockGuard};
 pub use self::rlock::{RLock, RLockGuard};
+pub use self::semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
 use std::time::{Duration, Instant};
 

@@ -1,0 +1,412 @@
+//! [`Barrier`]: `parties` processes wait for each other, generation after generation.
+//!
+//! # Protocol
+//!
+//! One futex word:
+//!
+//! | bits | field |
+//! |---|---|
+//! | 0-14 | `count`: parties arrived in this generation (`== parties` while the action runs) |
+//! | 15-30 | `gen`: the generation, wrapping |
+//! | 31 | `BROKEN` |
+//!
+//! - `wait`: CAS `count += 1`; the arrival index is the old count. The last arrival (count
+//!   reaches `parties`, which also turns away further arrivals) runs the action, then stores
+//!   `gen + 1, count 0` and wakes everyone. The others sleep until `gen` changes (passed) or
+//!   `BROKEN` is set (error). A waiter whose timeout passes breaks the barrier.
+//! - `abort`: set `BROKEN`, wake everyone. `reset`: record "generation `gen` was reset" in
+//!   `reset_gen`, then store `gen + 1, count 0` without `BROKEN` and wake everyone: the waiters
+//!   of `gen` see the generation change, find it recorded as reset, and report
+//!   [`BrokenBarrier`]; the barrier is fresh for new arrivals.
+//! - Limits: the 16-bit generation wraps, and `reset_gen` remembers only the latest reset, so
+//!   a waiter of a reset generation that sleeps through a *second* reset and a pass would
+//!   report success. Both need many scheduling events while one waiter stays descheduled.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::raw::{BarrierState, SPIN_LIMIT, spin_round};
+use crate::shm::ShmBox;
+use crate::sys::futex;
+use crate::sys::liveness::{fn_from_offset, fn_offset};
+
+const COUNT: u32 = 0x7fff;
+const GEN_SHIFT: u32 = 15;
+const GEN_MASK: u32 = 0xffff;
+const BROKEN: u32 = 1 << 31;
+
+fn gen_of(w: u32) -> u32 {
+    (w >> GEN_SHIFT) & GEN_MASK
+}
+
+fn next_gen(w: u32) -> u32 {
+    ((gen_of(w) + 1) & GEN_MASK) << GEN_SHIFT
+}
+
+/// The barrier was broken (aborted, reset while waiting, a party timed out, or the action
+/// panicked): Python's `threading.BrokenBarrierError`.
+///
+/// # Examples
+/// ```
+/// let b = multiproc::sync::Barrier::new(2)?;
+/// b.abort();
+/// assert_eq!(b.wait(), Err(multiproc::sync::BrokenBarrier));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BrokenBarrier;
+
+impl fmt::Display for BrokenBarrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the barrier is broken (aborted, reset, a party timed out, or the action panicked); call reset() to reuse it",
+        )
+    }
+}
+
+impl std::error::Error for BrokenBarrier {}
+
+/// Python's `multiprocessing.Barrier`: `parties` processes (or threads) block in `wait` until
+/// all have arrived, then all continue; the barrier is then ready for the next round.
+///
+/// The optional action is a plain `fn()` run once per generation, by the party whose arrival
+/// completes it, before the others are released. It travels to other processes as an offset
+/// into the binary, checked against the binary's identity, so every process must run the same
+/// executable (as with process targets). A panicking action breaks the barrier and the panic
+/// continues in the party that ran it.
+///
+/// # Examples
+/// ```no_run
+/// use multiproc::{Process, sync::Barrier};
+///
+/// fn party(b: Barrier) {
+///     let i = b.wait().unwrap();
+///     println!("passed with index {i}");
+/// }
+///
+/// let b = Barrier::new(3)?;
+/// let ps: Vec<Process> = (0..2).map(|_| Process::new(party, b.clone())).collect();
+/// for p in &ps { p.start()?; }
+/// b.wait()?;
+/// for p in &ps { p.join()?; }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Barrier {
+    state: ShmBox<BarrierState>,
+    action: Option<fn()>,
+}
+
+/// Configures a [`Barrier`]: the action and the default timeout.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// fn announce() { println!("all arrived"); }
+/// let b = multiproc::sync::Barrier::builder(1).action(announce).timeout(Duration::from_secs(5)).build()?;
+/// assert_eq!(b.wait(), Ok(0));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct BarrierBuilder {
+    parties: u32,
+    action: Option<fn()>,
+    timeout: Option<Duration>,
+}
+
+impl BarrierBuilder {
+    /// The action run once per generation (see [`Barrier`]).
+    ///
+    /// # Examples
+    /// See [`BarrierBuilder`].
+    pub fn action(mut self, action: fn()) -> Self {
+        self.action = Some(action);
+        self
+    }
+
+    /// The timeout of [`Barrier::wait`] (none by default).
+    ///
+    /// # Examples
+    /// See [`BarrierBuilder`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Creates the barrier.
+    ///
+    /// # Errors
+    /// `parties` is 0 or above 32766 (`InvalidInput`), or the shared segment cannot be created.
+    ///
+    /// # Examples
+    /// See [`BarrierBuilder`].
+    pub fn build(self) -> io::Result<Barrier> {
+        if self.parties == 0 || self.parties >= COUNT {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a barrier needs between 1 and {} parties, not {}", COUNT - 1, self.parties),
+            ));
+        }
+        let timeout_ns = self.timeout.map_or(u64::MAX, |d| d.as_nanos().min(u64::MAX as u128 - 1) as u64);
+        let state = BarrierState {
+            word: AtomicU32::new(0),
+            reset_gen: AtomicU32::new(0),
+            parties: self.parties,
+            _pad: 0,
+            timeout_ns,
+        };
+        Ok(Barrier { state: ShmBox::new("multiproc-barrier", state)?, action: self.action })
+    }
+}
+
+impl Barrier {
+    /// A barrier for `parties` parties, without action or timeout.
+    ///
+    /// # Errors
+    /// As [`BarrierBuilder::build`].
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::sync::Barrier::new(1)?;
+    /// assert_eq!(b.wait(), Ok(0));
+    /// assert_eq!(b.parties(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new(parties: u32) -> io::Result<Barrier> {
+        Barrier::builder(parties).build()
+    }
+
+    /// A builder for a barrier of `parties` parties.
+    ///
+    /// # Examples
+    /// See [`BarrierBuilder`].
+    pub fn builder(parties: u32) -> BarrierBuilder {
+        BarrierBuilder { parties, action: None, timeout: None }
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        &self.state.word
+    }
+
+    /// The number of parties.
+    ///
+    /// # Examples
+    /// See [`Barrier::new`].
+    pub fn parties(&self) -> u32 {
+        self.state.parties
+    }
+
+    /// The default timeout of [`wait`](Self::wait), if any.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::sync::Barrier::new(2)?;
+    /// assert_eq!(b.timeout(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn timeout(&self) -> Option<Duration> {
+        match self.state.timeout_ns {
+            u64::MAX => None,
+            ns => Some(Duration::from_nanos(ns)),
+        }
+    }
+
+    /// How many parties wait in the current generation.
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::sync::Barrier::new(2)?;
+    /// assert_eq!(b.n_waiting(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn n_waiting(&self) -> u32 {
+        let c = self.word().load(Ordering::Relaxed) & COUNT;
+        if c >= self.parties() { 0 } else { c }
+    }
+
+    /// Is the barrier broken?
+    ///
+    /// # Examples
+    /// See [`BrokenBarrier`].
+    pub fn broken(&self) -> bool {
+        self.word().load(Ordering::Relaxed) & BROKEN != 0
+    }
+
+    /// Breaks the barrier: current and future waiters get [`BrokenBarrier`] until
+    /// [`reset`](Self::reset).
+    ///
+    /// # Examples
+    /// See [`BrokenBarrier`].
+    pub fn abort(&self) {
+        self.word().fetch_or(BROKEN, Ordering::AcqRel);
+        futex::wake(self.word(), i32::MAX as u32);
+    }
+
+    /// Returns the barrier to its initial state; parties waiting now get [`BrokenBarrier`].
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::sync::Barrier::new(1)?;
+    /// b.abort();
+    /// b.reset();
+    /// assert!(!b.broken());
+    /// assert_eq!(b.wait(), Ok(0));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn reset(&self) {
+        let w = self.word();
+        let mut v = w.load(Ordering::Acquire);
+        loop {
+            self.state.reset_gen.store(gen_of(v) + 1, Ordering::Release);
+            match w.compare_exchange_weak(v, next_gen(v), Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
+        futex::wake(w, i32::MAX as u32);
+    }
+
+    /// Waits for all parties, up to the barrier's default timeout; returns this party's
+    /// arrival index in `0..parties` (exactly one party gets 0 each generation).
+    ///
+    /// # Errors
+    /// [`BrokenBarrier`] if the barrier is or becomes broken, or the timeout passes (which
+    /// breaks it for everyone).
+    ///
+    /// # Examples
+    /// See [`Barrier`].
+    pub fn wait(&self) -> Result<u32, BrokenBarrier> {
+        self.wait_deadline(self.timeout().and_then(super::deadline_in))
+    }
+
+    /// Like [`wait`](Self::wait) with an explicit timeout.
+    ///
+    /// # Errors
+    /// As [`wait`](Self::wait).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let b = multiproc::sync::Barrier::new(2)?;
+    /// assert!(b.wait_timeout(Duration::from_millis(10)).is_err()); // nobody else came
+    /// assert!(b.broken());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BrokenBarrier> {
+        self.wait_deadline(super::deadline_in(timeout))
+    }
+
+    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<u32, BrokenBarrier> {
+        let w = self.word();
+        let parties = self.parties();
+        let mut v = w.load(Ordering::Acquire);
+        let (idx, generation) = loop {
+            if v & BROKEN != 0 {
+                return Err(BrokenBarrier);
+            }
+            let count = v & COUNT;
+            if count >= parties {
+                // The action of the previous generation runs: wait for it to finish.
+                if !self.sleep(v, deadline) {
+                    self.abort();
+                    return Err(BrokenBarrier);
+                }
+                v = w.load(Ordering::Acquire);
+                continue;
+            }
+            match w.compare_exchange_weak(v, v + 1, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => break (count, gen_of(v)),
+                Err(now) => v = now,
+            }
+        };
+        if idx + 1 == parties {
+            if let Some(action) = self.action {
+                if let Err(panic) = std::panic::catch_unwind(action) {
+                    self.abort();
+                    std::panic::resume_unwind(panic);
+                }
+            }
+            let mut v = w.load(Ordering::Acquire);
+            loop {
+                let new = next_gen(v) | (v & BROKEN);
+                match w.compare_exchange_weak(v, new, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(now) => v = now,
+                }
+            }
+            futex::wake(w, i32::MAX as u32);
+            return Ok(idx);
+        }
+        let mut spins = 0;
+        loop {
+            let v = w.load(Ordering::Acquire);
+            if gen_of(v) != generation {
+                let reset = self.state.reset_gen.load(Ordering::Acquire) == generation + 1;
+                return if reset { Err(BrokenBarrier) } else { Ok(idx) };
+            }
+            if v & BROKEN != 0 {
+                return Err(BrokenBarrier);
+            }
+            if spins < SPIN_LIMIT {
+                spin_round(spins);
+                spins += 1;
+                continue;
+            }
+            if !self.sleep(v, deadline) {
+                let v = w.load(Ordering::Acquire);
+                if gen_of(v) != generation {
+                    continue;
+                }
+                self.abort();
+                return Err(BrokenBarrier);
+            }
+        }
+    }
+
+    /// Sleeps while the word is `v`; `false` if the deadline passed.
+    fn sleep(&self, v: u32, deadline: Option<Instant>) -> bool {
+        futex::wait(self.word(), v, deadline).unwrap_or(true)
+    }
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties())
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.broken())
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Wire {
+    state: ShmBox<BarrierState>,
+    /// The action's offset from the crate's anchor, and the identity of the binary it is in.
+    action: Option<(i64, Vec<u8>)>,
+}
+
+impl Serialize for Barrier {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        Wire {
+            state: self.state.clone(),
+            action: self.action.map(|f| (fn_offset(f) as i64, crate::sys::exe::identity().to_vec())),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Barrier {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(d)?;
+        let action = match wire.action {
+            None => None,
+            Some((off, id)) => Some(fn_from_offset(off as isize, &id).map_err(serde::de::Error::custom)?),
+        };
+        Ok(Barrier { state: wire.state, action })
+    }
+}

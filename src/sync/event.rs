@@ -1,0 +1,158 @@
+//! [`Event`]: a flag shared between processes that others can wait for.
+//!
+//! One futex word: bit 0 is the flag, bit 1 says someone may sleep. `set` swaps in the flag
+//! alone (clearing the sleeper bit) and wakes everyone only if the bit was set; a waiter sets
+//! the bit before it sleeps on exactly "unset, with sleepers"; `clear` resets only the flag.
+
+use std::fmt;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::raw::{EventState, SpinBudget};
+use crate::shm::ShmBox;
+use crate::sys::futex;
+
+const FLAG: u32 = 1;
+const SLEEPERS: u32 = 2;
+
+/// Python's `multiprocessing.Event`: a flag that processes set, clear, and wait for.
+///
+/// # Examples
+/// ```no_run
+/// use multiproc::{Process, sync::Event};
+///
+/// let ready = Event::new()?;
+/// let p = Process::new(|e: Event| e.set(), ready.clone());
+/// p.start()?;
+/// ready.wait();
+/// assert!(ready.is_set());
+/// p.join()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Event {
+    state: ShmBox<EventState>,
+    /// This handle's adaptive spin (process-local; a received handle starts afresh).
+    #[serde(skip)]
+    spin: SpinBudget,
+}
+
+impl Event {
+    /// A new event, not set.
+    ///
+    /// # Errors
+    /// The shared segment cannot be created.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = multiproc::sync::Event::new()?;
+    /// assert!(!e.is_set());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> io::Result<Event> {
+        Ok(Event {
+            state: ShmBox::new("multiproc-event", EventState { word: AtomicU32::new(0) })?,
+            spin: SpinBudget::new(),
+        })
+    }
+
+    fn word(&self) -> &AtomicU32 {
+        &self.state.word
+    }
+
+    /// Is the flag set?
+    ///
+    /// # Examples
+    /// See [`Event::new`].
+    #[inline]
+    pub fn is_set(&self) -> bool {
+        self.word().load(Ordering::Acquire) & FLAG != 0
+    }
+
+    /// Sets the flag and wakes every waiter.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = multiproc::sync::Event::new()?;
+    /// e.set();
+    /// assert!(e.is_set());
+    /// e.wait(); // returns at once
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn set(&self) {
+        if self.word().load(Ordering::Relaxed) == FLAG {
+            return; // already set, nobody sleeps
+        }
+        if self.word().swap(FLAG, Ordering::Release) & SLEEPERS != 0 {
+            futex::wake(self.word(), i32::MAX as u32);
+        }
+    }
+
+    /// Resets the flag.
+    ///
+    /// # Examples
+    /// ```
+    /// let e = multiproc::sync::Event::new()?;
+    /// e.set();
+    /// e.clear();
+    /// assert!(!e.is_set());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[inline]
+    pub fn clear(&self) {
+        self.word().fetch_and(!FLAG, Ordering::Relaxed);
+    }
+
+    /// Blocks until the flag is set.
+    ///
+    /// # Examples
+    /// See [`Event`].
+    pub fn wait(&self) {
+        if !self.is_set() {
+            self.wait_slow(None);
+        }
+    }
+
+    /// Blocks until the flag is set or `timeout` passes; returns the flag.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let e = multiproc::sync::Event::new()?;
+    /// assert!(!e.wait_timeout(Duration::from_millis(10)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.is_set() || self.wait_slow(super::deadline_in(timeout))
+    }
+
+    #[cold]
+    fn wait_slow(&self, deadline: Option<Instant>) -> bool {
+        if self.spin.spin_until(|| self.is_set()) {
+            return true;
+        }
+        let w = self.word();
+        loop {
+            let v = w.load(Ordering::Acquire);
+            if v & FLAG != 0 {
+                return true;
+            }
+            if v & SLEEPERS == 0 && w.compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+                continue;
+            }
+            if let Ok(false) = futex::wait(w, SLEEPERS, deadline) {
+                return self.is_set();
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Event({})", if self.is_set() { "set" } else { "unset" })
+    }
+}
