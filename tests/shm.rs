@@ -530,12 +530,13 @@ fn pythons() -> Vec<(String, std::process::Command)> {
             .env("PYENV_VERSION", v)
             .args(["-c", "import sys, multiprocessing.shared_memory; print(sys.version.split()[0])"])
             .output();
-        if let Ok(o) = ok {
-            if o.status.success() && String::from_utf8_lossy(&o.stdout).trim() == v {
-                let mut c = std::process::Command::new("python3");
-                c.env("PYENV_VERSION", v);
-                out.push((v.to_string(), c));
-            }
+        if let Ok(o) = ok
+            && o.status.success()
+            && String::from_utf8_lossy(&o.stdout).trim() == v
+        {
+            let mut c = std::process::Command::new("python3");
+            c.env("PYENV_VERSION", v);
+            out.push((v.to_string(), c));
         }
     }
     if out.is_empty() {

@@ -293,10 +293,10 @@ fn churn((prefix, n, mut fd): (String, u32, Option<Fd>)) {
         if i % 2 == 0 {
             shm.unlink().unwrap(); // half are unlinked, half left to the tracker
         }
-        if i == 100 {
-            if let Some(fd) = fd.take() {
-                report(fd, "halfway");
-            }
+        if i == 100
+            && let Some(fd) = fd.take()
+        {
+            report(fd, "halfway");
         }
     }
     if victim {

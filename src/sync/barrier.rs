@@ -324,11 +324,11 @@ impl Barrier {
             }
         };
         if idx + 1 == parties {
-            if let Some(action) = self.action {
-                if let Err(panic) = std::panic::catch_unwind(action) {
-                    self.abort();
-                    std::panic::resume_unwind(panic);
-                }
+            if let Some(action) = self.action
+                && let Err(panic) = std::panic::catch_unwind(action)
+            {
+                self.abort();
+                std::panic::resume_unwind(panic);
             }
             let mut v = w.load(Ordering::Acquire);
             loop {
