@@ -98,29 +98,55 @@ pub(crate) fn send_report() {
     }
 }
 
-/// Installs the child's panic hook: print like Python's traceback, remember for the parent.
-pub(crate) fn install_panic_hook() {
-    std::panic::set_hook(Box::new(|info| {
-        let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
-            (*s).to_string()
-        } else if let Some(s) = info.payload().downcast_ref::<String>() {
-            s.clone()
-        } else {
-            "Box<dyn Any>".to_string()
-        };
-        let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-        let backtrace = std::backtrace::Backtrace::force_capture().to_string();
-        let name = super::current_process().name().to_string();
-        let thread = std::thread::current().name().unwrap_or("main").to_string();
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "Process {name}:\nthread '{thread}' panicked at {}:\n{message}\nstack backtrace:\n{backtrace}",
-            location.as_deref().unwrap_or("<unknown>")
-        );
-        let _ = err.flush();
-        record_failure(ChildFailure { kind: FailureKind::Panic, message, location, backtrace: Some(backtrace) });
-    }));
+/// Set in a child process: panics are reported the Python way and recorded for the parent.
+static IN_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Installs, once per process, a panic hook that behaves as the previous hook in the main
+/// process and reports the child way in a child.
+///
+/// It is installed by the parent before it forks (std's hook lives behind a lock that another
+/// thread of the parent may hold at the instant of a fork, so a forked child must never call
+/// `set_hook`); a spawned child installs it while it is still single-threaded.
+pub(crate) fn ensure_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_CHILD.load(Ordering::Relaxed) {
+                child_panic(info)
+            } else {
+                previous(info)
+            }
+        }));
+    });
+}
+
+/// Switches the hook of [`ensure_panic_hook`] to the child behaviour.
+pub(crate) fn become_child_panics() {
+    IN_CHILD.store(true, Ordering::Relaxed);
+}
+
+/// Prints a panic like Python's traceback and remembers it for the parent.
+fn child_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = info.payload().downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    };
+    let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+    let name = super::current_process().name().to_string();
+    let thread = std::thread::current().name().unwrap_or("main").to_string();
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "Process {name}:\nthread '{thread}' panicked at {}:\n{message}\nstack backtrace:\n{backtrace}",
+        location.as_deref().unwrap_or("<unknown>")
+    );
+    let _ = err.flush();
+    record_failure(ChildFailure { kind: FailureKind::Panic, message, location, backtrace: Some(backtrace) });
 }
 
 static CHECKED: AtomicBool = AtomicBool::new(false);
@@ -179,7 +205,8 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
         Err(e) => eprintln!("multiproc: cannot set the parent-death signal: {e}"),
     }
     super::become_child(&msg.info);
-    install_panic_hook();
+    ensure_panic_hook();
+    become_child_panics();
     let mut ctx = ChildCtx { payload: msg.payload, fds };
     let code = if msg.exe_id != sys::exe::identity() {
         ctx.fail_bootstrap(format!(

@@ -23,6 +23,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     let (report_parent, report_child) =
         sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
     let parent_pid = sys::proc::getpid();
+    bootstrap::ensure_panic_hook();
     // Every lock the child will touch is taken here, in one fixed order, and held across
     // fork(): the child then owns consistent copies and releases them, instead of finding a
     // lock that another thread of the parent held at the instant of the fork. stdout and
@@ -63,7 +64,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
                 Ok(true) => {}
                 _ => sys::proc::exit_immediately(1),
             }
-            bootstrap::install_panic_hook();
+            bootstrap::become_child_panics();
             let code = target.run_here();
             bootstrap::finish_child(code, true)
         }
