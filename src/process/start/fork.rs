@@ -24,6 +24,8 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
         sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
     let parent_pid = sys::proc::getpid();
     bootstrap::ensure_panic_hook();
+    let globals = crate::process::ChildGlobals::new(&info);
+    drop(info);
     // Every lock the child will touch is taken here, in one fixed order, and held across
     // fork(): the child then owns consistent copies and releases them, instead of finding a
     // lock that another thread of the parent held at the instant of the fork. stdout and
@@ -55,7 +57,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             drop(report_parent);
             *report = Some(report_child);
             *failure = None;
-            crate::process::become_child_with(&info, &mut current, &mut parent, &mut method);
+            globals.install(&mut current, &mut parent, &mut method);
             // The parent's fork server connection and launcher thread are not ours.
             let mut server = server;
             drop(server.take()); // closes only this process's copy of the control socket
@@ -69,6 +71,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             bootstrap::finish_child(code, true)
         }
         Ok(Forked::Parent(pid)) => {
+            drop(globals);
             drop((server, executable, launcher, current, parent, method, report, failure, children, out, err));
             drop(report_child);
             let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
