@@ -112,11 +112,7 @@ pub(crate) fn ensure_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_CHILD.load(Ordering::Relaxed) {
-                child_panic(info)
-            } else {
-                previous(info)
-            }
+            if IN_CHILD.load(Ordering::Relaxed) { child_panic(info) } else { previous(info) }
         }));
     });
 }
@@ -222,8 +218,13 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
         1
     } else {
         // SAFETY-relevant check done above: same binary, so the offset names an entry.
-        let entry = sys::exe::entry_checked(msg.entry);
-        super::target::run_caught(|| entry(&mut ctx))
+        match sys::exe::fn_at::<sys::exe::Entry>(msg.entry, &msg.exe_id) {
+            Ok(entry) => super::target::run_caught(|| entry(&mut ctx)),
+            Err(e) => {
+                ctx.fail_bootstrap(e.to_string());
+                1
+            }
+        }
     };
     drop(ctx);
     finish_child(code, false)

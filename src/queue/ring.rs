@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::shm::Segment;
 use crate::sys::futex;
-use crate::sys::owner::{current_tid, task_alive};
+use crate::sys::liveness::{my_tid, task_alive};
 
 const MAGIC: u64 = 0x6d70_7175_6575_6531; // "mpqueue1"
 /// The header occupies the first page; the data area follows.
@@ -333,7 +333,7 @@ impl Ring {
     /// over from a dead owner.
     #[inline]
     fn lock(&self, owner: &AtomicU32, waiters: &AtomicU32, deadline: Deadline) -> Result<bool, ()> {
-        let me = current_tid();
+        let me = my_tid();
         if owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return Ok(false);
         }
@@ -604,7 +604,7 @@ impl Ring {
         hdr[0..4].copy_from_slice(&(len as u32).to_le_bytes());
         hdr[4..8].copy_from_slice(&kind.to_le_bytes());
         hdr[8..12].copy_from_slice(&id.to_le_bytes());
-        hdr[12..16].copy_from_slice(&current_tid().to_le_bytes());
+        hdr[12..16].copy_from_slice(&my_tid().to_le_bytes());
         self.write_at(at, &hdr);
         let mut w = at.wrapping_add(REC_HDR as u32);
         if !prefix.is_empty() {

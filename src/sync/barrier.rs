@@ -31,8 +31,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::raw::{BarrierState, SPIN_LIMIT, spin_round};
 use crate::shm::ShmBox;
+use crate::sys::exe::{fn_at, fn_offset};
 use crate::sys::futex;
-use crate::sys::liveness::{fn_from_offset, fn_offset};
 
 const COUNT: u32 = 0x7fff;
 const GEN_SHIFT: u32 = 15;
@@ -405,7 +405,7 @@ impl<'de> Deserialize<'de> for Barrier {
         let wire = Wire::deserialize(d)?;
         let action = match wire.action {
             None => None,
-            Some((off, id)) => Some(fn_from_offset(off as isize, &id).map_err(serde::de::Error::custom)?),
+            Some((off, id)) => Some(fn_at::<fn()>(off as isize, &id).map_err(serde::de::Error::custom)?),
         };
         Ok(Barrier { state: wire.state, action })
     }

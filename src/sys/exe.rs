@@ -17,20 +17,48 @@ pub(crate) fn anchor() -> usize {
 /// exit code.
 pub(crate) type Entry = fn(&mut crate::process::bootstrap::ChildCtx) -> i32;
 
-/// The offset of `entry` from the anchor, to send to a child.
-pub(crate) fn entry_offset(entry: Entry) -> isize {
-    (entry as usize as isize).wrapping_sub(anchor() as isize)
+/// Function pointer types that may be sent to another process of the same binary as an
+/// offset from [`anchor`]: process entries, service mains and plain `fn()` callbacks.
+pub(crate) trait FnPtr: Copy {
+    fn addr(self) -> usize;
+    /// # Safety
+    /// `addr` must be the address of a function of exactly this type.
+    unsafe fn from_addr(addr: usize) -> Self;
 }
 
-/// Turns an offset received from the parent back into a function.
-///
-/// Only call after checking that the parent's [`identity`] equals this binary's: then the
-/// offset was computed by [`entry_offset`] on an `Entry` in this very binary.
-pub(crate) fn entry_checked(offset: isize) -> Entry {
+macro_rules! fn_ptr {
+    ($($t:ty),*) => { $(
+        impl FnPtr for $t {
+            fn addr(self) -> usize {
+                self as usize
+            }
+            unsafe fn from_addr(addr: usize) -> Self {
+                // SAFETY: per the contract, `addr` is a function of this type.
+                unsafe { std::mem::transmute::<usize, $t>(addr) }
+            }
+        }
+    )* };
+}
+fn_ptr!(Entry, crate::process::service::ServiceMain, fn());
+
+/// The offset of `f` from the anchor: meaningful in any process running this binary.
+pub(crate) fn fn_offset<F: FnPtr>(f: F) -> isize {
+    (f.addr() as isize).wrapping_sub(anchor() as isize)
+}
+
+/// Turns an offset made by [`fn_offset`] in another process back into the function, after
+/// checking that `identity` (sent along by that process) names this very binary.
+pub(crate) fn fn_at<F: FnPtr>(offset: isize, identity: &[u8]) -> std::io::Result<F> {
+    if identity != self::identity() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a function came from a different binary; run the same executable in every process",
+        ));
+    }
     let addr = (anchor() as isize).wrapping_add(offset) as usize;
-    // SAFETY: the caller compared binary identities, so `addr` is the address, in this
-    // process, of the `Entry` function whose offset the parent computed.
-    unsafe { std::mem::transmute::<usize, Entry>(addr) }
+    // SAFETY: the binary identities match, so `addr` is the address in this process of the
+    // `F` whose offset the sender computed with `fn_offset` in the same binary.
+    Ok(unsafe { F::from_addr(addr) })
 }
 
 /// Makes the value of a zero-sized function type (a `fn` item or a closure without captures)
@@ -105,17 +133,4 @@ fn build_id() -> Option<Vec<u8>> {
         libc::dl_iterate_phdr(Some(callback), &mut found as *mut Found as *mut libc::c_void);
     }
     found.0
-}
-
-/// The offset of a service main function from the anchor.
-pub(crate) fn service_offset(main: crate::process::service::ServiceMain) -> isize {
-    (main as usize as isize).wrapping_sub(anchor() as isize)
-}
-
-/// Turns a service offset back into the function; only after comparing binary identities.
-pub(crate) fn service_checked(offset: isize) -> crate::process::service::ServiceMain {
-    let addr = (anchor() as isize).wrapping_add(offset) as usize;
-    // SAFETY: the caller compared binary identities, so `addr` is the address, in this
-    // process, of the `ServiceMain` function whose offset the parent computed.
-    unsafe { std::mem::transmute::<usize, crate::process::service::ServiceMain>(addr) }
 }

@@ -1,8 +1,7 @@
 //! Who am I, and is that process still alive: cached pid/tid and owner-liveness probes for the
-//! robust locks of `sync/`, plus `fn()` pointers carried between processes of one binary.
+//! locks in shared memory (`sync/`, the queue ring, `Value`'s borrow word).
 
 use std::cell::Cell;
-use std::io;
 use std::os::fd::AsFd;
 use std::sync::Once;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -79,22 +78,59 @@ pub(crate) fn process_exited(pid: u32) -> bool {
     }
 }
 
-/// The offset of `f` from the crate's anchor, meaningful in any process running this binary.
-pub(crate) fn fn_offset(f: fn()) -> isize {
-    (f as usize as isize).wrapping_sub(super::exe::anchor() as isize)
+/// Does task (process or thread) `tid` still run? A zombie (killed but not yet reaped) counts
+/// as dead: it will never release anything.
+///
+/// # References
+/// - [kill(2)](https://man7.org/linux/man-pages/man2/kill.2.html) (signal 0),
+///   [proc_pid_stat(5)](https://man7.org/linux/man-pages/man5/proc_pid_stat.5.html)
+pub(crate) fn task_alive(tid: u32) -> bool {
+    let Some(pid) = rustix::process::Pid::from_raw(tid as i32) else { return false };
+    if let Err(rustix::io::Errno::SRCH) = rustix::process::test_kill_process(pid) {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{tid}/stat")) {
+        Err(_) => false,
+        Ok(s) => {
+            let state = s.rsplit(')').next().unwrap_or("").trim_start();
+            !(state.starts_with('Z') || state.starts_with('X'))
+        }
+    }
 }
 
-/// Turns an offset made by [`fn_offset`] back into the function, after checking that `identity`
-/// (sent along by the other process) names this very binary.
-pub(crate) fn fn_from_offset(offset: isize, identity: &[u8]) -> io::Result<fn()> {
-    if identity != super::exe::identity() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "a function pointer came from a different binary; run the same executable in every process",
-        ));
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tid_is_cached_and_alive() {
+        let t = my_tid();
+        assert_eq!(t, my_tid());
+        assert_eq!(t, super::super::proc::gettid());
+        assert!(task_alive(t));
+        let other = std::thread::spawn(my_tid).join().unwrap();
+        assert_ne!(other, t);
+        assert!(!task_alive(0));
     }
-    let addr = (super::exe::anchor() as isize).wrapping_add(offset) as usize;
-    // SAFETY: the binary identities match, so `addr` is the address in this process of the
-    // `fn()` whose offset the sender computed with `fn_offset` in the same binary.
-    Ok(unsafe { std::mem::transmute::<usize, fn()>(addr) })
+
+    #[test]
+    fn fork_child_gets_its_own_tid() {
+        let parent = my_tid();
+        // SAFETY: the child only reads thread-local and atomic state, makes the gettid
+        // syscall (the at-fork handler was registered above, so nothing allocates) and exits.
+        match unsafe { super::super::proc::fork() }.unwrap() {
+            super::super::proc::Forked::Child => {
+                let t = my_tid();
+                let ok = t != parent && t == super::super::proc::gettid();
+                super::super::proc::exit_immediately(if ok { 0 } else { 1 });
+            }
+            super::super::proc::Forked::Parent(pid) => {
+                let mut status = 0;
+                // SAFETY: waits for the child just created; `status` is a valid out pointer.
+                let r = unsafe { libc::waitpid(pid as i32, &mut status, 0) };
+                assert_eq!(r, pid as i32);
+                assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "stale thread id after fork");
+            }
+        }
+    }
 }

@@ -12,7 +12,9 @@
 //! | `futex.rs` | shared (never private) futex wait and wake |
 //! | `mem.rs` | memfd segments and shared mappings |
 //! | `net.rs` | connection I/O: vectored writes, reads collecting SCM_RIGHTS fds, poll on raw fds |
-//! | `exe.rs` | the running binary's identity and the entry-point trampoline arithmetic |
+//! | `exe.rs` | the running binary's identity; functions sent to another process as offsets |
+//! | `liveness.rs` | cached pid/tid (refreshed after fork); is a lock owner still alive |
+//! | `shm_open.rs` | named POSIX shared memory in `/dev/shm` (mode 0600) |
 #![allow(unsafe_code)]
 
 pub(crate) mod exe;
@@ -21,7 +23,6 @@ pub(crate) mod futex;
 pub(crate) mod liveness;
 pub(crate) mod mem;
 pub(crate) mod net;
-pub(crate) mod owner;
 pub(crate) mod proc;
 pub(crate) mod shm_open;
 pub(crate) mod socket;
