@@ -1,12 +1,11 @@
 //! Socket and pipe I/O for connections: vectored writes, reads that collect SCM_RIGHTS
 //! descriptors, `poll` over raw descriptor numbers, and what kind of file a descriptor is.
 
-use std::io::{self, IoSlice, IoSliceMut};
-use std::mem::MaybeUninit;
+use std::io::{self, IoSlice};
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::time::Instant;
 
-use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, SendFlags};
+use rustix::net::{RecvFlags, SendFlags};
 
 use super::fd::{remaining, retry};
 use super::socket::MAX_FDS_PER_MSG;
@@ -109,26 +108,7 @@ pub(crate) fn recv_collect_fds(
     fds: &mut Vec<OwnedFd>,
     nonblocking: bool,
 ) -> io::Result<usize> {
-    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MSG))];
-    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-    let mut iov = [IoSliceMut::new(buf)];
-    let mut flags = RecvFlags::CMSG_CLOEXEC;
-    if nonblocking {
-        flags |= RecvFlags::DONTWAIT;
-    }
-    let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, flags))?;
-    for msg in cmsg.drain() {
-        if let RecvAncillaryMessage::ScmRights(rights) = msg {
-            fds.extend(rights);
-        }
-    }
-    if res.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("the peer passed more than {MAX_FDS_PER_MSG} file descriptors; the rest were dropped"),
-        ));
-    }
-    Ok(res.bytes)
+    super::socket::recvmsg_fds(sock, buf, MAX_FDS_PER_MSG, nonblocking, fds)
 }
 
 /// Waits until one of the raw descriptors is readable (or hung up, or invalid) or the

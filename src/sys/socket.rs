@@ -70,11 +70,30 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd
 /// Returns `(bytes, fds)`; `bytes == 0` with no fds means end of file. Descriptors beyond
 /// `max_fds` are closed by the kernel (`MSG_CTRUNC`), which is reported as an error.
 pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize) -> io::Result<(usize, Vec<OwnedFd>)> {
-    let mut space = vec![MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(max_fds.max(1)))];
-    let mut cmsg = RecvAncillaryBuffer::new(&mut space);
-    let mut iov = [IoSliceMut::new(buf)];
-    let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, RecvFlags::CMSG_CLOEXEC))?;
     let mut fds = Vec::new();
+    let n = recvmsg_fds(sock, buf, max_fds, false, &mut fds)?;
+    Ok((n, fds))
+}
+
+/// One `recvmsg` into `buf`, appending received descriptors (close-on-exec) to `fds`; with
+/// `nonblocking`, `MSG_DONTWAIT` (an `Err(WouldBlock)` when nothing waits).
+pub(crate) fn recvmsg_fds(
+    sock: BorrowedFd<'_>,
+    buf: &mut [u8],
+    max_fds: usize,
+    nonblocking: bool,
+    fds: &mut Vec<OwnedFd>,
+) -> io::Result<usize> {
+    // On the stack: this is on the hot path of every connection read.
+    let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MAX_FDS_PER_MSG))];
+    let room = rustix::cmsg_space!(ScmRights(max_fds.clamp(1, MAX_FDS_PER_MSG)));
+    let mut cmsg = RecvAncillaryBuffer::new(&mut space[..room]);
+    let mut iov = [IoSliceMut::new(buf)];
+    let mut flags = RecvFlags::CMSG_CLOEXEC;
+    if nonblocking {
+        flags |= RecvFlags::DONTWAIT;
+    }
+    let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, flags))?;
     for msg in cmsg.drain() {
         if let RecvAncillaryMessage::ScmRights(rights) = msg {
             fds.extend(rights);
@@ -86,7 +105,7 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize
             format!("the peer passed more than {max_fds} file descriptors; the rest were dropped"),
         ));
     }
-    Ok((res.bytes, fds))
+    Ok(res.bytes)
 }
 
 /// Sends a whole framed message: an 8-byte header (body length, fd count) carrying the fds,
