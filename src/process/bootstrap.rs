@@ -227,16 +227,46 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
         }
     };
     drop(ctx);
-    finish_child(code, false)
+    finish_child(code)
 }
 
 /// Ends a child: report a failure, join its own children, flush, exit.
-pub(crate) fn finish_child(code: i32, forked: bool) -> ! {
+pub(crate) fn finish_child(code: i32) -> ! {
     send_report();
     super::exit_function();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if forked { sys::proc::exit_immediately(code) } else { std::process::exit(code) }
+    if FORKED.load(Ordering::Relaxed) {
+        // A forked child leaves with `_exit`, as Python's do: the at-exit handlers it inherited
+        // belong to the parent. A fork-server child first tells its parent the code it chose,
+        // so the parent need not wait for the server to reap it and relay the status.
+        if let Some(fd) = SELF_STATUS.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let mut rec = [0u8; 5];
+            rec[0] = STATUS_CHILD;
+            rec[1..].copy_from_slice(&code.to_le_bytes());
+            let _ = sys::fd::write_all(fd.as_fd(), &rec);
+        }
+        sys::proc::exit_immediately(code)
+    }
+    std::process::exit(code)
+}
+
+/// Set in children made by `fork` (the `Fork` start method and the fork server's children).
+static FORKED: AtomicBool = AtomicBool::new(false);
+/// A fork-server child's copy of its status pipe.
+static SELF_STATUS: Mutex<Option<OwnedFd>> = Mutex::new(None);
+
+/// Status-pipe record tags (a tag byte and a little-endian `i32`): the pid from the fork
+/// server, the exit code the child chose as it left, and the wait status the server reaped.
+pub(crate) const STATUS_PID: u8 = b'P';
+pub(crate) const STATUS_CHILD: u8 = b'C';
+pub(crate) const STATUS_SERVER: u8 = b'S';
+
+/// Marks this process as made by `fork`; `status` is a fork-server child's status pipe.
+pub(crate) fn set_forked(status: Option<OwnedFd>) {
+    FORKED.store(true, Ordering::Relaxed);
+    // A child forked from a fork-server child must drop its parent's status pipe.
+    *SELF_STATUS.lock().unwrap_or_else(|e| e.into_inner()) = status;
 }
 
 #[cfg(feature = "ctor")]

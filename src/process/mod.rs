@@ -75,8 +75,8 @@ pub struct ChildFailure {
 pub(crate) enum Waiter {
     /// Our own child: the pidfd is readable at exit and `waitid` reaps it.
     Direct,
-    /// A child of the fork server: the server writes the exit code on this pipe.
-    Status(OwnedFd),
+    /// A child of the fork server: the exit code comes on this pipe.
+    Status(start::forkserver::StatusPipe),
 }
 
 /// A started child.
@@ -97,7 +97,7 @@ impl ChildHandle {
     fn sentinel(&self) -> RawFd {
         match (&self.pidfd, &self.waiter) {
             (Some(fd), _) => fd.as_raw_fd(),
-            (None, Waiter::Status(fd)) => fd.as_raw_fd(),
+            (None, Waiter::Status(st)) => st.fd().as_raw_fd(),
             (None, Waiter::Direct) => -1,
         }
     }
@@ -109,27 +109,12 @@ impl ChildHandle {
                 Some(fd) => sys::proc::pidfd_try_reap(fd.as_fd()).map_err(|e| ProcessError::os("waitid", e)),
                 None => Ok(Some(255)),
             },
-            Waiter::Status(fd) => {
-                if !sys::fd::is_readable(fd.as_fd()).map_err(|e| ProcessError::os("poll", e))? {
-                    // Ended but not yet reported? The server reaps it and writes the code
-                    // within moments; wait for that rather than report "running".
-                    let dead = match &self.pidfd {
-                        Some(p) => sys::fd::is_readable(p.as_fd()).map_err(|e| ProcessError::os("poll", e))?,
-                        None => false,
-                    };
-                    if !dead {
-                        return Ok(None);
-                    }
-                    let limit = Instant::now() + Duration::from_secs(10);
-                    sys::fd::spin_then_poll(fd.as_fd(), Duration::from_micros(200), Some(limit))
-                        .map_err(|e| ProcessError::os("poll", e))?;
-                }
-                let mut b = [0u8; 4];
-                match sys::fd::read_exact_or_eof(fd.as_fd(), &mut b) {
-                    Ok(true) => Ok(Some(i32::from_le_bytes(b))),
-                    // The fork server died before it could report: Python reports 255 too.
-                    Ok(false) | Err(_) => Ok(Some(255)),
-                }
+            Waiter::Status(st) => {
+                let dead = match &self.pidfd {
+                    Some(p) => sys::fd::is_readable(p.as_fd()).map_err(|e| ProcessError::os("poll", e))?,
+                    None => false,
+                };
+                st.exit_code(dead).map_err(|e| ProcessError::os("reading the fork server's report", e))
             }
         }
     }
@@ -137,7 +122,7 @@ impl ChildHandle {
     fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
         match (&self.pidfd, &self.waiter) {
             (Some(fd), _) => Some(fd.as_fd()),
-            (None, Waiter::Status(fd)) => Some(fd.as_fd()),
+            (None, Waiter::Status(st)) => Some(st.fd()),
             (None, Waiter::Direct) => None,
         }
     }
@@ -1240,15 +1225,7 @@ pub fn process_cpu_count() -> usize {
 /// # Ok::<(), multiproc::ProcessError>(())
 /// ```
 pub fn exit(code: i32) -> ! {
-    use std::io::Write;
-    bootstrap::send_report();
-    exit_function();
-    let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
-    if start::fork::in_forked_child() {
-        sys::proc::exit_immediately(code)
-    }
-    std::process::exit(code)
+    bootstrap::finish_child(code)
 }
 
 /// Python's `util._exit_function`: terminate daemon children, join the others.

@@ -1,7 +1,6 @@
 //! `Fork`: `fork()` the calling process; the child runs the target from memory.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -11,13 +10,6 @@ use crate::process::bootstrap::{self, ChildInfo};
 use crate::process::{CHILDREN, ChildHandle, Target, Waiter, launcher};
 use crate::sys;
 use crate::sys::proc::Forked;
-
-static FORKED: AtomicBool = AtomicBool::new(false);
-
-/// Is this process a child made by the `Fork` start method (so it must leave with `_exit`)?
-pub(crate) fn in_forked_child() -> bool {
-    FORKED.load(Ordering::Relaxed)
-}
 
 pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, ProcessError> {
     let (report_parent, report_child) =
@@ -52,7 +44,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     match forked {
         Err(e) => Err(ProcessError::os("fork", e)),
         Ok(Forked::Child) => {
-            FORKED.store(true, Ordering::Relaxed);
+            bootstrap::set_forked(None);
             children.clear();
             drop(report_parent);
             *report = Some(report_child);
@@ -68,7 +60,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             }
             bootstrap::become_child_panics();
             let code = target.run_here();
-            bootstrap::finish_child(code, true)
+            bootstrap::finish_child(code)
         }
         Ok(Forked::Parent(pid)) => {
             drop(globals);

@@ -19,8 +19,9 @@
 //! several threads never interleave; the server ignores SIGINT, as Python's does.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use super::Encoded;
 use crate::error::{ProcessError, ProcessErrorKind};
@@ -79,24 +80,109 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         // Send what to run before waiting for the pid: the child finds it waiting in its
         // socket as soon as it is forked, instead of after one more round trip.
         let sent = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds));
-        let mut pid_bytes = [0u8; 4];
         let _ = sys::fd::spin_then_poll(status_r.as_fd(), std::time::Duration::from_micros(100), None);
-        match sys::fd::read_exact_or_eof(status_r.as_fd(), &mut pid_bytes) {
-            Ok(true) => {}
-            _ => {
-                // The server died while forking; forget it and retry once.
-                *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                continue;
-            }
-        }
-        let pid = u32::from_le_bytes(pid_bytes);
+        let status = StatusPipe::new(status_r);
+        let Some(pid) = status.read_pid() else {
+            // The server died while forking; forget it and retry once.
+            *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            continue;
+        };
         let pidfd = sys::proc::pidfd_open(pid).ok();
         if let Err(e) = sent {
             log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
         }
-        return Ok(ChildHandle { pid, pidfd, waiter: Waiter::Status(status_r), report: boot_parent });
+        return Ok(ChildHandle { pid, pidfd, waiter: Waiter::Status(status), report: boot_parent });
     }
     Err(ProcessError::new(ProcessErrorKind::ForkServer, "the fork server died twice while starting a process"))
+}
+
+fn record(tag: u8, value: i32) -> [u8; 5] {
+    let mut r = [0u8; 5];
+    r[0] = tag;
+    r[1..].copy_from_slice(&value.to_le_bytes());
+    r
+}
+
+/// The parent's end of a fork-server child's status pipe: 5-byte records (tag + `i32`), each
+/// written at once, so never torn (pipe writes up to `PIPE_BUF` are atomic).
+#[derive(Debug)]
+pub(crate) struct StatusPipe {
+    fd: OwnedFd,
+    seen: Mutex<Seen>,
+}
+
+#[derive(Debug, Default)]
+struct Seen {
+    pid: Option<u32>,
+    child: Option<i32>,
+    server: Option<i32>,
+    eof: bool,
+}
+
+impl StatusPipe {
+    fn new(fd: OwnedFd) -> StatusPipe {
+        StatusPipe { fd, seen: Mutex::new(Seen::default()) }
+    }
+
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+
+    /// Reads one record (blocking); false at end of file.
+    fn read_one(&self, seen: &mut Seen) -> bool {
+        let mut r = [0u8; 5];
+        match sys::fd::read_exact_or_eof(self.fd.as_fd(), &mut r) {
+            Ok(true) => {
+                let v = i32::from_le_bytes(r[1..].try_into().expect("4 bytes"));
+                match r[0] {
+                    bootstrap::STATUS_PID => seen.pid = Some(v as u32),
+                    bootstrap::STATUS_CHILD => seen.child = Some(v),
+                    bootstrap::STATUS_SERVER => seen.server = Some(v),
+                    _ => {}
+                }
+                true
+            }
+            _ => {
+                seen.eof = true;
+                false
+            }
+        }
+    }
+
+    /// Blocks until the server reported the pid; `None` if it died first.
+    fn read_pid(&self) -> Option<u32> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        while seen.pid.is_none() && self.read_one(&mut seen) {}
+        seen.pid
+    }
+
+    /// The exit code once known. `dead` says the child process has ended (its pidfd is
+    /// readable): then the code it reported as it left is final, and without one the server's
+    /// report is waited for (it comes within moments, or end of file if the server died).
+    pub(crate) fn exit_code(&self, dead: bool) -> std::io::Result<Option<i32>> {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        while !seen.eof && seen.server.is_none() && sys::fd::is_readable(self.fd.as_fd())? {
+            self.read_one(&mut seen);
+        }
+        if let Some(code) = seen.server {
+            return Ok(Some(code));
+        }
+        if seen.eof {
+            // The server died before it could report: use what the child said, else 255 (as
+            // Python reports for a lost fork-server child).
+            return Ok(Some(seen.child.unwrap_or(255)));
+        }
+        if !dead {
+            return Ok(None);
+        }
+        if let Some(code) = seen.child {
+            return Ok(Some(code));
+        }
+        let limit = Instant::now() + Duration::from_secs(10);
+        sys::fd::spin_then_poll(self.fd.as_fd(), Duration::from_micros(200), Some(limit))?;
+        while !seen.eof && seen.server.is_none() && seen.child.is_none() && self.read_one(&mut seen) {}
+        Ok(Some(seen.server.or(seen.child).unwrap_or(255)))
+    }
 }
 
 /// The server's main loop; runs in the spawned server process before `main` and never returns.
@@ -127,7 +213,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
         // Reap on every wake-up: a child may have ended before its status pipe was stored.
         while let Ok(Some((pid, code))) = sys::proc::reap_any() {
             if let Some(w) = children.remove(&pid) {
-                let _ = sys::fd::write_all(w.as_fd(), &code.to_le_bytes());
+                let _ = sys::fd::write_all(w.as_fd(), &record(bootstrap::STATUS_SERVER, code));
             }
         }
         if !ready.contains(&0) {
@@ -154,7 +240,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
             Err(_) => drop((status_w, boot_child)),
             Ok(Forked::Child) => {
                 drop(children);
-                drop(status_w);
+                bootstrap::set_forked(Some(status_w));
                 drop(sigchld);
                 drop(control);
                 sys::proc::unblock_all_signals();
@@ -165,7 +251,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
             }
             Ok(Forked::Parent(pid)) => {
                 drop(boot_child);
-                if sys::fd::write_all(status_w.as_fd(), &pid.to_le_bytes()).is_ok() {
+                if sys::fd::write_all(status_w.as_fd(), &record(bootstrap::STATUS_PID, pid as i32)).is_ok() {
                     children.insert(pid, status_w);
                 }
             }
