@@ -15,6 +15,7 @@ export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 cargo test --workspace --all-targets --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
 # Every example must run to completion (they are the tutorial seeds and the tour).
+cargo build --workspace --examples
 passed=0
 failed=0
 for src in examples/*.rs examples/tour; do

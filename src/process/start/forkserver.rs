@@ -80,7 +80,7 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         // Send what to run before waiting for the pid: the child finds it waiting in its
         // socket as soon as it is forked, instead of after one more round trip.
         let sent = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds));
-        let _ = sys::fd::spin_then_poll(status_r.as_fd(), std::time::Duration::from_micros(100), None);
+        let _ = sys::fd::spin_then_poll(status_r.as_fd(), Duration::from_micros(0), None);
         let status = StatusPipe::new(status_r);
         let Some(pid) = status.read_pid() else {
             // The server died while forking; forget it and retry once.
