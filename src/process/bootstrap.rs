@@ -19,7 +19,7 @@
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +59,8 @@ pub(crate) struct BootMsg {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Report {
     Failure(ChildFailure),
+    /// A fork-server child's exit code, sent as it leaves (see `finish_child`).
+    Exit(i32),
 }
 
 /// What an entry trampoline gets: the encoded arguments and the descriptors they refer to.
@@ -90,10 +92,15 @@ fn record_failure(f: ChildFailure) {
 /// Sends the recorded failure, if any, to the parent.
 pub(crate) fn send_report() {
     let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take();
-    let sock = REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let (Some(f), Some(sock)) = (failure, sock)
-        && let Ok(bytes) = postcard::to_stdvec(&Report::Failure(f))
-    {
+    if let Some(f) = failure {
+        send(&Report::Failure(f));
+    }
+}
+
+/// Sends one report to the parent, if it listens.
+fn send(report: &Report) {
+    let sock = REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if let (Some(sock), Ok(bytes)) = (sock.as_ref(), postcard::to_stdvec(report)) {
         let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
     }
 }
@@ -236,37 +243,30 @@ pub(crate) fn finish_child(code: i32) -> ! {
     super::exit_function();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    if FORKED.load(Ordering::Relaxed) {
-        // A forked child leaves with `_exit`, as Python's do: the at-exit handlers it inherited
-        // belong to the parent. A fork-server child first tells its parent the code it chose,
-        // so the parent need not wait for the server to reap it and relay the status.
-        if let Some(fd) = SELF_STATUS.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let mut rec = [0u8; 5];
-            rec[0] = STATUS_CHILD;
-            rec[1..].copy_from_slice(&code.to_le_bytes());
-            let _ = sys::fd::write_all(fd.as_fd(), &rec);
+    match EXIT_MODE.load(Ordering::Relaxed) {
+        // A forked child leaves with `_exit`, as Python's do: the at-exit handlers it
+        // inherited belong to the parent.
+        EXIT_FORKED => sys::proc::exit_immediately(code),
+        // A fork-server child also tells its parent the code it chose, last thing, so that
+        // the parent wakes once, when the child leaves, without waiting for the server to
+        // reap it and relay the status (the server's report still decides after a signal).
+        EXIT_FORK_SERVER => {
+            send(&Report::Exit(code));
+            sys::proc::exit_immediately(code)
         }
-        sys::proc::exit_immediately(code)
+        _ => std::process::exit(code),
     }
-    std::process::exit(code)
 }
 
-/// Set in children made by `fork` (the `Fork` start method and the fork server's children).
-static FORKED: AtomicBool = AtomicBool::new(false);
-/// A fork-server child's copy of its status pipe.
-static SELF_STATUS: Mutex<Option<OwnedFd>> = Mutex::new(None);
+const EXIT_NORMAL: u8 = 0;
+const EXIT_FORKED: u8 = 1;
+const EXIT_FORK_SERVER: u8 = 2;
+static EXIT_MODE: AtomicU8 = AtomicU8::new(EXIT_NORMAL);
 
-/// Status-pipe record tags (a tag byte and a little-endian `i32`): the pid from the fork
-/// server, the exit code the child chose as it left, and the wait status the server reaped.
-pub(crate) const STATUS_PID: u8 = b'P';
-pub(crate) const STATUS_CHILD: u8 = b'C';
-pub(crate) const STATUS_SERVER: u8 = b'S';
-
-/// Marks this process as made by `fork`; `status` is a fork-server child's status pipe.
-pub(crate) fn set_forked(status: Option<OwnedFd>) {
-    FORKED.store(true, Ordering::Relaxed);
-    // A child forked from a fork-server child must drop its parent's status pipe.
-    *SELF_STATUS.lock().unwrap_or_else(|e| e.into_inner()) = status;
+/// Marks this process as made by `fork`: by the `Fork` start method, or (`fork_server`) by
+/// the fork server.
+pub(crate) fn set_forked(fork_server: bool) {
+    EXIT_MODE.store(if fork_server { EXIT_FORK_SERVER } else { EXIT_FORKED }, Ordering::Relaxed);
 }
 
 #[cfg(feature = "ctor")]

@@ -17,9 +17,9 @@ pub(crate) mod start;
 mod target;
 
 use std::fmt;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
@@ -82,67 +82,144 @@ pub(crate) enum Waiter {
 /// A started child.
 #[derive(Debug)]
 pub(crate) struct ChildHandle {
-    pub(crate) pid: u32,
-    /// For signals (and, for direct children, waiting); `None` if the child was gone before
-    /// it could be opened.
-    pub(crate) pidfd: Option<OwnedFd>,
+    /// The pid and, when it could be opened, the pidfd (for signals and, for direct children,
+    /// waiting). Known at once for direct children; for a fork-server child, read from the
+    /// server's report when first needed.
+    ident: OnceLock<(u32, Option<OwnedFd>)>,
     pub(crate) waiter: Waiter,
-    /// The parent's end of the bootstrap socket, where a failing child leaves its report.
+    /// The parent's end of the bootstrap socket, where a failing child leaves its report (and a
+    /// fork-server child its exit code).
     pub(crate) report: OwnedFd,
+    reports: Mutex<Reports>,
+}
+
+/// What the child said on its report socket.
+#[derive(Debug, Default)]
+struct Reports {
+    failure: Option<ChildFailure>,
+    exit: Option<i32>,
+    eof: bool,
 }
 
 impl ChildHandle {
-    /// The descriptor that becomes readable when the child ends: its pidfd when there is one
-    /// (a fork-server child's pidfd wakes us as early as the server, not after it).
+    /// A child of this process, with its pidfd.
+    pub(crate) fn direct(pid: u32, pidfd: OwnedFd, report: OwnedFd) -> ChildHandle {
+        ChildHandle {
+            ident: OnceLock::from((pid, Some(pidfd))),
+            waiter: Waiter::Direct,
+            report,
+            reports: Mutex::new(Reports::default()),
+        }
+    }
+
+    /// A child the fork server is making.
+    pub(crate) fn from_fork_server(status: start::forkserver::StatusPipe, report: OwnedFd) -> ChildHandle {
+        ChildHandle {
+            ident: OnceLock::new(),
+            waiter: Waiter::Status(status),
+            report,
+            reports: Mutex::new(Reports::default()),
+        }
+    }
+
+    fn ident(&self) -> &(u32, Option<OwnedFd>) {
+        self.ident.get_or_init(|| match &self.waiter {
+            Waiter::Status(st) => match st.read_pid() {
+                Some(pid) => (pid, sys::proc::pidfd_open(pid).ok()),
+                None => (0, None),
+            },
+            Waiter::Direct => (0, None),
+        })
+    }
+
+    /// The pid; `None` if the fork server died before making the child.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        Some(self.ident().0).filter(|&p| p != 0)
+    }
+
+    fn pidfd(&self) -> Option<BorrowedFd<'_>> {
+        self.ident().1.as_ref().map(|f| f.as_fd())
+    }
+
+    /// The descriptor that becomes readable when the child ends: its pidfd when there is one.
     fn sentinel(&self) -> RawFd {
-        match (&self.pidfd, &self.waiter) {
+        match (self.pidfd(), &self.waiter) {
             (Some(fd), _) => fd.as_raw_fd(),
             (None, Waiter::Status(st)) => st.fd().as_raw_fd(),
             (None, Waiter::Direct) => -1,
         }
     }
 
+    /// Reads whatever reports have fully arrived, without blocking.
+    fn drain_reports(&self) -> std::sync::MutexGuard<'_, Reports> {
+        let mut r = lock(&self.reports);
+        while !r.eof && sys::fd::is_readable(self.report.as_fd()).unwrap_or(false) {
+            match sys::socket::recv_framed(self.report.as_fd(), 16 << 20) {
+                Ok(Some((body, _))) => match postcard::from_bytes::<bootstrap::Report>(&body) {
+                    Ok(bootstrap::Report::Failure(f)) => r.failure = Some(f),
+                    Ok(bootstrap::Report::Exit(code)) => r.exit = Some(code),
+                    Err(_) => r.eof = true, // garbage: stop listening
+                },
+                Ok(None) | Err(_) => r.eof = true,
+            }
+        }
+        r
+    }
+
     /// Collects the exit code if the child has ended (never blocks for long).
     fn try_reap(&self) -> Result<Option<i32>, ProcessError> {
+        let os = |e| ProcessError::os("collecting the exit status", e);
         match &self.waiter {
-            Waiter::Direct => match &self.pidfd {
-                Some(fd) => sys::proc::pidfd_try_reap(fd.as_fd()).map_err(|e| ProcessError::os("waitid", e)),
+            Waiter::Direct => match self.pidfd() {
+                Some(fd) => sys::proc::pidfd_try_reap(fd).map_err(os),
                 None => Ok(Some(255)),
             },
             Waiter::Status(st) => {
-                let dead = match &self.pidfd {
-                    Some(p) => sys::fd::is_readable(p.as_fd()).map_err(|e| ProcessError::os("poll", e))?,
-                    None => false,
+                let (exit, eof) = {
+                    let r = self.drain_reports();
+                    (r.exit, r.eof)
                 };
-                st.exit_code(dead).map_err(|e| ProcessError::os("reading the fork server's report", e))
+                if exit.is_none() && !eof {
+                    // Still running, or killed and the end of file not seen yet: the server's
+                    // report tells (it comes after the child is gone).
+                    return st.server_code(None).map_err(os);
+                }
+                let limit = Duration::from_secs(10);
+                match exit {
+                    // The child said its code as it left; wait until it is really gone.
+                    Some(code) => {
+                        if let Some(fd) = self.pidfd() {
+                            sys::fd::spin_then_poll(fd, Duration::from_micros(500), Some(Instant::now() + limit))
+                                .map_err(os)?;
+                        }
+                        Ok(Some(st.server_code(None).map_err(os)?.unwrap_or(code)))
+                    }
+                    // Gone without a word (a signal, or the server died): the server decides.
+                    None => st.server_code(Some(limit)).map_err(os).map(|c| c.or(Some(255))),
+                }
             }
         }
     }
 
-    fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
-        match (&self.pidfd, &self.waiter) {
-            (Some(fd), _) => Some(fd.as_fd()),
-            (None, Waiter::Status(st)) => Some(st.fd()),
-            (None, Waiter::Direct) => None,
+    fn wait_fd(&self) -> Option<BorrowedFd<'_>> {
+        match &self.waiter {
+            Waiter::Direct => self.pidfd(),
+            // The report socket: readable when the child leaves (its exit code, or end of
+            // file), without first waiting for the server to tell the pid.
+            Waiter::Status(_) => Some(self.report.as_fd()),
         }
     }
 
     fn signal(&self, sig: i32) -> Result<(), ProcessError> {
-        match &self.pidfd {
-            Some(fd) => sys::proc::pidfd_signal(fd.as_fd(), sig),
+        match self.pidfd() {
+            Some(fd) => sys::proc::pidfd_signal(fd, sig),
             None => Ok(()),
         }
-        .map_err(|e| ProcessError::os(format!("sending signal {sig} to process {}", self.pid), e))
+        .map_err(|e| ProcessError::os(format!("sending signal {sig} to process {:?}", self.pid()), e))
     }
 
     fn read_failure(&self) -> Option<ChildFailure> {
-        if !sys::fd::is_readable(self.report.as_fd()).ok()? {
-            return None;
-        }
-        let (body, _) = sys::socket::recv_framed(self.report.as_fd(), 16 << 20).ok()??;
-        match postcard::from_bytes::<bootstrap::Report>(&body).ok()? {
-            bootstrap::Report::Failure(f) => Some(f),
-        }
+        self.drain_reports().failure.clone()
     }
 }
 
@@ -607,7 +684,7 @@ impl Process {
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn pid(&self) -> Option<u32> {
-        self.state().child.as_ref().map(|c| c.pid)
+        self.state().child.as_ref().and_then(|c| c.pid())
     }
 
     /// The exit code once the child ended: 0, `n`, 1 after a panic, `-N` after signal `N`.
@@ -787,8 +864,8 @@ impl fmt::Debug for Process {
             }
         };
         write!(f, "<Process name='{}'", s.name)?;
-        if let Some(c) = &s.child {
-            write!(f, " pid={} parent={}", c.pid, self.inner.creator_pid)?;
+        if let Some(pid) = s.child.as_ref().and_then(|c| c.pid()) {
+            write!(f, " pid={pid} parent={}", self.inner.creator_pid)?;
         }
         write!(f, " {status}")?;
         if let Some(code) = s.exitcode {

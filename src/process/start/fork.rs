@@ -7,7 +7,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::{forkserver, spawn};
 use crate::error::ProcessError;
 use crate::process::bootstrap::{self, ChildInfo};
-use crate::process::{CHILDREN, ChildHandle, Target, Waiter, launcher};
+use crate::process::{CHILDREN, ChildHandle, Target, launcher};
 use crate::sys;
 use crate::sys::proc::Forked;
 
@@ -44,7 +44,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     match forked {
         Err(e) => Err(ProcessError::os("fork", e)),
         Ok(Forked::Child) => {
-            bootstrap::set_forked(None);
+            bootstrap::set_forked(false);
             children.clear();
             drop(report_parent);
             *report = Some(report_child);
@@ -67,7 +67,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             drop((server, executable, launcher, current, parent, method, report, failure, children, out, err));
             drop(report_child);
             let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
-            Ok(ChildHandle { pid, pidfd: Some(pidfd), waiter: Waiter::Direct, report: report_parent })
+            Ok(ChildHandle::direct(pid, pidfd, report_parent))
         }
     }
 }

@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 use super::Encoded;
 use crate::error::{ProcessError, ProcessErrorKind};
 use crate::process::bootstrap::{self, ENV_PARENT};
-use crate::process::{ChildHandle, Waiter};
+
+const STATUS_PID: u8 = b'P';
+const STATUS_SERVER: u8 = b'S';
+use crate::process::ChildHandle;
 use crate::sys;
 use crate::sys::proc::Forked;
 
@@ -77,21 +80,13 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         }
         drop(boot_child);
         drop(status_w);
-        // Send what to run before waiting for the pid: the child finds it waiting in its
-        // socket as soon as it is forked, instead of after one more round trip.
-        let sent = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds));
-        let _ = sys::fd::spin_then_poll(status_r.as_fd(), Duration::from_micros(0), None);
-        let status = StatusPipe::new(status_r);
-        let Some(pid) = status.read_pid() else {
-            // The server died while forking; forget it and retry once.
-            *SERVER.lock().unwrap_or_else(|e| e.into_inner()) = None;
-            continue;
-        };
-        let pidfd = sys::proc::pidfd_open(pid).ok();
-        if let Err(e) = sent {
-            log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
+        // Send what to run right away: the child finds it waiting in its socket as soon as
+        // it is forked. The pid is read later, when first needed (`ChildHandle::pid`): not
+        // waiting for it here saves a wake-up of this thread per start.
+        if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
+            log::warn!("multiproc: could not send the bootstrap message to a fork-server child: {e}");
         }
-        return Ok(ChildHandle { pid, pidfd, waiter: Waiter::Status(status), report: boot_parent });
+        return Ok(ChildHandle::from_fork_server(StatusPipe::new(status_r), boot_parent));
     }
     Err(ProcessError::new(ProcessErrorKind::ForkServer, "the fork server died twice while starting a process"))
 }
@@ -103,8 +98,9 @@ fn record(tag: u8, value: i32) -> [u8; 5] {
     r
 }
 
-/// The parent's end of a fork-server child's status pipe: 5-byte records (tag + `i32`), each
-/// written at once, so never torn (pipe writes up to `PIPE_BUF` are atomic).
+/// The parent's end of a fork-server child's status pipe: 5-byte records (tag + `i32`): the
+/// pid after the fork, the wait status after the server reaped the child. Each is written at
+/// once, so never torn (pipe writes up to `PIPE_BUF` are atomic).
 #[derive(Debug)]
 pub(crate) struct StatusPipe {
     fd: OwnedFd,
@@ -114,7 +110,6 @@ pub(crate) struct StatusPipe {
 #[derive(Debug, Default)]
 struct Seen {
     pid: Option<u32>,
-    child: Option<i32>,
     server: Option<i32>,
     eof: bool,
 }
@@ -135,9 +130,8 @@ impl StatusPipe {
             Ok(true) => {
                 let v = i32::from_le_bytes(r[1..].try_into().expect("4 bytes"));
                 match r[0] {
-                    bootstrap::STATUS_PID => seen.pid = Some(v as u32),
-                    bootstrap::STATUS_CHILD => seen.child = Some(v),
-                    bootstrap::STATUS_SERVER => seen.server = Some(v),
+                    STATUS_PID => seen.pid = Some(v as u32),
+                    STATUS_SERVER => seen.server = Some(v),
                     _ => {}
                 }
                 true
@@ -149,39 +143,34 @@ impl StatusPipe {
         }
     }
 
-    /// Blocks until the server reported the pid; `None` if it died first.
-    fn read_pid(&self) -> Option<u32> {
+    /// Blocks until the server reported the pid; `None` if it died before forking.
+    pub(crate) fn read_pid(&self) -> Option<u32> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
         while seen.pid.is_none() && self.read_one(&mut seen) {}
         seen.pid
     }
 
-    /// The exit code once known. `dead` says the child process has ended (its pidfd is
-    /// readable): then the code it reported as it left is final, and without one the server's
-    /// report is waited for (it comes within moments, or end of file if the server died).
-    pub(crate) fn exit_code(&self, dead: bool) -> std::io::Result<Option<i32>> {
+    /// The wait status the server reaped, waiting up to `wait` for it; 255 if the server died
+    /// without reporting (as Python reports a lost fork-server child).
+    pub(crate) fn server_code(&self, wait: Option<Duration>) -> std::io::Result<Option<i32>> {
         let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
-        while !seen.eof && seen.server.is_none() && sys::fd::is_readable(self.fd.as_fd())? {
-            self.read_one(&mut seen);
+        let deadline = wait.map(|w| Instant::now() + w);
+        loop {
+            while !seen.eof && seen.server.is_none() && sys::fd::is_readable(self.fd.as_fd())? {
+                self.read_one(&mut seen);
+            }
+            match (seen.server, seen.eof) {
+                (Some(code), _) => return Ok(Some(code)),
+                (None, true) => return Ok(Some(255)),
+                (None, false) => {}
+            }
+            match deadline {
+                Some(d) if Instant::now() < d => {
+                    sys::fd::spin_then_poll(self.fd.as_fd(), Duration::from_micros(200), Some(d))?;
+                }
+                _ => return Ok(None),
+            }
         }
-        if let Some(code) = seen.server {
-            return Ok(Some(code));
-        }
-        if seen.eof {
-            // The server died before it could report: use what the child said, else 255 (as
-            // Python reports for a lost fork-server child).
-            return Ok(Some(seen.child.unwrap_or(255)));
-        }
-        if !dead {
-            return Ok(None);
-        }
-        if let Some(code) = seen.child {
-            return Ok(Some(code));
-        }
-        let limit = Instant::now() + Duration::from_secs(10);
-        sys::fd::spin_then_poll(self.fd.as_fd(), Duration::from_micros(200), Some(limit))?;
-        while !seen.eof && seen.server.is_none() && seen.child.is_none() && self.read_one(&mut seen) {}
-        Ok(Some(seen.server.or(seen.child).unwrap_or(255)))
     }
 }
 
@@ -213,7 +202,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
         // Reap on every wake-up: a child may have ended before its status pipe was stored.
         while let Ok(Some((pid, code))) = sys::proc::reap_any() {
             if let Some(w) = children.remove(&pid) {
-                let _ = sys::fd::write_all(w.as_fd(), &record(bootstrap::STATUS_SERVER, code));
+                let _ = sys::fd::write_all(w.as_fd(), &record(STATUS_SERVER, code));
             }
         }
         if !ready.contains(&0) {
@@ -240,7 +229,8 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
             Err(_) => drop((status_w, boot_child)),
             Ok(Forked::Child) => {
                 drop(children);
-                bootstrap::set_forked(Some(status_w));
+                drop(status_w);
+                bootstrap::set_forked(true);
                 drop(sigchld);
                 drop(control);
                 sys::proc::unblock_all_signals();
@@ -251,7 +241,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
             }
             Ok(Forked::Parent(pid)) => {
                 drop(boot_child);
-                if sys::fd::write_all(status_w.as_fd(), &record(bootstrap::STATUS_PID, pid as i32)).is_ok() {
+                if sys::fd::write_all(status_w.as_fd(), &record(STATUS_PID, pid as i32)).is_ok() {
                     children.insert(pid, status_w);
                 }
             }

@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 
 use super::Encoded;
 use crate::error::ProcessError;
+use crate::process::ChildHandle;
 use crate::process::bootstrap::ENV_BOOT;
-use crate::process::{ChildHandle, Waiter};
 use crate::sys;
 
 /// The path of the running binary, or the one set with `set_executable`.
@@ -56,7 +56,7 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
     }
     drop(enc);
-    Ok(ChildHandle { pid, pidfd: Some(pidfd), waiter: Waiter::Direct, report: boot_parent })
+    Ok(ChildHandle::direct(pid, pidfd, boot_parent))
 }
 
 /// Sets the binary spawned children run (Python's `set_executable`). It must be a build of
