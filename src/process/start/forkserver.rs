@@ -1,17 +1,22 @@
 //! `ForkServer`: a single-threaded server process, spawned once, forks children on request.
 //!
 //! ```text
-//! client (any thread)                         fork server (single-threaded, before main)
-//! -------------------                         -----------
+//! client (any thread)                           fork server (single-threaded, before main)
+//! -------------------                           -----------
 //! socketpair(boot_parent, boot_child)
 //! pipe(status_r, status_w)
-//! sendmsg(control, "F", [boot_child, status_w]) ---> recvmsg; fork()
-//!                                                     child: run_child(boot_child) as spawn
-//! read pid (4 bytes) from status_r     <------------  parent: write pid to status_w
-//! send_framed(boot_parent, BootMsg)   ------------->  (child reads it)
-//! ...                                                 SIGCHLD -> waitpid -> write exit code
-//! sentinel = status_r; read exit code  <------------  close status_w
+//! sendmsg(control, "F", [boot_child, status_w]) -> recvmsg; fork()
+//! send_framed(boot_parent, BootMsg)                 child: run_child(boot_child), as spawn
+//! start() returns                                   parent: "P"+pid -> status_w
+//! pid() (when first needed) <- "P"+pid
+//! join(): poll boot_parent  <---------------------- child leaves: Report::Exit(code), _exit
+//!         (end of file if a signal killed it)       SIGCHLD -> waitpid -> "S"+status, close
+//! the code: the child's own report, or "S"+status when the child said nothing
 //! ```
+//!
+//! Waking the caller once per child, when it leaves, is what makes this start method cheap:
+//! `start` does not wait for the pid, and `join` does not wait for the server to reap and
+//! relay the status unless the child died without a word (a signal).
 //!
 //! The server dies with the process that started it (`PR_SET_PDEATHSIG`, and end of file on
 //! the control socket); its children die with the server. If the server is found dead, the
