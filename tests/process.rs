@@ -592,20 +592,10 @@ fn fork_server_is_restarted_after_being_killed() {
 
 /// Our child whose initial environment marks it as the fork server.
 fn fork_server_pid() -> Option<u32> {
-    let me = std::process::id();
-    for e in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        if fields.get(1).and_then(|p| p.parse::<u32>().ok()) != Some(me) || fields[0] == "Z" {
-            continue;
-        }
+    common::my_children().into_iter().filter(|&(_, st)| st != 'Z').map(|(pid, _)| pid).find(|pid| {
         let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        if env.split(|b| *b == 0).any(|v| v == b"MULTIPROC_BOOT=forkserver") {
-            return Some(pid);
-        }
-    }
-    None
+        env.split(|b| *b == 0).any(|v| v == b"MULTIPROC_BOOT=forkserver")
+    })
 }
 
 // 10 (in spirit): the child is a different process with its own main thread.

@@ -192,17 +192,7 @@ fn value_lock_holder_killed_gives_owner_died() {
 
 /// Pids of this process's live children, read from /proc.
 fn live_children() -> Vec<u32> {
-    let me = std::process::id();
-    let mut out = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
-        let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        if fields.len() > 2 && fields[1].parse::<u32>().ok() == Some(me) && fields[0] != "Z" {
-            out.push(pid);
-        }
-    }
-    out
+    common::my_children().into_iter().filter(|&(_, st)| st != 'Z').map(|(pid, _)| pid).collect()
 }
 
 /// The helper: ignores SIGTERM sent to its tracker, then SIGKILLs it and creates again.

@@ -5,18 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::each_method;
+use common::{each_method, wait_until};
 use multiproc::sync::{AcquireTimeoutError, Lock, RLock, TryAcquireError};
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 fn take_and_hang(lock: Lock) {
     lock.acquire().unwrap().leak();

@@ -95,17 +95,31 @@ pub fn wait_pid_gone(pid: u32, limit: Duration) -> bool {
     pid_gone(pid)
 }
 
-/// Pids of this process's children in state Z (zombies).
-pub fn my_zombies() -> Vec<u32> {
+/// `(pid, state letter)` of this process's children, read from /proc.
+pub fn my_children() -> Vec<(u32, char)> {
     let me = std::process::id();
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
         let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
         let fields: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-        if fields.len() > 2 && fields[0] == "Z" && fields[1].parse::<u32>().ok() == Some(me) {
-            out.push(pid);
+        if fields.len() > 2 && fields[1].parse::<u32>().ok() == Some(me) {
+            out.push((pid, fields[0].chars().next().unwrap_or('?')));
         }
     }
     out
+}
+
+/// Pids of this process's children in state Z (zombies).
+pub fn my_zombies() -> Vec<u32> {
+    my_children().into_iter().filter(|&(_, st)| st == 'Z').map(|(pid, _)| pid).collect()
+}
+
+/// Polls `cond` every millisecond for up to 20 s, failing the test on timeout.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
