@@ -570,34 +570,6 @@ fn default_names_follow_python() {
     });
 }
 
-// 24: killing the fork server does not prevent new processes.
-#[test]
-fn fork_server_is_restarted_after_being_killed() {
-    let _w = Watchdog::new("forkserver restart", LIMIT);
-    let ctx = get_context(Some(StartMethod::ForkServer));
-    let p = ctx.process(|(): ()| {}, ());
-    p.start().unwrap();
-    p.join().unwrap();
-    let server = fork_server_pid().expect("a fork server runs");
-    std::process::Command::new("kill").args(["-9", &server.to_string()]).status().unwrap();
-    assert!(wait_pid_gone(server, Duration::from_secs(10)));
-    for _ in 0..3 {
-        let p = ctx.process(|(): ()| {}, ());
-        p.start().unwrap();
-        assert_eq!(p.join().unwrap(), 0);
-    }
-    let new_server = fork_server_pid().expect("a new fork server runs");
-    assert_ne!(new_server, server);
-}
-
-/// Our child whose initial environment marks it as the fork server.
-fn fork_server_pid() -> Option<u32> {
-    common::my_children().into_iter().filter(|&(_, st)| st != 'Z').map(|(pid, _)| pid).find(|pid| {
-        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
-        env.split(|b| *b == 0).any(|v| v == b"MULTIPROC_BOOT=forkserver")
-    })
-}
-
 // 10 (in spirit): the child is a different process with its own main thread.
 #[test]
 fn child_runs_in_another_process() {
@@ -610,4 +582,31 @@ fn child_runs_in_another_process() {
         assert_ne!(pid, std::process::id());
         p.join().unwrap();
     });
+}
+
+fn bare_fork_then_hang(_: ()) {
+    #[allow(unsafe_code)]
+    // SAFETY: the descendant only sleeps and leaves with `_exit`, both async-signal-safe.
+    unsafe {
+        if libc::fork() == 0 {
+            libc::sleep(5);
+            libc::_exit(0);
+        }
+    }
+    sleep_secs(60);
+}
+
+// A fork-server child is awaited on its report socket; a descendant made by a bare fork()
+// inherits that socket. Killing the child must still end join() at once, not when the
+// descendant goes.
+#[test]
+fn fork_server_child_killed_while_a_bare_fork_descendant_lives() {
+    let _w = Watchdog::new("bare fork descendant", LIMIT);
+    let p = get_context(Some(StartMethod::ForkServer)).process(bare_fork_then_hang, ());
+    p.start().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    p.kill().unwrap();
+    let t = Instant::now();
+    assert_eq!(p.join().unwrap(), -9);
+    assert!(t.elapsed() < Duration::from_secs(3), "join took {:?}", t.elapsed());
 }

@@ -180,9 +180,16 @@ impl ChildHandle {
                     (r.exit, r.eof)
                 };
                 if exit.is_none() && !eof {
-                    // Still running, or killed and the end of file not seen yet: the server's
-                    // report tells (it comes after the child is gone).
-                    return st.server_code(None).map_err(os);
+                    // Still running? The pidfd says, even when a descendant that forked
+                    // without exec still holds the report socket open.
+                    let gone = match self.pidfd() {
+                        Some(fd) => sys::fd::is_readable(fd).map_err(os)?,
+                        None => false,
+                    };
+                    if !gone {
+                        return st.server_code(None).map_err(os);
+                    }
+                    return st.server_code(Some(Duration::from_secs(10))).map_err(os).map(|c| c.or(Some(255)));
                 }
                 let limit = Duration::from_secs(10);
                 match exit {
@@ -279,6 +286,10 @@ static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
 /// How long `join` checks for the child's end before sleeping (a short child's exit usually
 /// arrives sooner than a sleeping thread can be woken).
 const JOIN_SPIN: Duration = Duration::from_micros(20);
+
+/// The longest a fork-server child's `join` sleeps on the report socket before it also looks
+/// at the child's pidfd.
+const SLICE: Duration = Duration::from_millis(100);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -641,13 +652,28 @@ impl Process {
     }
 
     fn join_deadline(&self, deadline: Option<Instant>) -> Result<Option<i32>, ProcessError> {
-        let Some(child) = self.started_child()? else {
-            return Ok(self.state().exitcode);
-        };
-        if let Some(fd) = child.wait_fd() {
-            sys::fd::spin_then_poll(fd, JOIN_SPIN, deadline).map_err(|e| ProcessError::os("poll", e))?;
+        loop {
+            let Some(child) = self.started_child()? else {
+                return Ok(self.state().exitcode);
+            };
+            // A fork-server child is awaited on its report socket, which a descendant that
+            // forked without exec could keep open after the child died: look at the child's
+            // pidfd at least every `SLICE`.
+            let until = match (&child.waiter, deadline) {
+                (Waiter::Status(_), Some(d)) => Some(d.min(Instant::now() + SLICE)),
+                (Waiter::Status(_), None) => Some(Instant::now() + SLICE),
+                (Waiter::Direct, d) => d,
+            };
+            if let Some(fd) = child.wait_fd() {
+                sys::fd::spin_then_poll(fd, JOIN_SPIN, until).map_err(|e| ProcessError::os("poll", e))?;
+            }
+            if let Some(code) = self.poll_exit()? {
+                return Ok(Some(code));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
         }
-        self.poll_exit()
     }
 
     /// Is the child running? False before start and after it ended (and reaps it).
