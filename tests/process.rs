@@ -586,9 +586,13 @@ fn child_runs_in_another_process() {
 
 fn bare_fork_then_hang(_: ()) {
     #[allow(unsafe_code)]
-    // SAFETY: the descendant only sleeps and leaves with `_exit`, both async-signal-safe.
+    // SAFETY: the descendant only closes descriptors, sleeps and leaves with `_exit`, all
+    // async-signal-safe.
     unsafe {
         if libc::fork() == 0 {
+            // Keep the inherited report socket, not the test's stdout and stderr.
+            libc::close(1);
+            libc::close(2);
             libc::sleep(5);
             libc::_exit(0);
         }

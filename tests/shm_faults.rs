@@ -206,6 +206,16 @@ fn helper_kills_its_tracker() {
     let kids = live_children();
     assert_eq!(kids.len(), 1, "expected exactly the tracker as a child: {kids:?}");
     let tracker = kids[0].to_string();
+    // The tracker ignores SIGTERM once it runs its main loop; a moment after its spawn it may
+    // still be starting (more so on a loaded machine): wait until /proc shows SIGTERM ignored.
+    common::wait_until("the tracker to ignore SIGTERM", || {
+        let status = std::fs::read_to_string(format!("/proc/{tracker}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigIgn:"))
+            .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            .is_some_and(|m| m & (1 << (15 - 1)) != 0)
+    });
     assert!(std::process::Command::new("kill").args(["-TERM", &tracker]).status().unwrap().success());
     std::thread::sleep(Duration::from_millis(200));
     assert!(!common::pid_gone(kids[0]), "the tracker died of SIGTERM");
