@@ -283,9 +283,10 @@ pub struct Process {
 
 static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// How long `join` checks for the child's end before sleeping (a short child's exit usually
-/// arrives sooner than a sleeping thread can be woken).
-const JOIN_SPIN: Duration = Duration::from_micros(20);
+/// How long `join` checks for the child's end before sleeping. Zero: measured, polling a
+/// pidfd in a loop slows the exiting child (both take the pidfd's wait-queue lock) more than
+/// the wake-up it saves.
+const JOIN_SPIN: Duration = Duration::from_micros(0);
 
 /// The longest a fork-server child's `join` sleeps on the report socket before it also looks
 /// at the child's pidfd.
