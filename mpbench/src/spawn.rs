@@ -5,7 +5,7 @@ use std::process::Command;
 
 use multiproc::{StartMethod, get_context};
 
-use crate::common::{Args, emit, interleaved, time_n};
+use crate::common::{Args, emit, interleaved, median, time_n};
 
 /// Set in the environment of the raw spawn benchmark's children: exit at once.
 pub(crate) const RAW_CHILD_ENV: &str = "MPBENCH_RAW_CHILD";
@@ -41,25 +41,46 @@ fn raw_spawn_exec_wait() {
 
 pub(crate) fn run(args: &Args) {
     let rounds = if args.quick { 5 } else { 15 };
-    for (group, m) in [
-        ("spawn_fork", StartMethod::Fork),
-        ("spawn_forkserver", StartMethod::ForkServer),
-        ("spawn_spawn", StartMethod::Spawn),
-    ] {
-        if !args.want(group) {
-            continue;
+    // Fork and fork server against one series of bare fork+wait, interleaved round by round
+    // (fork, fork server, raw, fork, ...), so that the single `raw_fork_wait` row is the
+    // reference of both and every ratio compares measurements taken moments apart.
+    let forks: Vec<StartMethod> = [("spawn_fork", StartMethod::Fork), ("spawn_forkserver", StartMethod::ForkServer)]
+        .into_iter()
+        .filter(|(g, _)| args.want(g))
+        .map(|(_, m)| m)
+        .collect();
+    if !forks.is_empty() {
+        for &m in &forks {
+            start_join(m); // warm up (starts the fork server)
         }
-        start_join(m); // warm up (starts the fork server)
-        let batch = if m == StartMethod::Spawn { 4 } else { 10 };
-        let (ours, raw, ratio) = if m == StartMethod::Spawn {
-            interleaved(rounds, batch, |n| time_n(n, || start_join(m)), |n| time_n(n, raw_spawn_exec_wait))
-        } else {
-            interleaved(rounds, batch, |n| time_n(n, || start_join(m)), |n| time_n(n, raw_fork_wait))
-        };
-        emit(&format!("process_start_join_{}", m.as_str()), ours.as_secs_f64() * 1e6, "us/process");
-        let raw_name = if m == StartMethod::Spawn { "raw_spawn_exec_wait" } else { "raw_fork_wait" };
-        emit(raw_name, raw.as_secs_f64() * 1e6, "us/process");
-        emit(&format!("ratio_process_start_join_{}_vs_raw", m.as_str()), ratio, "x");
+        let batch = 10;
+        let mut ours: Vec<Vec<f64>> = vec![Vec::new(); forks.len()];
+        let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); forks.len()];
+        let mut raw = Vec::new();
+        for _ in 0..rounds {
+            let per: Vec<f64> =
+                forks.iter().map(|&m| time_n(batch, || start_join(m)).as_secs_f64() / batch as f64).collect();
+            let r = time_n(batch, raw_fork_wait).as_secs_f64() / batch as f64;
+            for (i, t) in per.into_iter().enumerate() {
+                ours[i].push(t);
+                ratios[i].push(t / r);
+            }
+            raw.push(r);
+        }
+        for (i, &m) in forks.iter().enumerate() {
+            emit(&format!("process_start_join_{}", m.as_str()), median(&mut ours[i]) * 1e6, "us/process");
+            emit(&format!("ratio_process_start_join_{}_vs_raw", m.as_str()), median(&mut ratios[i]), "x");
+        }
+        emit("raw_fork_wait", median(&mut raw) * 1e6, "us/process");
+    }
+    if args.want("spawn_spawn") {
+        let m = StartMethod::Spawn;
+        start_join(m);
+        let (ours, raw, ratio) =
+            interleaved(rounds, 4, |n| time_n(n, || start_join(m)), |n| time_n(n, raw_spawn_exec_wait));
+        emit("process_start_join_spawn", ours.as_secs_f64() * 1e6, "us/process");
+        emit("raw_spawn_exec_wait", raw.as_secs_f64() * 1e6, "us/process");
+        emit("ratio_process_start_join_spawn_vs_raw", ratio, "x");
     }
     if args.want("spawn_spawn") || args.want("peer") {
         let n = args.n(50, 5);
