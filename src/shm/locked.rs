@@ -83,34 +83,38 @@ impl ValueLock {
     pub(crate) fn take(&self, how: How) -> Got<'_> {
         match self {
             ValueLock::Lock(l) => {
-                let r = match how {
-                    How::Block => l.acquire().map_err(|d| Got::Died(Held::Lock(d.into_guard()))),
-                    How::Try => l.try_acquire().map_err(|e| match e {
-                        TryAcquireError::WouldBlock => Got::Busy,
-                        TryAcquireError::OwnerDied(d) => Got::Died(Held::Lock(d.into_guard())),
-                    }),
-                    How::Timeout(t) => l.acquire_timeout(t).map_err(|e| match e {
-                        AcquireTimeoutError::Timeout => Got::Busy,
-                        AcquireTimeoutError::OwnerDied(d) => Got::Died(Held::Lock(d.into_guard())),
-                    }),
-                };
-                r.map_or_else(|e| e, |g| Got::Ok(Held::Lock(g)))
+                take_with(how, || l.acquire(), || l.try_acquire(), |t| l.acquire_timeout(t), Held::Lock)
             }
             ValueLock::RLock(l) => {
-                let r = match how {
-                    How::Block => l.acquire().map_err(|d| Got::Died(Held::RLock(d.into_guard()))),
-                    How::Try => l.try_acquire().map_err(|e| match e {
-                        TryAcquireError::WouldBlock => Got::Busy,
-                        TryAcquireError::OwnerDied(d) => Got::Died(Held::RLock(d.into_guard())),
-                    }),
-                    How::Timeout(t) => l.acquire_timeout(t).map_err(|e| match e {
-                        AcquireTimeoutError::Timeout => Got::Busy,
-                        AcquireTimeoutError::OwnerDied(d) => Got::Died(Held::RLock(d.into_guard())),
-                    }),
-                };
-                r.map_or_else(|e| e, |g| Got::Ok(Held::RLock(g)))
+                take_with(how, || l.acquire(), || l.try_acquire(), |t| l.acquire_timeout(t), Held::RLock)
             }
         }
+    }
+}
+
+/// Takes a lock the way `how` says, with the three acquire forms of that lock type.
+fn take_with<'a, G>(
+    how: How,
+    block: impl FnOnce() -> Result<G, OwnerDied<G>>,
+    try_once: impl FnOnce() -> Result<G, TryAcquireError<G>>,
+    timed: impl FnOnce(Duration) -> Result<G, AcquireTimeoutError<G>>,
+    held: impl Fn(G) -> Held<'a>,
+) -> Got<'a> {
+    let r = match how {
+        How::Block => block().map_err(Some),
+        How::Try => try_once().map_err(|e| match e {
+            TryAcquireError::WouldBlock => None,
+            TryAcquireError::OwnerDied(d) => Some(d),
+        }),
+        How::Timeout(t) => timed(t).map_err(|e| match e {
+            AcquireTimeoutError::Timeout => None,
+            AcquireTimeoutError::OwnerDied(d) => Some(d),
+        }),
+    };
+    match r {
+        Ok(g) => Got::Ok(held(g)),
+        Err(Some(died)) => Got::Died(held(died.into_guard())),
+        Err(None) => Got::Busy,
     }
 }
 
