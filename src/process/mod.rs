@@ -283,16 +283,12 @@ pub struct Process {
 
 static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
 
-/// How long `join` checks for the child's end before sleeping. Zero: measured, polling a
-/// pidfd in a loop slows the exiting child (both take the pidfd's wait-queue lock) more than
-/// the wake-up it saves.
-const JOIN_SPIN: Duration = Duration::from_micros(0);
-
 /// The longest a fork-server child's `join` sleeps on the report socket before it also looks
 /// at the child's pidfd.
 const SLICE: Duration = Duration::from_millis(100);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+/// Locks `m`, going on after a panic elsewhere poisoned it (the state stays usable).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
@@ -666,7 +662,9 @@ impl Process {
                 (Waiter::Direct, d) => d,
             };
             if let Some(fd) = child.wait_fd() {
-                sys::fd::spin_then_poll(fd, JOIN_SPIN, until).map_err(|e| ProcessError::os("poll", e))?;
+                // No spinning first: polling a pidfd in a loop slows the exiting child (both take
+                // the pidfd's wait-queue lock) more than the wake-up it would save (measured).
+                sys::fd::poll_readable(&[fd], until).map_err(|e| ProcessError::os("poll", e))?;
             }
             if let Some(code) = self.poll_exit()? {
                 return Ok(Some(code));
