@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
+use crate::process::lock;
 use crate::process::{Process, Run};
 
 /// How a child process is created.
@@ -104,7 +105,7 @@ pub(crate) static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
 /// set_start_method(None, true).unwrap(); // back to "not set"
 /// ```
 pub fn set_start_method(method: Option<StartMethod>, force: bool) -> Result<(), ContextError> {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = lock(&GLOBAL);
     if g.is_some() && !force {
         return Err(ContextError("context has already been set".into()));
     }
@@ -120,7 +121,7 @@ pub fn set_start_method(method: Option<StartMethod>, force: bool) -> Result<(), 
 /// assert!(multiproc::get_all_start_methods().contains(&m));
 /// ```
 pub fn get_start_method() -> StartMethod {
-    let mut g = GLOBAL.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = lock(&GLOBAL);
     *g.get_or_insert(StartMethod::Spawn)
 }
 
@@ -131,7 +132,7 @@ pub fn get_start_method() -> StartMethod {
 /// let _ = multiproc::get_start_method_opt();
 /// ```
 pub fn get_start_method_opt() -> Option<StartMethod> {
-    *GLOBAL.lock().unwrap_or_else(|e| e.into_inner())
+    *lock(&GLOBAL)
 }
 
 /// Every start method this platform supports, the default first.

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{ChildFailure, FailureKind};
 use crate::context::StartMethod;
+use crate::process::lock;
 use crate::sys;
 
 /// Environment variable that marks a child: `spawn` or `forkserver`.
@@ -82,16 +83,16 @@ pub(crate) static FAILURE: Mutex<Option<ChildFailure>> = Mutex::new(None);
 
 /// Sets where a failing child leaves its report.
 pub(crate) fn set_report_sock(sock: OwnedFd) {
-    *REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner()) = Some(sock);
+    *lock(&REPORT_SOCK) = Some(sock);
 }
 
 fn record_failure(f: ChildFailure) {
-    *FAILURE.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
+    *lock(&FAILURE) = Some(f);
 }
 
 /// Sends the recorded failure, if any, to the parent.
 pub(crate) fn send_report() {
-    let failure = FAILURE.lock().unwrap_or_else(|e| e.into_inner()).take();
+    let failure = lock(&FAILURE).take();
     if let Some(f) = failure {
         send(&Report::Failure(f));
     }
@@ -99,7 +100,7 @@ pub(crate) fn send_report() {
 
 /// Sends one report to the parent, if it listens.
 fn send(report: &Report) {
-    let sock = REPORT_SOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let sock = lock(&REPORT_SOCK);
     if let (Some(sock), Ok(bytes)) = (sock.as_ref(), postcard::to_stdvec(report)) {
         let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
     }
@@ -215,10 +216,10 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
         ctx.fail_bootstrap(format!(
             "the child runs a different binary than its parent (binary identity {} vs {}); \
              start processes only from the binary that will run them",
-            hex(&msg.exe_id),
-            hex(sys::exe::identity())
+            sys::exe::to_hex(&msg.exe_id),
+            sys::exe::to_hex(sys::exe::identity())
         ));
-        let mut f = FAILURE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = lock(&FAILURE);
         if let Some(f) = f.as_mut() {
             f.kind = FailureKind::BinaryMismatch;
         }
@@ -280,8 +281,4 @@ fn multiproc_bootstrap_ctor() {
 pub(crate) fn keep_ctor() {
     #[cfg(feature = "ctor")]
     std::hint::black_box(multiproc_bootstrap_ctor as fn());
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| if x.is_ascii_graphic() { (*x as char).to_string() } else { format!("{x:02x}") }).collect()
 }

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use crossbeam_channel::{Sender, bounded, unbounded};
 
 use crate::error::{ProcessError, ProcessErrorKind};
+use crate::process::lock;
 use crate::sys;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -21,7 +22,7 @@ pub(crate) static LAUNCHER: Mutex<Option<(u32, Sender<Job>)>> = Mutex::new(None)
 
 fn launcher() -> Sender<Job> {
     let me = sys::proc::getpid();
-    let mut g = LAUNCHER.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = lock(&LAUNCHER);
     if let Some((pid, tx)) = g.as_ref()
         && *pid == me
     {

@@ -43,21 +43,13 @@ impl Service {
     }
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-fn unhex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
-}
-
 /// Starts `main(fd)` in a new process running this binary.
 ///
 /// With `die_with_parent`, the service gets SIGKILL when the calling process dies (as
 /// children do); without, it lives on until `main` returns.
 pub(crate) fn spawn_service(main: ServiceMain, fd: OwnedFd, die_with_parent: bool) -> io::Result<Service> {
     let offset = sys::exe::fn_offset(main);
-    let spec = format!("{}:{}:{}", hex(sys::exe::identity()), offset, u8::from(die_with_parent));
+    let spec = format!("{}:{}:{}", sys::exe::to_hex(sys::exe::identity()), offset, u8::from(die_with_parent));
     let me = sys::proc::getpid().to_string();
     let mut cmd = std::process::Command::new(super::start::spawn::executable());
     cmd.env(ENV_BOOT, "service").env(ENV_SERVICE, spec).env(ENV_PARENT, me).stdin(std::process::Stdio::from(fd));
@@ -90,7 +82,7 @@ pub(crate) fn run_service(fd: OwnedFd, parent: Option<u32>) -> ! {
         // A service that outlives its parent must not get the terminal's Ctrl-C either.
         sys::proc::ignore_signal(libc::SIGINT);
     }
-    let main: ServiceMain = match unhex(id).and_then(|id| sys::exe::fn_at(offset, &id).ok()) {
+    let main: ServiceMain = match sys::exe::from_hex(id).and_then(|id| sys::exe::fn_at(offset, &id).ok()) {
         Some(f) => f,
         None => {
             eprintln!("multiproc: a service was started from a different binary; refusing to run it");

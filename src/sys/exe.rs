@@ -134,3 +134,13 @@ fn build_id() -> Option<Vec<u8>> {
     }
     found.0
 }
+
+/// Lower-case hex of `b` (binary identities in messages and environment variables).
+pub(crate) fn to_hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The bytes of a [`to_hex`] string; `None` if it is not one.
+pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
+}

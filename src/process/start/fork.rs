@@ -2,12 +2,10 @@
 
 use std::io::Write;
 
-use std::sync::{Mutex, MutexGuard};
-
 use super::{forkserver, spawn};
 use crate::error::ProcessError;
 use crate::process::bootstrap::{self, ChildInfo};
-use crate::process::{CHILDREN, ChildHandle, Target, launcher};
+use crate::process::{CHILDREN, ChildHandle, Target, launcher, lock};
 use crate::sys;
 use crate::sys::proc::Forked;
 
@@ -70,8 +68,4 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             Ok(ChildHandle::direct(pid, pidfd, report_parent))
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

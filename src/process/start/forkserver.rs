@@ -35,6 +35,7 @@ use crate::process::bootstrap::{self, ENV_PARENT};
 const STATUS_PID: u8 = b'P';
 const STATUS_SERVER: u8 = b'S';
 use crate::process::ChildHandle;
+use crate::process::lock;
 use crate::sys;
 use crate::sys::proc::Forked;
 
@@ -74,7 +75,7 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
             sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
         let (status_r, status_w) = sys::socket::pipe().map_err(|e| ProcessError::os("pipe", e))?;
         {
-            let mut g = SERVER.lock().unwrap_or_else(|e| e.into_inner());
+            let mut g = lock(&SERVER);
             if g.as_ref().is_none_or(|s| s.owner != me) {
                 *g = Some(start_server()?);
             }
@@ -150,7 +151,7 @@ impl StatusPipe {
 
     /// Blocks until the server reported the pid; `None` if it died before forking.
     pub(crate) fn read_pid(&self) -> Option<u32> {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = lock(&self.seen);
         while seen.pid.is_none() && self.read_one(&mut seen) {}
         seen.pid
     }
@@ -158,7 +159,7 @@ impl StatusPipe {
     /// The wait status the server reaped, waiting up to `wait` for it; 255 if the server died
     /// without reporting (as Python reports a lost fork-server child).
     pub(crate) fn server_code(&self, wait: Option<Duration>) -> std::io::Result<Option<i32>> {
-        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen = lock(&self.seen);
         let deadline = wait.map(|w| Instant::now() + w);
         loop {
             while !seen.eof && seen.server.is_none() && sys::fd::is_readable(self.fd.as_fd())? {

@@ -7,15 +7,12 @@ use super::Encoded;
 use crate::error::ProcessError;
 use crate::process::ChildHandle;
 use crate::process::bootstrap::ENV_BOOT;
+use crate::process::lock;
 use crate::sys;
 
 /// The path of the running binary, or the one set with `set_executable`.
 pub(crate) fn executable() -> std::path::PathBuf {
-    crate::process::start::spawn::EXECUTABLE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
-        .unwrap_or_else(|| "/proc/self/exe".into())
+    lock(&EXECUTABLE).clone().unwrap_or_else(|| "/proc/self/exe".into())
 }
 
 pub(crate) static EXECUTABLE: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
@@ -68,5 +65,5 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
 /// multiproc::set_executable("/proc/self/exe");
 /// ```
 pub fn set_executable(path: impl Into<std::path::PathBuf>) {
-    *EXECUTABLE.lock().unwrap_or_else(|e| e.into_inner()) = Some(path.into());
+    *lock(&EXECUTABLE) = Some(path.into());
 }
