@@ -109,7 +109,7 @@ fn poll_timing() {
     let (a, b) = pipe(true).unwrap();
     let t = Instant::now();
     assert!(!b.poll(Some(Duration::ZERO)).unwrap());
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(5)); // at once
     let t = Instant::now();
     assert!(!b.poll(Some(Duration::from_millis(200))).unwrap());
     assert!(t.elapsed() >= Duration::from_millis(200));
@@ -614,7 +614,7 @@ fn wait_timeouts() {
     assert!(t.elapsed() >= Duration::from_millis(300));
     let t = Instant::now();
     assert!(wait(&[&a], Some(Duration::ZERO)).unwrap().is_empty());
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(5)); // at once
     b.send_bytes(b"x").unwrap();
     assert_eq!(wait(&[&a, &c], Some(Duration::from_secs(20))).unwrap(), vec![0]);
 }

@@ -257,7 +257,7 @@ fn semaphore_timeouts() {
     let t = Instant::now();
     assert!(s.try_acquire().is_none());
     assert!(s.acquire_timeout(Duration::ZERO).is_none());
-    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(t.elapsed() < Duration::from_secs(5)); // at once, not after a timeout
     let t = Instant::now();
     assert!(s.acquire_timeout(Duration::from_millis(100)).is_none());
     assert!(t.elapsed() >= Duration::from_millis(100));
