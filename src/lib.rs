@@ -128,10 +128,8 @@ mod error;
 pub mod handle;
 mod process;
 pub mod queue;
-#[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod shm;
 pub mod sync;
-#[allow(dead_code)] // building blocks for sync, shared memory and queues
 mod sys;
 
 pub use crate::connection::{Connection, pipe};

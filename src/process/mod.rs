@@ -11,7 +11,6 @@
 
 pub(crate) mod bootstrap;
 pub(crate) mod launcher;
-#[allow(dead_code)] // used by the shared-memory tracker and managers
 pub(crate) mod service;
 pub(crate) mod start;
 mod target;

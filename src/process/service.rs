@@ -36,11 +36,6 @@ impl Service {
         }
         sys::proc::pidfd_try_reap(self.pidfd.as_fd())
     }
-
-    /// Sends `sig` to the service.
-    pub(crate) fn signal(&self, sig: i32) -> io::Result<()> {
-        sys::proc::pidfd_signal(self.pidfd.as_fd(), sig)
-    }
 }
 
 /// Starts `main(fd)` in a new process running this binary.

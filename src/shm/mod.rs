@@ -8,7 +8,6 @@
 
 mod segment;
 
-#[allow(unused_imports)] // used by the sync, shared-memory and queue modules
 pub(crate) use self::segment::{Segment, ShmBox};
 
 mod array;

@@ -5,7 +5,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags};
-use rustix::io::{FdFlags, fcntl_dupfd_cloexec, fcntl_getfd, fcntl_setfd};
+use rustix::io::fcntl_dupfd_cloexec;
 
 /// Runs `f` again while it fails with `EINTR`.
 ///
@@ -23,20 +23,6 @@ pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> io::Resu
 /// Duplicates `fd` to a new descriptor with `FD_CLOEXEC` set.
 pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     retry(|| fcntl_dupfd_cloexec(fd, 3))
-}
-
-/// Sets or clears `FD_CLOEXEC` on `fd`.
-pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    let mut flags = fcntl_getfd(fd)?;
-    flags.set(FdFlags::CLOEXEC, on);
-    fcntl_setfd(fd, flags)?;
-    Ok(())
-}
-
-/// Sets or clears `O_NONBLOCK` on `fd`.
-pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-    rustix::io::ioctl_fionbio(fd, on)?;
-    Ok(())
 }
 
 /// Remaining time until `deadline`, `None` for "forever".
@@ -139,37 +125,4 @@ pub(crate) fn devnull_onto(target: RawFd) -> io::Result<()> {
 pub(crate) unsafe fn owned_from_raw(fd: RawFd) -> OwnedFd {
     // SAFETY: the caller guarantees `fd` is open and unowned.
     unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) }
-}
-
-/// Closes every descriptor from `lowest` up, except those in `keep` (used in a forked child).
-pub(crate) fn close_range_except(lowest: RawFd, keep: &[RawFd]) {
-    let mut keep: Vec<RawFd> = keep.iter().copied().filter(|&f| f >= lowest).collect();
-    keep.sort_unstable();
-    let mut start = lowest as u32;
-    for k in keep {
-        if (k as u32) > start {
-            // SAFETY: close_range only closes descriptors; nothing in this process keeps using
-            // the closed range (the caller is a freshly forked child that owns them).
-            unsafe {
-                libc::syscall(libc::SYS_close_range, start, k as u32 - 1, 0u32);
-            }
-        }
-        start = k as u32 + 1;
-    }
-    // SAFETY: as above.
-    unsafe {
-        libc::syscall(libc::SYS_close_range, start, u32::MAX, 0u32);
-    }
-}
-
-/// The descriptor numbers currently open in this process (from `/proc/self/fd`).
-pub(crate) fn open_fds() -> io::Result<Vec<RawFd>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        if let Ok(n) = entry?.file_name().to_string_lossy().parse::<RawFd>() {
-            out.push(n);
-        }
-    }
-    out.sort_unstable();
-    Ok(out)
 }

@@ -6,7 +6,7 @@
 //!
 //! | file | concern |
 //! |---|---|
-//! | `fd.rs` | fd flags, duplication, `poll` with deadlines, EINTR retry |
+//! | `fd.rs` | duplication, `poll` with deadlines, EINTR retry, exact reads and writes |
 //! | `socket.rs` | socketpairs and SCM_RIGHTS fd passing |
 //! | `proc.rs` | fork, pidfd, waitid, signals, parent-death signal, at-exit hook |
 //! | `futex.rs` | shared (never private) futex wait and wake |

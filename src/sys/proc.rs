@@ -1,7 +1,7 @@
 //! Processes: fork, pidfds, exit statuses, signals, the parent-death signal and the at-exit hook.
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use rustix::process::{Pid, PidfdFlags, Signal, WaitId, WaitIdOptions, WaitOptions};
 
@@ -85,15 +85,6 @@ pub(crate) fn reap_any() -> io::Result<Option<(u32, i32)>> {
         Ok(None) => Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Ok(None),
         Err(e) => Err(e),
-    }
-}
-
-/// Sends `sig` to `pid` (`ESRCH` is not an error: the process is gone).
-pub(crate) fn kill(pid: u32, sig: i32) -> io::Result<()> {
-    let sig = Signal::from_named_raw(sig).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "bad signal"))?;
-    match rustix::process::kill_process(pid_of(pid)?, sig) {
-        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
-        Err(e) => Err(e.into()),
     }
 }
 
@@ -207,9 +198,4 @@ pub(crate) fn cpu_count() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n < 1 { 1 } else { n as usize }
-}
-
-/// Borrow helper for call sites that hold an `OwnedFd`.
-pub(crate) fn borrow(fd: &OwnedFd) -> BorrowedFd<'_> {
-    fd.as_fd()
 }

@@ -137,6 +137,7 @@ pub(crate) fn inode(fd: BorrowedFd<'_>) -> io::Result<u64> {
 }
 
 /// Permission bits of the file behind `fd` (for example `0o600`).
+#[cfg(test)]
 pub(crate) fn mode(fd: BorrowedFd<'_>) -> io::Result<u32> {
     Ok(rustix::fs::fstat(fd)?.st_mode & 0o7777)
 }
