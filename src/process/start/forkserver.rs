@@ -70,31 +70,39 @@ fn request(server: &Server, boot_child: &OwnedFd, status_w: &OwnedFd) -> Result<
 
 pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
     let me = sys::proc::getpid();
-    for _attempt in 0..2 {
-        let (boot_parent, boot_child) =
-            sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
-        let (status_r, status_w) = sys::socket::pipe().map_err(|e| ProcessError::os("pipe", e))?;
-        {
-            let mut g = lock(&SERVER);
+    let (boot_parent, boot_child) =
+        sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
+    let (status_r, status_w) = sys::socket::pipe().map_err(|e| ProcessError::os("pipe", e))?;
+    {
+        let mut g = lock(&SERVER);
+        // A server found dead is replaced once; a second failure is reported.
+        let mut sent = false;
+        for _attempt in 0..2 {
             if g.as_ref().is_none_or(|s| s.owner != me) {
                 *g = Some(start_server()?);
             }
-            if !request(g.as_ref().expect("just set"), &boot_child, &status_w)? {
-                *g = None; // dead server: start a new one and try again
-                continue;
+            if request(g.as_ref().expect("just set"), &boot_child, &status_w)? {
+                sent = true;
+                break;
             }
+            *g = None;
         }
-        drop(boot_child);
-        drop(status_w);
-        // Send what to run right away: the child finds it waiting in its socket as soon as
-        // it is forked. The pid is read later, when first needed (`ChildHandle::pid`): not
-        // waiting for it here saves a wake-up of this thread per start.
-        if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
-            log::warn!("multiproc: could not send the bootstrap message to a fork-server child: {e}");
+        if !sent {
+            return Err(ProcessError::new(
+                ProcessErrorKind::ForkServer,
+                "the fork server died twice while starting a process",
+            ));
         }
-        return Ok(ChildHandle::from_fork_server(StatusPipe::new(status_r), boot_parent));
     }
-    Err(ProcessError::new(ProcessErrorKind::ForkServer, "the fork server died twice while starting a process"))
+    drop(boot_child);
+    drop(status_w);
+    // Send what to run right away: the child finds it waiting in its socket as soon as it is
+    // forked. The pid is read later, when first needed (`ChildHandle::pid`): not waiting for it
+    // here saves a wake-up of this thread per start.
+    if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
+        log::warn!("multiproc: could not send the bootstrap message to a fork-server child: {e}");
+    }
+    Ok(ChildHandle::from_fork_server(StatusPipe::new(status_r), boot_parent))
 }
 
 fn record(tag: u8, value: i32) -> [u8; 5] {
