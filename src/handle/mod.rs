@@ -255,8 +255,7 @@ mod tests {
     #[test]
     fn fd_outside_transport_is_a_clear_error() {
         let (r, _w) = crate::sys::socket::pipe().unwrap();
-        let err = postcard::to_stdvec(&Fd(r)).unwrap_err();
-        let _ = err; // postcard folds custom messages into SerdeSerCustom
+        assert!(postcard::to_stdvec(&Fd(r)).is_err());
         let bytes = postcard::to_stdvec(&3u32).unwrap();
         assert!(postcard::from_bytes::<Fd>(&bytes).is_err());
         let (b, fds) = to_bytes_with_fds(&5u32).unwrap();
