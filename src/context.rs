@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
@@ -89,8 +88,6 @@ impl FromStr for StartMethod {
     }
 }
 
-pub(crate) static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
-
 /// Sets the start method used by [`Process::new`] and friends.
 ///
 /// # Errors
@@ -105,7 +102,7 @@ pub(crate) static GLOBAL: Mutex<Option<StartMethod>> = Mutex::new(None);
 /// set_start_method(None, true).unwrap(); // back to "not set"
 /// ```
 pub fn set_start_method(method: Option<StartMethod>, force: bool) -> Result<(), ContextError> {
-    let mut g = lock(&GLOBAL);
+    let mut g = lock(&crate::process::globals::G.method);
     if g.is_some() && !force {
         return Err(ContextError("context has already been set".into()));
     }
@@ -121,7 +118,7 @@ pub fn set_start_method(method: Option<StartMethod>, force: bool) -> Result<(), 
 /// assert!(multiproc::get_all_start_methods().contains(&m));
 /// ```
 pub fn get_start_method() -> StartMethod {
-    let mut g = lock(&GLOBAL);
+    let mut g = lock(&crate::process::globals::G.method);
     *g.get_or_insert(StartMethod::Spawn)
 }
 
@@ -132,7 +129,7 @@ pub fn get_start_method() -> StartMethod {
 /// let _ = multiproc::get_start_method_opt();
 /// ```
 pub fn get_start_method_opt() -> Option<StartMethod> {
-    *lock(&GLOBAL)
+    *lock(&crate::process::globals::G.method)
 }
 
 /// Every start method this platform supports, the default first.

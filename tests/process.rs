@@ -436,6 +436,78 @@ fn panic_output_goes_to_child_stderr() {
     assert!(err.contains("Process Process-"), "{err}");
 }
 
+fn panic_with_len(n: usize) {
+    panic!("{}", "x".repeat(n))
+}
+
+fn fail_numbered(i: u32) {
+    panic!("failure of child {i}")
+}
+
+fn thread_panics_then_exit_0(_: ()) {
+    let r = std::thread::spawn(|| panic!("a thread of the child panicked")).join();
+    assert!(r.is_err());
+}
+
+#[test]
+#[ignore = "helper for failure_reports_are_bounded_and_reach_the_right_process"]
+fn helper_failure_reports() {
+    if !common::in_helper() {
+        return;
+    }
+    for m in METHODS {
+        let ctx = get_context(Some(m));
+        // A 4 MiB panic message: the child must not wait for the parent to read its report
+        // before it can exit (it used to, and join hung).
+        let p = ctx.process(panic_with_len, 4 << 20);
+        p.start().unwrap();
+        assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), Some(1), "[{m}] a huge panic blocked the child");
+        let f = p.failure().expect("the report of a huge panic");
+        assert!(f.message.starts_with("xxxx"), "[{m}]");
+        assert!(f.message.len() < 64 * 1024, "[{m}] {} bytes", f.message.len());
+        assert!(f.message.ends_with("more bytes on the child's stderr)"), "[{m}]");
+
+        // A report sent by a child that then exits 0 is not read, and does not confuse later ones.
+        let p = ctx.process(thread_panics_then_exit_0, ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        assert!(p.failure().is_none(), "[{m}]");
+
+        // Many children failing at once: each report reaches its own process.
+        let ps: Vec<Process> = (0..12).map(|i| ctx.process(fail_numbered, i)).collect();
+        for p in &ps {
+            p.start().unwrap();
+        }
+        for (i, p) in ps.iter().enumerate().rev() {
+            assert_eq!(p.join().unwrap(), 1);
+            assert_eq!(p.failure().expect("a report").message, format!("failure of child {i}"), "[{m}]");
+        }
+        println!("reports ok [{m}]");
+    }
+}
+
+// 27 (the parent side): failure reports are bounded, never block a child's exit, and reach
+// the right `Process` when many fail together.
+#[test]
+fn failure_reports_are_bounded_and_reach_the_right_process() {
+    let _w = Watchdog::new("failure reports", Duration::from_secs(180));
+    let out = run_helper_test("helper_failure_reports");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "helper failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+            .chars()
+            .rev()
+            .take(4000)
+            .collect::<String>()
+            .chars()
+            .rev()
+            .collect::<String>()
+    );
+    assert_eq!(stdout.matches("reports ok").count(), 3, "{stdout}");
+}
+
 fn daemon_flag(fd: Fd) {
     let p = Process::new(|(): ()| {}, ());
     let started = p.start();

@@ -18,15 +18,16 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 
 use super::{ChildFailure, FailureKind};
 use crate::context::StartMethod;
+use crate::process::globals::G;
 use crate::process::lock;
 use crate::sys;
+use crate::sys::socket::AbstractName;
 
 /// Environment variable that marks a child: `spawn` or `forkserver`.
 pub(crate) const ENV_BOOT: &str = "MULTIPROC_BOOT";
@@ -78,21 +79,54 @@ impl ChildCtx {
     }
 }
 
-pub(crate) static REPORT_SOCK: Mutex<Option<OwnedFd>> = Mutex::new(None);
-pub(crate) static FAILURE: Mutex<Option<ChildFailure>> = Mutex::new(None);
+/// Where a child sends its reports.
+#[derive(Debug)]
+pub(crate) enum ReportTo {
+    /// Its bootstrap socket (spawn, fork server).
+    Socket(OwnedFd),
+    /// The parent's report listener (fork; see `reports`).
+    Listener(AbstractName),
+}
 
 /// Sets where a failing child leaves its report.
 pub(crate) fn set_report_sock(sock: OwnedFd) {
-    *lock(&REPORT_SOCK) = Some(sock);
+    *lock(&G.report) = Some(ReportTo::Socket(sock));
 }
 
-fn record_failure(f: ChildFailure) {
-    *lock(&FAILURE) = Some(f);
+/// The longest panic message and backtrace a report carries, in bytes: a report always fits
+/// in a socket's buffer, so a failing child never waits for its parent to read before it can
+/// exit (the whole text is on the child's stderr).
+const MAX_MESSAGE: usize = 16 * 1024;
+const MAX_BACKTRACE: usize = 32 * 1024;
+
+/// Cuts `s` to at most `max` bytes on a character boundary, saying how much was cut.
+fn bounded(s: &mut String, max: usize) {
+    if s.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    let cut = s.len() - end;
+    s.truncate(end);
+    s.push_str(&format!("... ({cut} more bytes on the child's stderr)"));
+}
+
+fn record_failure(mut f: ChildFailure) {
+    bounded(&mut f.message, MAX_MESSAGE);
+    if let Some(b) = f.backtrace.as_mut() {
+        bounded(b, MAX_BACKTRACE);
+    }
+    if let Some(l) = f.location.as_mut() {
+        bounded(l, 1024);
+    }
+    *lock(&G.failure) = Some(f);
 }
 
 /// Sends the recorded failure, if any, to the parent.
 pub(crate) fn send_report() {
-    let failure = lock(&FAILURE).take();
+    let failure = lock(&G.failure).take();
     if let Some(f) = failure {
         send(&Report::Failure(f));
     }
@@ -100,14 +134,16 @@ pub(crate) fn send_report() {
 
 /// Sends one report to the parent, if it listens.
 fn send(report: &Report) {
-    let sock = lock(&REPORT_SOCK);
-    if let (Some(sock), Ok(bytes)) = (sock.as_ref(), postcard::to_stdvec(report)) {
-        let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
+    let to = lock(&G.report);
+    let Ok(bytes) = postcard::to_stdvec(report) else { return };
+    match to.as_ref() {
+        Some(ReportTo::Socket(sock)) => {
+            let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
+        }
+        Some(ReportTo::Listener(name)) => super::reports::send_to(name, &bytes),
+        None => {}
     }
 }
-
-/// Set in a child process: panics are reported the Python way and recorded for the parent.
-static IN_CHILD: AtomicBool = AtomicBool::new(false);
 
 /// Installs, once per process, a panic hook that behaves as the previous hook in the main
 /// process and reports the child way in a child.
@@ -120,14 +156,14 @@ pub(crate) fn ensure_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if IN_CHILD.load(Ordering::Relaxed) { child_panic(info) } else { previous(info) }
+            if G.in_child.load(Ordering::Relaxed) { child_panic(info) } else { previous(info) }
         }));
     });
 }
 
 /// Switches the hook of [`ensure_panic_hook`] to the child behaviour.
 pub(crate) fn become_child_panics() {
-    IN_CHILD.store(true, Ordering::Relaxed);
+    G.in_child.store(true, Ordering::Relaxed);
 }
 
 /// Prints a panic like Python's traceback and remembers it for the parent.
@@ -219,7 +255,7 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
             sys::exe::to_hex(&msg.exe_id),
             sys::exe::to_hex(sys::exe::identity())
         ));
-        let mut f = lock(&FAILURE);
+        let mut f = lock(&G.failure);
         if let Some(f) = f.as_mut() {
             f.kind = FailureKind::BinaryMismatch;
         }
@@ -244,7 +280,7 @@ pub(crate) fn finish_child(code: i32) -> ! {
     super::exit_function();
     let _ = std::io::stdout().flush();
     let _ = std::io::stderr().flush();
-    match EXIT_MODE.load(Ordering::Relaxed) {
+    match G.exit_mode.load(Ordering::Relaxed) {
         // A forked child leaves with `_exit`, as Python's do: the at-exit handlers it
         // inherited belong to the parent.
         EXIT_FORKED => sys::proc::exit_immediately(code),
@@ -259,15 +295,14 @@ pub(crate) fn finish_child(code: i32) -> ! {
     }
 }
 
-const EXIT_NORMAL: u8 = 0;
+pub(crate) const EXIT_NORMAL: u8 = 0;
 const EXIT_FORKED: u8 = 1;
 const EXIT_FORK_SERVER: u8 = 2;
-static EXIT_MODE: AtomicU8 = AtomicU8::new(EXIT_NORMAL);
 
 /// Marks this process as made by `fork`: by the `Fork` start method, or (`fork_server`) by
 /// the fork server.
 pub(crate) fn set_forked(fork_server: bool) {
-    EXIT_MODE.store(if fork_server { EXIT_FORK_SERVER } else { EXIT_FORKED }, Ordering::Relaxed);
+    G.exit_mode.store(if fork_server { EXIT_FORK_SERVER } else { EXIT_FORKED }, Ordering::Relaxed);
 }
 
 #[cfg(feature = "ctor")]

@@ -6,23 +6,18 @@
 //! long as the process; starts from the main thread run directly (its end is the process's
 //! end anyway).
 
-use std::sync::Mutex;
-
 use crossbeam_channel::{Sender, bounded, unbounded};
 
 use crate::error::{ProcessError, ProcessErrorKind};
+use crate::process::globals::G;
 use crate::process::lock;
 use crate::sys;
 
-type Job = Box<dyn FnOnce() + Send>;
-
-/// The launcher of this process: `(pid that created it, its queue)`. A forked child sees its
-/// parent's entry and makes its own.
-pub(crate) static LAUNCHER: Mutex<Option<(u32, Sender<Job>)>> = Mutex::new(None);
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 fn launcher() -> Sender<Job> {
-    let me = sys::proc::getpid();
-    let mut g = lock(&LAUNCHER);
+    let me = sys::liveness::my_pid();
+    let mut g = lock(&G.launcher);
     if let Some((pid, tx)) = g.as_ref()
         && *pid == me
     {

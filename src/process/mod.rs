@@ -10,14 +10,16 @@
 //! to the parent, see [`Process::failure`]), and `-N` when a signal `N` killed the child.
 
 pub(crate) mod bootstrap;
+pub(crate) mod globals;
 pub(crate) mod launcher;
+pub(crate) mod reports;
 pub(crate) mod service;
 pub(crate) mod start;
 mod target;
 
 use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -25,6 +27,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use self::bootstrap::ChildInfo;
+use self::globals::G;
 use self::target::FnTarget;
 pub(crate) use self::target::Target;
 pub use self::target::{Run, TargetResult};
@@ -87,8 +90,9 @@ pub(crate) struct ChildHandle {
     ident: OnceLock<(u32, Option<OwnedFd>)>,
     pub(crate) waiter: Waiter,
     /// The parent's end of the bootstrap socket, where a failing child leaves its report (and a
-    /// fork-server child its exit code).
-    pub(crate) report: OwnedFd,
+    /// fork-server child its exit code); `None` for a forked child, which reports to the
+    /// process's report listener (`reports`).
+    pub(crate) report: Option<OwnedFd>,
     reports: Mutex<Reports>,
 }
 
@@ -102,7 +106,7 @@ struct Reports {
 
 impl ChildHandle {
     /// A child of this process, with its pidfd.
-    pub(crate) fn direct(pid: u32, pidfd: OwnedFd, report: OwnedFd) -> ChildHandle {
+    pub(crate) fn direct(pid: u32, pidfd: OwnedFd, report: Option<OwnedFd>) -> ChildHandle {
         ChildHandle {
             ident: OnceLock::from((pid, Some(pidfd))),
             waiter: Waiter::Direct,
@@ -116,7 +120,7 @@ impl ChildHandle {
         ChildHandle {
             ident: OnceLock::new(),
             waiter: Waiter::Status(status),
-            report,
+            report: Some(report),
             reports: Mutex::new(Reports::default()),
         }
     }
@@ -152,8 +156,16 @@ impl ChildHandle {
     /// Reads whatever reports have fully arrived, without blocking.
     fn drain_reports(&self) -> std::sync::MutexGuard<'_, Reports> {
         let mut r = lock(&self.reports);
-        while !r.eof && sys::fd::is_readable(self.report.as_fd()).unwrap_or(false) {
-            match sys::socket::recv_framed(self.report.as_fd(), 16 << 20) {
+        let Some(report) = self.report.as_ref() else {
+            // A forked child: its report, if any, waits at the listener.
+            if !r.eof {
+                r.eof = true;
+                r.failure = self.pid().and_then(reports::take);
+            }
+            return r;
+        };
+        while !r.eof && sys::fd::is_readable(report.as_fd()).unwrap_or(false) {
+            match sys::socket::recv_framed(report.as_fd(), 1 << 20) {
                 Ok(Some((body, _))) => match postcard::from_bytes::<bootstrap::Report>(&body) {
                     Ok(bootstrap::Report::Failure(f)) => r.failure = Some(f),
                     Ok(bootstrap::Report::Exit(code)) => r.exit = Some(code),
@@ -212,7 +224,7 @@ impl ChildHandle {
             Waiter::Direct => self.pidfd(),
             // The report socket: readable when the child leaves (its exit code, or end of
             // file), without first waiting for the server to tell the pid.
-            Waiter::Status(_) => Some(self.report.as_fd()),
+            Waiter::Status(_) => self.report.as_ref().map(|r| r.as_fd()),
         }
     }
 
@@ -279,8 +291,6 @@ struct Inner {
 pub struct Process {
     inner: Arc<Inner>,
 }
-
-static PROCESS_COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// The longest a fork-server child's `join` sleeps on the report socket before it also looks
 /// at the child's pidfd.
@@ -379,14 +389,14 @@ impl Process {
     }
 
     fn with_target(prefix: String, target: Target, method: Option<StartMethod>) -> Process {
-        let count = PROCESS_COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+        let count = G.process_counter.fetch_add(1, Ordering::Relaxed) + 1;
         let cur = current_process();
         let mut identity = cur.info.identity.clone();
         identity.push(count);
         let name = format!("{prefix}-{}", identity.iter().map(u32::to_string).collect::<Vec<_>>().join(":"));
         Process {
             inner: Arc::new(Inner {
-                creator_pid: sys::proc::getpid(),
+                creator_pid: sys::liveness::my_pid(),
                 state: Mutex::new(State {
                     name,
                     daemon: cur.info.daemon,
@@ -528,7 +538,7 @@ impl Process {
         if s.phase != Phase::Initial {
             return Err(ProcessError::new(ProcessErrorKind::AlreadyStarted, "cannot start a process twice"));
         }
-        if self.inner.creator_pid != sys::proc::getpid() {
+        if self.inner.creator_pid != sys::liveness::my_pid() {
             return Err(ProcessError::new(
                 ProcessErrorKind::NotCreator,
                 "can only start a process object created by current process",
@@ -557,7 +567,7 @@ impl Process {
             identity: s.identity.clone(),
             daemon: s.daemon,
             authkey: cur.info.authkey.clone(),
-            parent_pid: sys::proc::getpid(),
+            parent_pid: sys::liveness::my_pid(),
             parent_name: cur.info.name.clone(),
             method,
         };
@@ -566,7 +576,7 @@ impl Process {
         s.child = Some(Arc::new(child));
         s.phase = Phase::Started;
         drop(s);
-        lock(&CHILDREN).push(self.clone());
+        lock(&G.children).push(self.clone());
         Ok(())
     }
 
@@ -578,7 +588,7 @@ impl Process {
         if s.phase == Phase::Initial {
             return Err(ProcessError::new(ProcessErrorKind::NotStarted, "can only join a started process"));
         }
-        if self.inner.creator_pid != sys::proc::getpid() {
+        if self.inner.creator_pid != sys::liveness::my_pid() {
             return Err(ProcessError::new(ProcessErrorKind::NotCreator, "can only join a child process"));
         }
         Ok(if s.exitcode.is_some() { None } else { s.child.clone() })
@@ -599,7 +609,7 @@ impl Process {
                 // A child reports only when it fails, and then its exit code is not 0.
                 s.failure = if code != 0 { child.read_failure() } else { None };
                 drop(s);
-                lock(&CHILDREN).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
+                lock(&G.children).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
                 Ok(Some(code))
             }
         }
@@ -689,7 +699,7 @@ impl Process {
     pub fn is_alive(&self) -> bool {
         {
             let s = self.state();
-            if s.closed || s.phase != Phase::Started || self.inner.creator_pid != sys::proc::getpid() {
+            if s.closed || s.phase != Phase::Started || self.inner.creator_pid != sys::liveness::my_pid() {
                 return false;
             }
         }
@@ -854,7 +864,7 @@ impl Process {
         s.child = None;
         s.target = None;
         drop(s);
-        lock(&CHILDREN).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
+        lock(&G.children).retain(|p| !Arc::ptr_eq(&p.inner, &self.inner));
         Ok(())
     }
 
@@ -1068,7 +1078,7 @@ impl CurrentProcess {
     /// assert_eq!(multiproc::current_process().pid(), std::process::id());
     /// ```
     pub fn pid(&self) -> u32 {
-        sys::proc::getpid()
+        sys::liveness::my_pid()
     }
 
     /// Is the calling process a daemon?
@@ -1123,14 +1133,12 @@ impl CurrentProcess {
     }
 }
 
-pub(crate) static CURRENT: Mutex<Option<Arc<SelfInfo>>> = Mutex::new(None);
-
 /// The calling process.
 ///
 /// # Examples
 /// See [`CurrentProcess`].
 pub fn current_process() -> CurrentProcess {
-    let mut g = lock(&CURRENT);
+    let mut g = lock(&G.current);
     let info = g.get_or_insert_with(|| {
         let mut authkey = vec![0u8; 32];
         getrandom::fill(&mut authkey).expect("the system random number generator failed");
@@ -1227,20 +1235,18 @@ impl ParentProcess {
     }
 }
 
-pub(crate) static PARENT: Mutex<Option<(u32, String)>> = Mutex::new(None);
-
 /// The parent process of a child, `None` in the main process.
 ///
 /// # Examples
 /// See [`ParentProcess`].
 pub fn parent_process() -> Option<ParentProcess> {
-    let (pid, name) = lock(&PARENT).clone()?;
+    let (pid, name) = lock(&G.parent).clone()?;
     Some(ParentProcess { pid, name, pidfd: sys::proc::pidfd_open(pid).ok() })
 }
 
 /// Sets up the process-wide state of a new child.
 pub(crate) fn become_child(info: &ChildInfo) {
-    ChildGlobals::new(info).install(&mut lock(&CURRENT), &mut lock(&PARENT), &mut lock(&crate::context::GLOBAL));
+    ChildGlobals::new(info).install(&mut lock(&G.current), &mut lock(&G.parent), &mut lock(&G.method));
 }
 
 /// The process-wide state of a new child, built before `fork` so that the child only moves
@@ -1275,13 +1281,10 @@ impl ChildGlobals {
     ) {
         *current = Some(self.current);
         *parent = Some(self.parent);
-        PROCESS_COUNTER.store(0, Ordering::Relaxed);
+        G.process_counter.store(0, Ordering::Relaxed);
         *method = Some(self.method);
     }
 }
-
-/// Started children not yet known to have ended (Python's `_children`).
-pub(crate) static CHILDREN: Mutex<Vec<Process>> = Mutex::new(Vec::new());
 
 /// The live children of the calling process; ended ones are reaped on the way.
 ///
@@ -1290,7 +1293,7 @@ pub(crate) static CHILDREN: Mutex<Vec<Process>> = Mutex::new(Vec::new());
 /// assert!(multiproc::active_children().is_empty());
 /// ```
 pub fn active_children() -> Vec<Process> {
-    let kids: Vec<Process> = lock(&CHILDREN).clone();
+    let kids: Vec<Process> = lock(&G.children).clone();
     kids.into_iter().filter(|p| p.is_alive()).collect()
 }
 
@@ -1331,8 +1334,8 @@ pub fn exit(code: i32) -> ! {
 
 /// Python's `util._exit_function`: terminate daemon children, join the others.
 pub(crate) fn exit_function() {
-    let me = sys::proc::getpid();
-    let kids: Vec<Process> = std::mem::take(&mut *lock(&CHILDREN));
+    let me = sys::liveness::my_pid();
+    let kids: Vec<Process> = std::mem::take(&mut *lock(&G.children));
     let kids: Vec<Process> = kids.into_iter().filter(|p| p.inner.creator_pid == me).collect();
     for p in &kids {
         if p.daemon() && p.is_alive() {

@@ -45,7 +45,7 @@ impl Service {
 pub(crate) fn spawn_service(main: ServiceMain, fd: OwnedFd, die_with_parent: bool) -> io::Result<Service> {
     let offset = sys::exe::fn_offset(main);
     let spec = format!("{}:{}:{}", sys::exe::to_hex(sys::exe::identity()), offset, u8::from(die_with_parent));
-    let me = sys::proc::getpid().to_string();
+    let me = sys::liveness::my_pid().to_string();
     let mut cmd = std::process::Command::new(super::start::spawn::executable());
     cmd.env(ENV_BOOT, "service").env(ENV_SERVICE, spec).env(ENV_PARENT, me).stdin(std::process::Stdio::from(fd));
     let child = cmd.spawn()?;

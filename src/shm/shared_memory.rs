@@ -182,7 +182,7 @@ impl SharedMemory {
                 return Err(e);
             }
         };
-        let creator = Some(sys::proc::getpid());
+        let creator = Some(sys::liveness::my_pid());
         Ok(SharedMemory { inner: Arc::new(Inner { name: Some(name), fd, map, creator }) })
     }
 
@@ -282,7 +282,7 @@ impl SharedMemory {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_owner(&self) -> bool {
-        self.inner.name.is_some() && self.inner.creator == Some(sys::proc::getpid())
+        self.inner.name.is_some() && self.inner.creator == Some(sys::liveness::my_pid())
     }
 
     /// Gives up ownership: the tracker forgets the segment, which then outlives this process

@@ -74,7 +74,7 @@ fn send(sock: &OwnedFd, tag: u8, ino: u64, name: &str) -> io::Result<()> {
 
 fn start(names: BTreeMap<String, u64>) -> io::Result<Conn> {
     let (ours, theirs) = sys::socket::socketpair(sys::socket::PairKind::SeqPacket)?;
-    let me = sys::proc::getpid();
+    let me = sys::liveness::my_pid();
     let pidfd = sys::proc::pidfd_open(me)?;
     let service = spawn_service(tracker_main, theirs, false)?;
     sys::socket::send_with_fds(ours.as_fd(), b"H", &[pidfd.as_fd()])?;
@@ -87,7 +87,7 @@ fn start(names: BTreeMap<String, u64>) -> io::Result<Conn> {
 /// Sends one message, relaunching the tracker (and telling it every owned name again) if it
 /// died: CPython relaunches too, but forgets what the dead tracker knew.
 fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, ino: u64, name: &str) -> io::Result<()> {
-    let me = sys::proc::getpid();
+    let me = sys::liveness::my_pid();
     if slot.as_ref().is_none_or(|c| c.pid != me) {
         // A connection inherited through fork belongs to the parent's tracker: drop our copy.
         *slot = Some(start(BTreeMap::new())?);
@@ -118,7 +118,7 @@ pub(crate) fn register(name: &str, ino: u64) -> io::Result<()> {
 pub(crate) fn unregister(name: &str) -> io::Result<()> {
     let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
     match g.as_ref() {
-        Some(c) if c.pid == sys::proc::getpid() => send_or_relaunch(&mut g, b'U', 0, name),
+        Some(c) if c.pid == sys::liveness::my_pid() => send_or_relaunch(&mut g, b'U', 0, name),
         _ => Ok(()),
     }
 }

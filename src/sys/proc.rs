@@ -75,6 +75,16 @@ pub(crate) fn pidfd_try_reap(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
     Ok(st.and_then(|s| if s.raw_signo() == 0 { None } else { Some(code_of(s)) }))
 }
 
+/// Is `pid` a child of this process that has not been reaped (running, or ended and not yet
+/// collected)? Collects nothing.
+pub(crate) fn is_unreaped_child(pid: u32) -> bool {
+    let Some(pid) = Pid::from_raw(pid as i32) else { return false };
+    retry(|| {
+        rustix::process::waitid(WaitId::Pid(pid), WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT)
+    })
+    .is_ok()
+}
+
 /// Reaps any exited child without blocking: `(pid, exit code)`.
 pub(crate) fn reap_any() -> io::Result<Option<(u32, i32)>> {
     match retry(|| rustix::process::wait(WaitOptions::NOHANG)) {

@@ -171,3 +171,101 @@ pub(crate) fn recv_framed(sock: BorrowedFd<'_>, max_len: usize) -> io::Result<Op
 pub(crate) fn borrow_all(fds: &[OwnedFd]) -> Vec<BorrowedFd<'_>> {
     fds.iter().map(|f| f.as_fd()).collect()
 }
+
+/// The longest abstract socket name [`listen_abstract`] hands out (the kernel's autobind names
+/// are 5 hex digits).
+pub(crate) const MAX_ABSTRACT_NAME: usize = 32;
+
+/// An abstract Unix socket name, small and `Copy` so that a forked child can take it without
+/// allocating.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct AbstractName {
+    len: u8,
+    bytes: [u8; MAX_ABSTRACT_NAME],
+}
+
+impl AbstractName {
+    fn new(name: &[u8]) -> io::Result<AbstractName> {
+        if name.len() > MAX_ABSTRACT_NAME {
+            return Err(io::Error::other(format!("abstract socket name of {} bytes is too long", name.len())));
+        }
+        let mut bytes = [0u8; MAX_ABSTRACT_NAME];
+        bytes[..name.len()].copy_from_slice(name);
+        Ok(AbstractName { len: name.len() as u8, bytes })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
+}
+
+/// A listening Unix stream socket on a fresh abstract name the kernel picks (autobind),
+/// close-on-exec and non-blocking, with that name.
+///
+/// # References
+/// - [unix(7), "Autobind feature"](https://man7.org/linux/man-pages/man7/unix.7.html)
+pub(crate) fn listen_abstract() -> io::Result<(OwnedFd, AbstractName)> {
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    rustix::net::bind(&fd, &rustix::net::SocketAddrUnix::new_unnamed())?;
+    rustix::net::listen(&fd, 1024)?;
+    let addr = rustix::net::SocketAddrUnix::try_from(rustix::net::getsockname(&fd)?)?;
+    let name = addr.abstract_name().ok_or_else(|| io::Error::other("autobind gave no abstract name"))?;
+    Ok((fd, AbstractName::new(name)?))
+}
+
+/// Connects to the abstract name `name` without blocking: a listener whose queue is full
+/// gives `WouldBlock` instead of a wait. The socket is close-on-exec and stays non-blocking.
+pub(crate) fn connect_abstract(name: &AbstractName) -> io::Result<OwnedFd> {
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?;
+    let addr = rustix::net::SocketAddrUnix::new_abstract_name(name.as_bytes())?;
+    retry(|| rustix::net::connect(&fd, &addr))?;
+    Ok(fd)
+}
+
+/// Accepts one pending connection without blocking (`None` when there is none); the
+/// accepted socket is close-on-exec and non-blocking.
+pub(crate) fn accept_now(listener: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
+    match retry(|| rustix::net::accept_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)) {
+        Ok(fd) => Ok(Some(fd)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The pid of the process that connected a Unix socket (`SO_PEERCRED`, taken at connect).
+pub(crate) fn peer_pid(sock: BorrowedFd<'_>) -> io::Result<u32> {
+    let cred = rustix::net::sockopt::socket_peercred(sock)?;
+    Ok(cred.pid.as_raw_nonzero().get() as u32)
+}
+
+/// Reads what is available on a non-blocking socket into `buf`, up to `limit` bytes in all:
+/// `Ok(true)` at end of file, `Ok(false)` when nothing more is there yet.
+///
+/// # Errors
+/// `InvalidData` when the peer sent more than `limit` bytes.
+pub(crate) fn read_available(sock: BorrowedFd<'_>, buf: &mut Vec<u8>, limit: usize) -> io::Result<bool> {
+    let mut chunk = [0u8; 16 * 1024];
+    loop {
+        match retry(|| rustix::io::read(sock, &mut chunk)) {
+            Ok(0) => return Ok(true),
+            Ok(n) => {
+                if buf.len() + n > limit {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("over {limit} bytes")));
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+            Err(e) => return Err(e),
+        }
+    }
+}

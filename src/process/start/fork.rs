@@ -2,17 +2,15 @@
 
 use std::io::Write;
 
-use super::{forkserver, spawn};
 use crate::error::ProcessError;
-use crate::process::bootstrap::{self, ChildInfo};
-use crate::process::{CHILDREN, ChildHandle, Target, launcher, lock};
+use crate::process::bootstrap::{self, ChildInfo, ReportTo};
+use crate::process::globals::G;
+use crate::process::{ChildHandle, Target, lock, reports};
 use crate::sys;
 use crate::sys::proc::Forked;
 
 pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, ProcessError> {
-    let (report_parent, report_child) =
-        sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
-    let parent_pid = sys::proc::getpid();
+    let parent_pid = sys::liveness::my_pid();
     bootstrap::ensure_panic_hook();
     let globals = crate::process::ChildGlobals::new(&info);
     drop(info);
@@ -20,16 +18,20 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     // fork(): the child then owns consistent copies and releases them, instead of finding a
     // lock that another thread of the parent held at the instant of the fork. stdout and
     // stderr are flushed and held too, so a child's first print cannot deadlock and nothing
-    // buffered is written twice.
-    let server = lock(&forkserver::SERVER);
-    let executable = lock(&spawn::EXECUTABLE);
-    let launcher = lock(&launcher::LAUNCHER);
-    let mut current = lock(&crate::process::CURRENT);
-    let mut parent = lock(&crate::process::PARENT);
-    let mut method = lock(&crate::context::GLOBAL);
-    let mut report = lock(&bootstrap::REPORT_SOCK);
-    let mut failure = lock(&bootstrap::FAILURE);
-    let mut children = lock(&CHILDREN);
+    // buffered is written twice. The locks live on one page (`globals`): releasing them costs
+    // each side one copy-on-write fault.
+    let server = lock(&G.server);
+    let executable = lock(&G.executable);
+    let launcher = lock(&G.launcher);
+    let mut current = lock(&G.current);
+    let mut parent = lock(&G.parent);
+    let mut method = lock(&G.method);
+    let mut report = lock(&G.report);
+    let mut failure = lock(&G.failure);
+    let mut children = lock(&G.children);
+    let mut registry = lock(&G.fork_reports);
+    let report_to =
+        reports::address(&mut registry).map_err(|e| ProcessError::os("listening for the children's reports", e))?;
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
     let _ = out.flush();
@@ -42,16 +44,18 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     match forked {
         Err(e) => Err(ProcessError::os("fork", e)),
         Ok(Forked::Child) => {
+            // Write as little as possible: every page written now is copied. What the parent's
+            // lists held is left in place, unfreed (freeing writes to the heap).
             bootstrap::set_forked(false);
-            children.clear();
-            drop(report_parent);
-            *report = Some(report_child);
+            std::mem::forget(std::mem::take(&mut *children));
+            *report = Some(ReportTo::Listener(report_to));
             *failure = None;
             globals.install(&mut current, &mut parent, &mut method);
             // The parent's fork server connection and launcher thread are not ours.
             let mut server = server;
             drop(server.take()); // closes only this process's copy of the control socket
-            drop((server, executable, launcher, current, parent, method, report, failure, children, out, err));
+            drop((server, executable, launcher, current, parent, method, report, failure, children, registry));
+            drop((out, err));
             match sys::proc::die_with_parent(parent_pid) {
                 Ok(true) => {}
                 _ => sys::proc::exit_immediately(1),
@@ -61,11 +65,13 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             bootstrap::finish_child(code)
         }
         Ok(Forked::Parent(pid)) => {
-            drop(globals);
-            drop((server, executable, launcher, current, parent, method, report, failure, children, out, err));
-            drop(report_child);
+            drop((server, executable, launcher, current, parent, method, report, failure, children, registry));
+            drop((out, err));
             let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
-            Ok(ChildHandle::direct(pid, pidfd, report_parent))
+            // Freed after the child is set up: the parent's copy of the target and of the
+            // child's identity (`target` is dropped on return).
+            drop(globals);
+            Ok(ChildHandle::direct(pid, pidfd, None))
         }
     }
 }

@@ -35,6 +35,7 @@ use crate::process::bootstrap::{self, ENV_PARENT};
 const STATUS_PID: u8 = b'P';
 const STATUS_SERVER: u8 = b'S';
 use crate::process::ChildHandle;
+use crate::process::globals::G;
 use crate::process::lock;
 use crate::sys;
 use crate::sys::proc::Forked;
@@ -44,12 +45,10 @@ pub(crate) struct Server {
     control: OwnedFd,
 }
 
-pub(crate) static SERVER: Mutex<Option<Server>> = Mutex::new(None);
-
 fn start_server() -> Result<Server, ProcessError> {
     let (ours, theirs) =
         sys::socket::socketpair(sys::socket::PairKind::SeqPacket).map_err(|e| ProcessError::os("socketpair", e))?;
-    let me = sys::proc::getpid();
+    let me = sys::liveness::my_pid();
     super::spawn::spawn_with_boot("forkserver", theirs, &[(ENV_PARENT, me.to_string())]).map_err(|e| {
         ProcessError::new(ProcessErrorKind::ForkServer, format!("cannot start the fork server: {e}")).with_source(e)
     })?;
@@ -69,12 +68,12 @@ fn request(server: &Server, boot_child: &OwnedFd, status_w: &OwnedFd) -> Result<
 }
 
 pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
-    let me = sys::proc::getpid();
+    let me = sys::liveness::my_pid();
     let (boot_parent, boot_child) =
         sys::socket::socketpair(sys::socket::PairKind::Stream).map_err(|e| ProcessError::os("socketpair", e))?;
     let (status_r, status_w) = sys::socket::pipe().map_err(|e| ProcessError::os("pipe", e))?;
     {
-        let mut g = lock(&SERVER);
+        let mut g = lock(&G.server);
         // A server found dead is replaced once; a second failure is reported.
         let mut sent = false;
         for _attempt in 0..2 {
@@ -235,7 +234,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
         }
         let status_w = fds.pop().expect("two fds");
         let boot_child = fds.pop().expect("two fds");
-        let me = sys::proc::getpid();
+        let me = sys::liveness::my_pid();
         #[allow(unsafe_code)] // the fork server's one fork()
         // SAFETY: the fork server is single-threaded, so the child may run arbitrary code.
         let forked = unsafe { sys::proc::fork() };

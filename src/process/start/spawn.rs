@@ -7,15 +7,14 @@ use super::Encoded;
 use crate::error::ProcessError;
 use crate::process::ChildHandle;
 use crate::process::bootstrap::ENV_BOOT;
+use crate::process::globals::G;
 use crate::process::lock;
 use crate::sys;
 
 /// The path of the running binary, or the one set with `set_executable`.
 pub(crate) fn executable() -> std::path::PathBuf {
-    lock(&EXECUTABLE).clone().unwrap_or_else(|| "/proc/self/exe".into())
+    lock(&G.executable).clone().unwrap_or_else(|| "/proc/self/exe".into())
 }
-
-pub(crate) static EXECUTABLE: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
 
 /// `argv[0]` for children: the parent's, so tools like `ps` show the program name.
 fn argv0() -> std::ffi::OsString {
@@ -53,7 +52,7 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
         log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
     }
     drop(enc);
-    Ok(ChildHandle::direct(pid, pidfd, boot_parent))
+    Ok(ChildHandle::direct(pid, pidfd, Some(boot_parent)))
 }
 
 /// Sets the binary spawned children run (Python's `set_executable`). It must be a build of
@@ -65,5 +64,5 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
 /// multiproc::set_executable("/proc/self/exe");
 /// ```
 pub fn set_executable(path: impl Into<std::path::PathBuf>) {
-    *lock(&EXECUTABLE) = Some(path.into());
+    *lock(&G.executable) = Some(path.into());
 }
