@@ -199,18 +199,23 @@ impl AbstractName {
     }
 }
 
+/// A fresh Unix stream socket, close-on-exec and non-blocking.
+fn unix_stream_nonblocking() -> io::Result<OwnedFd> {
+    Ok(rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?)
+}
+
 /// A listening Unix stream socket on a fresh abstract name the kernel picks (autobind),
 /// close-on-exec and non-blocking, with that name.
 ///
 /// # References
 /// - [unix(7), "Autobind feature"](https://man7.org/linux/man-pages/man7/unix.7.html)
 pub(crate) fn listen_abstract() -> io::Result<(OwnedFd, AbstractName)> {
-    let fd = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )?;
+    let fd = unix_stream_nonblocking()?;
     rustix::net::bind(&fd, &rustix::net::SocketAddrUnix::new_unnamed())?;
     rustix::net::listen(&fd, 1024)?;
     let addr = rustix::net::SocketAddrUnix::try_from(rustix::net::getsockname(&fd)?)?;
@@ -221,12 +226,7 @@ pub(crate) fn listen_abstract() -> io::Result<(OwnedFd, AbstractName)> {
 /// Connects to the abstract name `name` without blocking: a listener whose queue is full
 /// gives `WouldBlock` instead of a wait. The socket is close-on-exec and stays non-blocking.
 pub(crate) fn connect_abstract(name: &AbstractName) -> io::Result<OwnedFd> {
-    let fd = rustix::net::socket_with(
-        AddressFamily::UNIX,
-        SocketType::STREAM,
-        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
-        None,
-    )?;
+    let fd = unix_stream_nonblocking()?;
     let addr = rustix::net::SocketAddrUnix::new_abstract_name(name.as_bytes())?;
     retry(|| rustix::net::connect(&fd, &addr))?;
     Ok(fd)
