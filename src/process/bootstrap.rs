@@ -278,8 +278,8 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
 pub(crate) fn finish_child(code: i32) -> ! {
     send_report();
     super::exit_function();
+    // (stderr is unbuffered: nothing to flush there.)
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     match G.exit_mode.load(Ordering::Relaxed) {
         // A forked child leaves with `_exit`, as Python's do: the at-exit handlers it
         // inherited belong to the parent.

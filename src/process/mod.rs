@@ -94,6 +94,10 @@ pub(crate) struct ChildHandle {
     /// process's report listener (`reports`).
     pub(crate) report: Option<OwnedFd>,
     reports: Mutex<Reports>,
+    /// The parent's copies of what a forked child took along (its target and identity),
+    /// freed with the handle rather than while the child starts: freeing writes to heap
+    /// pages the child still shares, and each such write copies a page.
+    leftovers: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
 /// What the child said on its report socket.
@@ -112,7 +116,14 @@ impl ChildHandle {
             waiter: Waiter::Direct,
             report,
             reports: Mutex::new(Reports::default()),
+            leftovers: Mutex::new(None),
         }
+    }
+
+    /// Keeps `values` until the handle is dropped.
+    pub(crate) fn keeping(self, values: Box<dyn std::any::Any + Send>) -> ChildHandle {
+        *lock(&self.leftovers) = Some(values);
+        self
     }
 
     /// A child the fork server is making.
@@ -122,6 +133,7 @@ impl ChildHandle {
             waiter: Waiter::Status(status),
             report: Some(report),
             reports: Mutex::new(Reports::default()),
+            leftovers: Mutex::new(None),
         }
     }
 
@@ -1279,8 +1291,10 @@ impl ChildGlobals {
         parent: &mut Option<(u32, String)>,
         method: &mut Option<StartMethod>,
     ) {
-        *current = Some(self.current);
-        *parent = Some(self.parent);
+        // What was there is the parent's: left unfreed, as freeing would write to the heap
+        // (in a forked child, each page written is copied).
+        std::mem::forget(current.replace(self.current));
+        std::mem::forget(parent.replace(self.parent));
         G.process_counter.store(0, Ordering::Relaxed);
         *method = Some(self.method);
     }

@@ -68,10 +68,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             drop((server, executable, launcher, current, parent, method, report, failure, children, registry));
             drop((out, err));
             let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
-            // Freed after the child is set up: the parent's copy of the target and of the
-            // child's identity (`target` is dropped on return).
-            drop(globals);
-            Ok(ChildHandle::direct(pid, pidfd, None))
+            Ok(ChildHandle::direct(pid, pidfd, None).keeping(Box::new((globals, target))))
         }
     }
 }
