@@ -64,6 +64,12 @@ thread_local! {
     static TABLE: RefCell<Vec<Table>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Sets up this thread's handle table now. The fork server calls it once, so that its
+/// children inherit a ready table instead of each registering the thread-local.
+pub(crate) fn warm_up() {
+    TABLE.with(|t| t.borrow().len());
+}
+
 struct Pop;
 impl Drop for Pop {
     fn drop(&mut self) {

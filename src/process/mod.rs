@@ -94,9 +94,9 @@ pub(crate) struct ChildHandle {
     /// process's report listener (`reports`).
     pub(crate) report: Option<OwnedFd>,
     reports: Mutex<Reports>,
-    /// The parent's copies of what a forked child took along (its target and identity),
-    /// freed with the handle rather than while the child starts: freeing writes to heap
-    /// pages the child still shares, and each such write copies a page.
+    /// The parent's copy of a forked child's identity, freed with the handle rather than
+    /// while the child starts: freeing writes to heap pages the child still shares, and each
+    /// such write copies a page.
     leftovers: Mutex<Option<Box<dyn std::any::Any + Send>>>,
 }
 
@@ -219,7 +219,7 @@ impl ChildHandle {
                     // The child said its code as it left; wait until it is really gone.
                     Some(code) => {
                         if let Some(fd) = self.pidfd() {
-                            sys::fd::spin_then_poll(fd, Duration::from_micros(500), Some(Instant::now() + limit))
+                            sys::fd::spin_then_poll(fd, Duration::from_micros(50), Some(Instant::now() + limit))
                                 .map_err(os)?;
                         }
                         Ok(Some(st.server_code(None).map_err(os)?.unwrap_or(code)))
@@ -682,10 +682,17 @@ impl Process {
                 (Waiter::Status(_), None) => Some(Instant::now() + SLICE),
                 (Waiter::Direct, d) => d,
             };
-            if let Some(fd) = child.wait_fd() {
+            match (&child.waiter, child.wait_fd()) {
                 // No spinning first: polling a pidfd in a loop slows the exiting child (both take
                 // the pidfd's wait-queue lock) more than the wake-up it would save (measured).
-                sys::fd::poll_readable(&[fd], until).map_err(|e| ProcessError::os("poll", e))?;
+                (Waiter::Direct, Some(fd)) => {
+                    sys::fd::poll_readable(&[fd], until).map_err(|e| ProcessError::os("poll", e))?;
+                }
+                // The child writes its exit code there and then exits: woken by the exit.
+                (Waiter::Status(_), Some(fd)) => {
+                    sys::fd::poll_hangup(fd, until).map_err(|e| ProcessError::os("poll", e))?;
+                }
+                (_, None) => {}
             }
             if let Some(code) = self.poll_exit()? {
                 return Ok(Some(code));

@@ -38,8 +38,30 @@ pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
 /// # References
 /// - [poll(2)](https://man7.org/linux/man-pages/man2/poll.2.html)
 pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -> io::Result<Vec<usize>> {
+    poll_flags(fds, PollFlags::IN, deadline)
+}
+
+/// Waits until the peer of `sock` has closed or shut down its end (not for data: a peer
+/// that writes and then closes wakes the caller once, at the close). Returns whether it did
+/// before the deadline.
+///
+/// A writer's wake-up is a "sync" wake-up: the scheduler may put the woken thread on the
+/// writer's CPU, expecting the writer to sleep soon. A child that reports and then exits does
+/// not sleep, and the woken parent would wait for the whole exit. Waiting for the close
+/// instead is woken by the exit itself.
+pub(crate) fn poll_hangup(sock: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    Ok(!poll_flags(&[sock], PollFlags::RDHUP, deadline)?.is_empty())
+}
+
+/// Has the peer of `sock` hung up (or the descriptor failed)? Never blocks; does not look at
+/// whether data is waiting.
+pub(crate) fn hung_up(sock: BorrowedFd<'_>) -> io::Result<bool> {
+    Ok(!poll_flags(&[sock], PollFlags::empty(), Some(Instant::now()))?.is_empty())
+}
+
+fn poll_flags(fds: &[BorrowedFd<'_>], flags: PollFlags, deadline: Option<Instant>) -> io::Result<Vec<usize>> {
     loop {
-        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, PollFlags::IN)).collect();
+        let mut pfds: Vec<PollFd<'_>> = fds.iter().map(|fd| PollFd::new(fd, flags)).collect();
         let timeout = remaining(deadline).map(|d| {
             rustix::time::Timespec::try_from(d).unwrap_or(rustix::time::Timespec { tv_sec: i64::MAX / 2, tv_nsec: 0 })
         });

@@ -97,7 +97,11 @@ pub fn wait_pid_gone(pid: u32, limit: Duration) -> bool {
 
 /// `(pid, state letter)` of this process's children, read from /proc.
 pub fn my_children() -> Vec<(u32, char)> {
-    let me = std::process::id();
+    children_of(std::process::id())
+}
+
+/// `(pid, state letter)` of the children of process `me`, read from /proc.
+pub fn children_of(me: u32) -> Vec<(u32, char)> {
     let mut out = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };

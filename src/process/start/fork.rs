@@ -67,8 +67,12 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
         Ok(Forked::Parent(pid)) => {
             drop((server, executable, launcher, current, parent, method, report, failure, children, registry));
             drop((out, err));
+            // The parent's copy of the target goes now: the handles in it (a pipe's write
+            // end, say) must close here, or a reader waiting for end of file would wait for
+            // the child's handle to be dropped too.
+            drop(target);
             let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
-            Ok(ChildHandle::direct(pid, pidfd, None).keeping(Box::new((globals, target))))
+            Ok(ChildHandle::direct(pid, pidfd, None).keeping(Box::new(globals)))
         }
     }
 }
