@@ -13,7 +13,7 @@ use crate::shm::Segment;
 use crate::sys::futex;
 use crate::sys::liveness::{my_tid, task_alive};
 
-const MAGIC: u64 = 0x6d70_7175_6575_6531; // "mpqueue1"
+const MAGIC: u64 = 0x6d70_7175_6575_6532; // "mpqueue2"
 /// The header occupies the first page; the data area follows.
 const DATA_OFFSET: usize = 4096;
 /// Record header: `len: u32`, `kind: u32`, `id: u32`, `tid: u32`.
@@ -31,6 +31,8 @@ pub(crate) const MAX_CAPACITY: usize = 1 << 30;
 
 /// Spin iterations before sleeping (each a `spin_loop` hint, ~10-40 ns): a few microseconds.
 const SPIN: u32 = 200;
+/// Most `spin_loop` hints between two looks at the peer's commit word while spinning.
+const SPIN_GAP_MAX: u32 = 16;
 /// Longer spin while a streamed message is arriving: the next fragment is on its way.
 const STREAM_SPIN: u32 = 4000;
 /// After spinning, how long to keep yielding the CPU before sleeping on a futex.
@@ -52,11 +54,11 @@ struct Meta {
     maxsize: AtomicU32,
 }
 
-/// Written by the producer holding the lock.
+/// Written by the producer holding the lock. The commit word (`tail`) has a line of its own:
+/// consumers read it all the time, and sharing a line with the lock word would make every
+/// lock acquisition fetch the line back from the consumer's cache.
 #[repr(C)]
 struct Prod {
-    /// Commit word: `(messages put) << 32 | (byte position)`, both wrapping `u32`s.
-    tail: AtomicU64,
     /// Owner tid of the producer lock, 0 when free.
     owner: AtomicU32,
     /// Threads sleeping on `owner`.
@@ -69,10 +71,9 @@ struct Prod {
 }
 
 /// Written by the consumer holding the lock.
+/// Written by the consumer holding the lock; its commit word (`head`) has a line of its own.
 #[repr(C)]
 struct Cons {
-    /// Commit word: `(messages taken) << 32 | (byte position)`.
-    head: AtomicU64,
     owner: AtomicU32,
     waiters: AtomicU32,
     /// A hint: a tail a consumer saw (never ahead of the real tail, never behind the head).
@@ -103,6 +104,11 @@ struct Header {
     meta: Line<Meta>,
     prod: Line<Prod>,
     cons: Line<Cons>,
+    /// The producers' commit word: `(messages put) << 32 | (byte position)`, both wrapping
+    /// `u32`s.
+    tail: Line<AtomicU64>,
+    /// The consumers' commit word: `(messages taken) << 32 | (byte position)`.
+    head: Line<AtomicU64>,
     wake: Line<Wake>,
     tasks: Line<Tasks>,
 }
@@ -266,8 +272,8 @@ impl Ring {
     /// Messages put and not yet taken (approximate while others work).
     pub(crate) fn len(&self) -> u32 {
         let h = self.hdr();
-        let out = count(h.cons.0.head.load(Ordering::Acquire));
-        let inn = count(h.prod.0.tail.load(Ordering::Acquire));
+        let out = count(h.head.0.load(Ordering::Acquire));
+        let inn = count(h.tail.0.load(Ordering::Acquire));
         let n = inn.wrapping_sub(out);
         if n > u32::MAX / 2 { 0 } else { n }
     }
@@ -412,8 +418,17 @@ impl Ring {
             return true;
         }
         if !expired(deadline) {
-            for _ in 0..spin {
-                std::hint::spin_loop();
+            // Look less and less often: every look pulls the peer's line into this cache, and
+            // the peer's next commit must take it back. A producer left alone for a while
+            // commits several messages per transfer of its line.
+            let mut gap = 1u32;
+            let mut spent = 0u32;
+            while spent < spin {
+                for _ in 0..gap {
+                    std::hint::spin_loop();
+                }
+                spent += gap;
+                gap = (gap * 2).min(SPIN_GAP_MAX);
                 if ready() {
                     return true;
                 }
@@ -562,7 +577,7 @@ impl Ring {
         let h = self.hdr();
         let p = &h.prod.0;
         let cap = self.cap;
-        let tail = p.tail.load(Ordering::Relaxed);
+        let tail = self.hdr().tail.0.load(Ordering::Relaxed);
         let fits = |head: u64| match maxsize {
             Some(m) => count(tail).wrapping_sub(count(head)) < m,
             None => cap - pos(tail).wrapping_sub(pos(head)) >= need as u32,
@@ -571,7 +586,7 @@ impl Ring {
             return true;
         }
         let ready = || {
-            let head = h.cons.0.head.load(Ordering::Acquire);
+            let head = h.head.0.load(Ordering::Acquire);
             p.cached_head.store(head, Ordering::Relaxed);
             fits(head)
         };
@@ -596,8 +611,7 @@ impl Ring {
         n: usize,
         completes: bool,
     ) {
-        let p = &self.hdr().prod.0;
-        let tail = p.tail.load(Ordering::Relaxed);
+        let tail = self.hdr().tail.0.load(Ordering::Relaxed);
         let at = pos(tail);
         let len = prefix.len() + n;
         let mut hdr = [0u8; REC_HDR];
@@ -629,7 +643,7 @@ impl Ring {
             skip = 0;
         }
         let new_count = count(tail).wrapping_add(completes as u32);
-        p.tail.store(word(new_count, at.wrapping_add(stride(len) as u32)), Ordering::Release);
+        self.hdr().tail.0.store(word(new_count, at.wrapping_add(stride(len) as u32)), Ordering::Release);
         if kind != WHOLE {
             // The producer keeps the lock for the next fragment: wake a consumer now.
             self.wake_consumers();
@@ -640,7 +654,7 @@ impl Ring {
 
     fn data_ready(&self) -> bool {
         let h = self.hdr();
-        pos(h.prod.0.tail.load(Ordering::Acquire)) != pos(h.cons.0.head.load(Ordering::Acquire))
+        pos(h.tail.0.load(Ordering::Acquire)) != pos(h.head.0.load(Ordering::Acquire))
     }
 
     /// Takes one whole message and hands its bytes to `sink`. Fails with `Empty` if the
@@ -687,13 +701,13 @@ impl Ring {
         // Stream being assembled: (id, producer tid, bytes left).
         let mut stream: Option<(u32, u32, usize)> = None;
         loop {
-            let head = c.head.load(Ordering::Relaxed);
+            let head = h.head.0.load(Ordering::Relaxed);
             // Records up to a tail seen earlier (by this or a previous lock holder, whose unlock
             // this lock's acquisition synchronizes with) are published: read the producer's
             // line only when they are used up.
             let mut tail = c.cached_tail.load(Ordering::Relaxed);
             if pos(head) == pos(tail) {
-                tail = h.prod.0.tail.load(Ordering::Acquire);
+                tail = h.tail.0.load(Ordering::Acquire);
                 c.cached_tail.store(tail, Ordering::Relaxed);
             }
             if pos(head) == pos(tail) {
@@ -743,7 +757,7 @@ impl Ring {
                 _ => {} // a fragment of an abandoned message: skip it
             }
             let new_count = count(head).wrapping_add(completes as u32);
-            c.head.store(word(new_count, pos(head).wrapping_add(stride(len) as u32)), Ordering::Release);
+            h.head.0.store(word(new_count, pos(head).wrapping_add(stride(len) as u32)), Ordering::Release);
             if finished {
                 return true;
             }
@@ -761,7 +775,7 @@ impl Ring {
         let t = &h.tasks.0;
         let mut d = t.done.load(Ordering::Acquire);
         loop {
-            let inn = count(h.prod.0.tail.load(Ordering::Acquire));
+            let inn = count(h.tail.0.load(Ordering::Acquire));
             let unfinished = inn.wrapping_sub(d);
             if unfinished == 0 || unfinished > u32::MAX / 2 {
                 return false;
@@ -781,7 +795,7 @@ impl Ring {
     /// Messages put and not yet marked done.
     pub(crate) fn unfinished(&self) -> u32 {
         let h = self.hdr();
-        let inn = count(h.prod.0.tail.load(Ordering::Acquire));
+        let inn = count(h.tail.0.load(Ordering::Acquire));
         inn.wrapping_sub(h.tasks.0.done.load(Ordering::Acquire))
     }
 
