@@ -586,12 +586,8 @@ fn exit_joins_children_and_terminates_daemons() {
     let _w = Watchdog::new("exit hook", LIMIT);
     let dir = std::env::temp_dir().join(common::unique_name("mp-exit"));
     std::fs::create_dir_all(&dir).unwrap();
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "helper_leaves_children_running", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("MULTIPROC_HELPER", "1")
-        .env("MULTIPROC_TEST_DIR", &dir)
-        .output()
-        .unwrap();
+    let out =
+        common::run_helper_test_with("helper_leaves_children_running", &[("MULTIPROC_TEST_DIR", dir.as_os_str())]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     for i in 0..3 {
         assert_eq!(std::fs::read_to_string(dir.join(format!("done-{i}"))).unwrap(), "done");
@@ -685,4 +681,71 @@ fn fork_server_child_killed_while_a_bare_fork_descendant_lives() {
     let t = Instant::now();
     assert_eq!(p.join().unwrap(), -9);
     assert!(t.elapsed() < Duration::from_secs(3), "join took {:?}", t.elapsed());
+}
+
+fn chatty(lines: u32) {
+    for i in 0..lines {
+        println!("stdout line {i} of a child whose parent has no stdio");
+        eprintln!("stderr line {i}");
+    }
+    // A grandchild from here too: it must find working stdio (or none) as well.
+    let p = Process::new(|(): ()| println!("grandchild"), ());
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+fn breaks_own_stdio(_: ()) {
+    // SAFETY: closing the standard descriptors of this process only; nothing else holds them.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::close(0);
+        libc::close(1);
+        libc::close(2);
+    }
+    println!("printing to a closed stdout is not an error in Rust");
+    eprintln!("nor to a closed stderr");
+    let p = Process::new(|(): ()| println!("grandchild of a child without stdio"), ());
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+}
+
+#[test]
+#[ignore = "helper for children_work_without_the_parents_stdio"]
+fn helper_closed_stdio() {
+    if !common::in_helper() {
+        return;
+    }
+    let report = std::env::var("MULTIPROC_REPORT").unwrap();
+    let mut out = std::fs::File::create(report).unwrap();
+    // SAFETY: closing this helper process's own standard descriptors; the test harness of this
+    // process prints nothing more (its output goes to the report file).
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::close(0);
+        libc::close(1);
+        libc::close(2);
+    }
+    for m in METHODS {
+        let ctx = get_context(Some(m));
+        let a = ctx.process(chatty, 3);
+        let code_a = a.start().map(|()| a.join());
+        let b = ctx.process(breaks_own_stdio, ());
+        let code_b = b.start().map(|()| b.join());
+        writeln!(out, "{m}: {code_a:?} {code_b:?}").unwrap();
+    }
+}
+
+// 23: a child works (exit code 0) when the parent's stdin, stdout and stderr are closed, and
+// when the child closes its own; so do its children.
+#[test]
+fn children_work_without_the_parents_stdio() {
+    let _w = Watchdog::new("closed stdio", LIMIT);
+    let report = std::env::temp_dir().join(common::unique_name("multiproc-stdio-report"));
+    let out = common::run_helper_test_with("helper_closed_stdio", &[("MULTIPROC_REPORT", report.as_os_str())]);
+    let text = std::fs::read_to_string(&report).unwrap_or_default();
+    let _ = std::fs::remove_file(&report);
+    assert!(out.status.success(), "helper failed ({:?}); its report:\n{text}", out.status);
+    for m in METHODS {
+        assert!(text.contains(&format!("{m}: Ok(Ok(0)) Ok(Ok(0))")), "[{m}] report:\n{text}");
+    }
 }

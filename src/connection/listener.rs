@@ -332,18 +332,18 @@ impl ListenerBuilder {
             None if family == Family::Tcp => bind_tcp(SocketAddr::from(([127, 0, 0, 1], 0)))?,
             Some(Address::Abstract(name)) => {
                 let sa = std::os::unix::net::SocketAddr::from_abstract_name(&name)?;
-                let l = UnixListener::bind_addr(&sa)?;
+                let l = off_stdio_listener(UnixListener::bind_addr(&sa)?)?;
                 (Sock::Unix(l), Address::Abstract(name))
             }
             Some(Address::Unix(path)) => {
-                let l = UnixListener::bind(&path)?;
+                let l = off_stdio_listener(UnixListener::bind(&path)?)?;
                 cleanup = Some((path.clone(), None));
                 (Sock::Unix(l), Address::Unix(path))
             }
             None => {
                 let dir = private_dir()?;
                 let path = dir.join(format!("listener-{}", random_hex(8)?));
-                let l = match UnixListener::bind(&path) {
+                let l = match UnixListener::bind(&path).and_then(off_stdio_listener) {
                     Ok(l) => l,
                     Err(e) => {
                         let _ = std::fs::remove_dir(&dir);
@@ -368,9 +368,14 @@ impl ListenerBuilder {
 }
 
 fn bind_tcp(a: SocketAddr) -> Result<(Sock, Address), ConnectionError> {
-    let l = TcpListener::bind(a)?;
+    let l = TcpListener::from(crate::sys::fd::off_stdio(OwnedFd::from(TcpListener::bind(a)?))?);
     let local = l.local_addr()?;
     Ok((Sock::Tcp(l), Address::Tcp(local)))
+}
+
+/// The listener on a descriptor above 2 (see [`crate::sys::fd::off_stdio`]).
+fn off_stdio_listener(l: UnixListener) -> std::io::Result<UnixListener> {
+    Ok(UnixListener::from(crate::sys::fd::off_stdio(OwnedFd::from(l))?))
 }
 
 fn random_hex(n: usize) -> Result<String, ConnectionError> {
@@ -511,7 +516,7 @@ impl Listener {
                 (s.into(), FileKind::Inet, Some(Address::Tcp(a)))
             }
         };
-        let mut conn = Connection::new(fd, kind, true, true);
+        let mut conn = Connection::new(crate::sys::fd::off_stdio(fd)?, kind, true, true);
         conn.set_max_message(self.max_message);
         self.last_accepted = peer;
         if let Some(key) = &self.authkey {
@@ -715,7 +720,7 @@ impl ClientBuilder {
                 (UnixStream::connect_addr(&sa)?.into(), FileKind::Unix)
             }
         };
-        let mut conn = Connection::new(fd, kind, true, true);
+        let mut conn = Connection::new(crate::sys::fd::off_stdio(fd)?, kind, true, true);
         conn.set_max_message(self.max_message);
         if let Some(key) = &self.authkey {
             let until = Instant::now() + self.handshake_timeout;

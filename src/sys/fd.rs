@@ -25,6 +25,24 @@ pub(crate) fn dup_cloexec(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     retry(|| fcntl_dupfd_cloexec(fd, 3))
 }
 
+/// Moves a descriptor the library just made off the standard descriptors 0, 1 and 2.
+///
+/// The kernel hands out the lowest free number. In a process whose stdin, stdout or stderr is
+/// closed, a socket or pidfd of the library would otherwise become "stdout", and whatever the
+/// program (or a forked child) prints would go into the library's protocol. Descriptors at 3
+/// or above (nearly always) pass through untouched.
+pub(crate) fn off_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if std::os::fd::AsRawFd::as_raw_fd(&fd) > 2 {
+        return Ok(fd);
+    }
+    dup_cloexec(fd.as_fd())
+}
+
+/// [`off_stdio`] for a pair.
+pub(crate) fn off_stdio_pair((a, b): (OwnedFd, OwnedFd)) -> io::Result<(OwnedFd, OwnedFd)> {
+    Ok((off_stdio(a)?, off_stdio(b)?))
+}
+
 /// Remaining time until `deadline`, `None` for "forever".
 pub(crate) fn remaining(deadline: Option<Instant>) -> Option<Duration> {
     deadline.map(|d| d.saturating_duration_since(Instant::now()))

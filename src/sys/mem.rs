@@ -12,7 +12,7 @@ use rustix::mm::{MapFlags, ProtFlags};
 /// # References
 /// - [memfd_create(2)](https://man7.org/linux/man-pages/man2/memfd_create.2.html)
 pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
-    let fd = rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?;
+    let fd = super::fd::off_stdio(rustix::fs::memfd_create(name, MemfdFlags::CLOEXEC | MemfdFlags::ALLOW_SEALING)?)?;
     rustix::fs::ftruncate(&fd, len as u64)?;
     Ok(fd)
 }

@@ -49,7 +49,7 @@ fn pid_of(pid: u32) -> io::Result<Pid> {
 /// # References
 /// - [pidfd_open(2)](https://man7.org/linux/man-pages/man2/pidfd_open.2.html)
 pub(crate) fn pidfd_open(pid: u32) -> io::Result<OwnedFd> {
-    Ok(rustix::process::pidfd_open(pid_of(pid)?, PidfdFlags::empty())?)
+    super::fd::off_stdio(rustix::process::pidfd_open(pid_of(pid)?, PidfdFlags::empty())?)
 }
 
 /// Sends `sig` through a pidfd (no pid-reuse race).

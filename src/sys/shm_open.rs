@@ -53,6 +53,7 @@ pub(crate) fn create_excl(name: &str, len: usize) -> io::Result<OwnedFd> {
     let bare = check_name(name)?;
     let p = path(bare);
     let fd = rustix::shm::open(p.as_str(), OFlags::CREATE | OFlags::EXCL | OFlags::RDWR, Mode::RUSR | Mode::WUSR)?;
+    let fd = super::fd::off_stdio(fd)?;
     let setup = (|| -> io::Result<()> {
         rustix::fs::fchmod(&fd, Mode::RUSR | Mode::WUSR)?;
         rustix::fs::ftruncate(&fd, len as u64)?;
@@ -79,7 +80,7 @@ pub(crate) fn create_unnamed(len: usize) -> io::Result<Option<OwnedFd>> {
         rustix::fs::OFlags::TMPFILE | rustix::fs::OFlags::RDWR | rustix::fs::OFlags::CLOEXEC,
         Mode::RUSR | Mode::WUSR,
     ) {
-        Ok(fd) => fd,
+        Ok(fd) => super::fd::off_stdio(fd)?,
         Err(rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::NOENT) => return Ok(None),
         Err(e) => return Err(e.into()),
     };
@@ -118,7 +119,7 @@ const SHM_DIR: &str = "/dev/shm";
 /// - [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html)
 pub(crate) fn open_existing(name: &str) -> io::Result<OwnedFd> {
     let bare = check_name(name)?;
-    Ok(rustix::shm::open(path(bare).as_str(), OFlags::RDWR, Mode::empty())?)
+    super::fd::off_stdio(rustix::shm::open(path(bare).as_str(), OFlags::RDWR, Mode::empty())?)
 }
 
 /// Removes the name `name`; `NotFound` when there is none. Mappings stay valid.

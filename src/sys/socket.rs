@@ -9,7 +9,7 @@ use rustix::net::{
     SendFlags, SocketFlags, SocketType,
 };
 
-use super::fd::retry;
+use super::fd::{off_stdio, off_stdio_pair, retry};
 
 /// The most descriptors the kernel accepts in one SCM_RIGHTS message (`SCM_MAX_FD`).
 pub(crate) const MAX_FDS_PER_MSG: usize = 253;
@@ -32,7 +32,7 @@ pub(crate) fn socketpair(kind: PairKind) -> io::Result<(OwnedFd, OwnedFd)> {
         PairKind::Stream => SocketType::STREAM,
         PairKind::SeqPacket => SocketType::SEQPACKET,
     };
-    Ok(rustix::net::socketpair(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)?)
+    off_stdio_pair(rustix::net::socketpair(AddressFamily::UNIX, ty, SocketFlags::CLOEXEC, None)?)
 }
 
 /// A pipe `(read end, write end)`, both close-on-exec.
@@ -40,7 +40,7 @@ pub(crate) fn socketpair(kind: PairKind) -> io::Result<(OwnedFd, OwnedFd)> {
 /// # References
 /// - [pipe(2)](https://man7.org/linux/man-pages/man2/pipe.2.html)
 pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
-    Ok(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
+    off_stdio_pair(rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)?)
 }
 
 /// Sends `data` with `fds` attached as one `sendmsg`; returns how many bytes of `data` went out.
@@ -96,7 +96,9 @@ pub(crate) fn recvmsg_fds(
     let res = retry(|| rustix::net::recvmsg(sock, &mut iov, &mut cmsg, flags))?;
     for msg in cmsg.drain() {
         if let RecvAncillaryMessage::ScmRights(rights) = msg {
-            fds.extend(rights);
+            for fd in rights {
+                fds.push(off_stdio(fd)?);
+            }
         }
     }
     if res.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
@@ -201,7 +203,7 @@ impl AbstractName {
 
 /// A fresh Unix stream socket, close-on-exec and non-blocking.
 fn unix_stream_nonblocking() -> io::Result<OwnedFd> {
-    Ok(rustix::net::socket_with(
+    off_stdio(rustix::net::socket_with(
         AddressFamily::UNIX,
         SocketType::STREAM,
         SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
@@ -236,7 +238,7 @@ pub(crate) fn connect_abstract(name: &AbstractName) -> io::Result<OwnedFd> {
 /// accepted socket is close-on-exec and non-blocking.
 pub(crate) fn accept_now(listener: BorrowedFd<'_>) -> io::Result<Option<OwnedFd>> {
     match retry(|| rustix::net::accept_with(listener, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK)) {
-        Ok(fd) => Ok(Some(fd)),
+        Ok(fd) => Ok(Some(off_stdio(fd)?)),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
         Err(e) => Err(e),
     }

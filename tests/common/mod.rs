@@ -60,11 +60,17 @@ pub fn unique_name(prefix: &str) -> String {
 
 /// Runs the `#[ignore]`d test `name` of this binary in a fresh process and returns its output.
 pub fn run_helper_test(name: &str) -> Output {
-    Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"])
-        .env("MULTIPROC_HELPER", "1")
-        .output()
-        .expect("cannot run the helper test")
+    run_helper_test_with(name, &[])
+}
+
+/// [`run_helper_test`] with extra environment variables for the helper.
+pub fn run_helper_test_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args(["--exact", name, "--ignored", "--nocapture", "--test-threads=1"]).env("MULTIPROC_HELPER", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("cannot run the helper test")
 }
 
 /// Is this process the helper started by [`run_helper_test`]?
