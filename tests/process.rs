@@ -749,3 +749,46 @@ fn children_work_without_the_parents_stdio() {
         assert!(text.contains(&format!("{m}: Ok(Ok(0)) Ok(Ok(0))")), "[{m}] report:\n{text}");
     }
 }
+
+static TRACKED_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[derive(Serialize, Deserialize)]
+struct Tracked(u32);
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        TRACKED_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn takes_tracked(t: Tracked) {
+    assert_eq!(t.0, 20);
+    sleep_secs(1);
+}
+
+// 20: after start the process object keeps neither its target nor its arguments alive (the
+// parent's copies are dropped by `start`, not at join or when the `Process` goes).
+#[test]
+fn start_drops_the_parents_copy_of_target_and_args() {
+    use std::sync::atomic::Ordering::SeqCst;
+    each_method("start drops the target", LIMIT, |ctx| {
+        let p = ctx.process(takes_tracked, Tracked(20));
+        let before = TRACKED_DROPS.load(SeqCst);
+        p.start().unwrap();
+        assert!(p.is_alive());
+        assert!(TRACKED_DROPS.load(SeqCst) > before, "[{}] the arguments outlived start()", ctx.get_start_method());
+        assert_eq!(p.join().unwrap(), 0);
+    });
+    let _w = Watchdog::new("start drops the closure", LIMIT);
+    let shared = std::sync::Arc::new(5u32);
+    let captured = shared.clone();
+    let p = Process::with_closure(move || {
+        assert_eq!(*captured, 5);
+        sleep_secs(1);
+    });
+    assert_eq!(std::sync::Arc::strong_count(&shared), 2);
+    p.start().unwrap();
+    assert!(p.is_alive());
+    assert_eq!(std::sync::Arc::strong_count(&shared), 1, "the closure outlived start()");
+    assert_eq!(p.join().unwrap(), 0);
+}
