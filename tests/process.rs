@@ -153,12 +153,30 @@ fn join_zero_timeout_returns_immediately() {
     });
 }
 
+/// Sets SIGINT to `SIG_DFL` (`true`) or `SIG_IGN` in this process.
+fn set_sigint_default(default: bool) {
+    // SAFETY: changing a signal's disposition to SIG_DFL/SIG_IGN has no memory-safety
+    // preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGINT, if default { libc::SIG_DFL } else { libc::SIG_IGN });
+    }
+}
+
+/// A sleeper with SIGINT at its default action, whatever it inherited (a test run from a
+/// non-interactive shell's background job inherits SIGINT ignored). CPython's test does the
+/// same with `signal.signal(SIGINT, SIG_DFL)`.
+fn sleeper_with_default_sigint(secs: u64) {
+    set_sigint_default(true);
+    sleep_secs(secs);
+}
+
 // 12, 13, 14: terminate, kill and interrupt give -SIGTERM, -SIGKILL and -SIGINT.
 #[test]
 fn terminate_kill_interrupt_exit_codes() {
     each_method("signals", LIMIT, |ctx| {
         for (sig, code) in [("term", -15), ("kill", -9), ("int", -2)] {
-            let p = ctx.process(sleeper, 30);
+            let p = ctx.process(sleeper_with_default_sigint, 30);
             p.start().unwrap();
             std::thread::sleep(Duration::from_millis(50));
             match sig {
@@ -167,7 +185,7 @@ fn terminate_kill_interrupt_exit_codes() {
                 _ => p.interrupt().unwrap(),
             }
             let t = Instant::now();
-            assert_eq!(p.join().unwrap(), code, "{sig}");
+            assert_eq!(p.join().unwrap(), code, "{sig} [{}]", ctx.get_start_method());
             assert!(t.elapsed() < Duration::from_secs(10));
             assert!(format!("{p:?}").contains("stopped"));
         }
@@ -791,4 +809,106 @@ fn start_drops_the_parents_copy_of_target_and_args() {
     assert!(p.is_alive());
     assert_eq!(std::sync::Arc::strong_count(&shared), 1, "the closure outlived start()");
     assert_eq!(p.join().unwrap(), 0);
+}
+
+fn segfaults(_: ()) {
+    // SAFETY: none: this writes through a null pointer on purpose, to crash the child as a
+    // faulty C library would.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::ptr::null_mut::<u64>().write_volatile(1);
+    }
+}
+
+fn aborts(_: ()) {
+    std::process::abort();
+}
+
+#[allow(unconditional_recursion)]
+fn overflows_the_stack(depth: u64) {
+    let big = [depth; 512];
+    overflows_the_stack(std::hint::black_box(big)[0] + 1);
+}
+
+// Crash isolation: a segfault, an abort and a stack overflow kill one child with Python's
+// -N exit codes; the parent and a sibling started before the crash go on.
+#[test]
+fn crashes_kill_only_the_child() {
+    each_method("crashes", LIMIT, |ctx| {
+        let m = ctx.get_start_method();
+        let sibling = ctx.process(sleep_secs, 1);
+        sibling.start().unwrap();
+        let p = ctx.process(segfaults, ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), -libc::SIGSEGV, "[{m}] segfault");
+        assert!(p.failure().is_none(), "[{m}] a signal death sends no report");
+        let p = ctx.process(aborts, ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), -libc::SIGABRT, "[{m}] abort");
+        // A stack overflow is SIGSEGV, or SIGABRT where Rust's runtime handler is installed
+        // (a forked child inherits it from the parent's `main`; a spawned child runs before
+        // `main` and has none).
+        let p = ctx.process(overflows_the_stack, 0);
+        p.start().unwrap();
+        let code = p.join().unwrap();
+        assert!([-libc::SIGSEGV, -libc::SIGABRT].contains(&code), "[{m}] stack overflow gave {code}");
+        assert!(sibling.is_alive(), "[{m}] a sibling died with a crashing child");
+        assert_eq!(sibling.join().unwrap(), 0, "[{m}]");
+        // The start method still works after the crashes.
+        let p = ctx.process(|(): ()| {}, ());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0, "[{m}]");
+    });
+}
+
+// Killable work: a runaway child is stopped by a hard timeout (join_timeout, then kill).
+#[test]
+fn hard_timeout_kills_runaway_work() {
+    each_method("hard timeout", LIMIT, |ctx| {
+        let p = ctx.process(
+            |(): ()| loop {
+                std::hint::spin_loop()
+            },
+            (),
+        );
+        p.start().unwrap();
+        let t = Instant::now();
+        assert_eq!(p.join_timeout(Duration::from_millis(200)).unwrap(), None);
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        p.kill().unwrap();
+        assert_eq!(p.join().unwrap(), -libc::SIGKILL);
+    });
+}
+
+#[test]
+#[ignore = "helper for children_inherit_an_ignored_sigint"]
+fn helper_sigint_ignored() {
+    if !common::in_helper() {
+        return;
+    }
+    set_sigint_default(false);
+    for m in METHODS {
+        let ctx = get_context(Some(m));
+        let p = ctx.process(sleeper, 30);
+        p.start().unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        p.interrupt().unwrap();
+        let ignored = p.join_timeout(Duration::from_millis(500)).unwrap().is_none();
+        p.kill().unwrap();
+        let code = p.join().unwrap();
+        println!("{m}: ignored {ignored}, then {code}");
+    }
+}
+
+// Signal dispositions are inherited alike under every start method: a parent that ignores
+// SIGINT has children that ignore it too (the fork server restores what it inherited).
+#[test]
+fn children_inherit_an_ignored_sigint() {
+    let _w = Watchdog::new("ignored SIGINT", LIMIT);
+    let out = run_helper_test("helper_sigint_ignored");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for m in METHODS {
+        assert!(stdout.contains(&format!("{m}: ignored true, then -9")), "[{m}] {stdout}");
+    }
 }

@@ -59,6 +59,24 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
         println!("  the panicking child reported: {:?} at {}", f.message, f.location.unwrap_or_default());
     }
 
+    println!("\nCrash isolation and killable work:");
+    // A C library's fatal error, in miniature: abort() kills the child with SIGABRT.
+    let crash = Process::new(|(): ()| std::process::abort(), ());
+    crash.start()?;
+    println!("  aborting child -> exit code {} (SIGABRT); this process goes on", crash.join()?);
+    let runaway = Process::new(
+        |(): ()| loop {
+            std::hint::spin_loop()
+        },
+        (),
+    );
+    runaway.start()?;
+    let t = Instant::now();
+    if runaway.join_timeout(Duration::from_millis(300))?.is_none() {
+        runaway.kill()?;
+    }
+    println!("  runaway child killed after a {:?} hard timeout -> exit code {}", t.elapsed(), runaway.join()?);
+
     println!("\nThe Run trait (Python's subclass overriding run()):");
     for from in [2, 0] {
         let p = Process::from_run(Countdown { from });

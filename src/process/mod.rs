@@ -742,6 +742,10 @@ impl Process {
 
     /// The exit code once the child ended: 0, `n`, 1 after a panic, `-N` after signal `N`.
     ///
+    /// A crash is a signal: a segfault gives `-11`, `abort()` `-6`. A stack overflow is
+    /// `-11`, except under [`StartMethod::Fork`] where the child inherits the Rust runtime's
+    /// handler from the parent, which prints "has overflowed its stack" and aborts (`-6`).
+    ///
     /// # Examples
     /// ```no_run
     /// let p = multiproc::Process::new(|(): ()| {}, ());

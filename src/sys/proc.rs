@@ -145,6 +145,22 @@ pub(crate) fn ignore_signal(sig: i32) {
     }
 }
 
+/// Is `sig` ignored (`SIG_IGN`) in this process? Dispositions other than "ignore" are not
+/// inherited across `exec`, so this is what a spawned process can learn of its parent's.
+pub(crate) fn signal_ignored(sig: i32) -> bool {
+    // SAFETY: sigaction with a null new action only reads the current one into `old`, a
+    // plain-data struct zero-initialised here.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+/// Sets `sig` to "ignore" or back to its default disposition.
+pub(crate) fn set_ignored(sig: i32, ignored: bool) {
+    if ignored { ignore_signal(sig) } else { default_signal(sig) }
+}
+
 /// Resets `sig` to its default disposition.
 pub(crate) fn default_signal(sig: i32) {
     // SAFETY: setting a signal to SIG_DFL has no memory-safety preconditions.

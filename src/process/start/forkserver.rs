@@ -26,7 +26,8 @@
 //! children die with the server. A spare that finds the control socket closed leaves, and so
 //! does the server then. If the server is found dead, the next start launches a new one.
 //! Control messages are `SOCK_SEQPACKET`, so requests from several threads never interleave;
-//! the server ignores SIGINT, as Python's does.
+//! the server ignores SIGINT, as Python's does, and its children get the client's SIGINT and
+//! SIGCHLD dispositions back (ignored stays ignored, as under the other start methods).
 
 use std::collections::HashMap;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -224,7 +225,15 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
         _ => std::process::exit(0),
     }
     // SIGINT from a terminal goes to the whole process group: the server must survive it.
+    // Children get back the dispositions the server inherited from the client (ignored or
+    // default), as spawned and forked children inherit them directly. The server needs
+    // SIGCHLD: with it ignored, the kernel would reap children before their status is read.
+    let inherited = Inherited {
+        sigint_ignored: sys::proc::signal_ignored(libc::SIGINT),
+        sigchld_ignored: sys::proc::signal_ignored(libc::SIGCHLD),
+    };
     sys::proc::ignore_signal(libc::SIGINT);
+    sys::proc::default_signal(libc::SIGCHLD);
     // Done once here and inherited, instead of done by every child on its critical path: the
     // panic hook, the binary's identity (read from the ELF notes), the handle table.
     bootstrap::ensure_panic_hook();
@@ -259,7 +268,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
                     drop(children);
                     drop(sigchld);
                     drop(notices);
-                    wait_as_spare(control, notify, me)
+                    wait_as_spare(control, notify, me, inherited)
                 }
                 Ok(Forked::Parent(pid)) => spare = Some(pid),
             }
@@ -311,15 +320,22 @@ fn take_notices(notices: &OwnedFd, children: &mut HashMap<u32, OwnedFd>, spare: 
     }
 }
 
+/// Signal dispositions the server found at its start (those of the client that spawned it).
+#[derive(Clone, Copy)]
+struct Inherited {
+    sigint_ignored: bool,
+    sigchld_ignored: bool,
+}
+
 /// The spare: waits for one request, then becomes the child it asks for.
-fn wait_as_spare(control: OwnedFd, notify: OwnedFd, server: u32) -> ! {
+fn wait_as_spare(control: OwnedFd, notify: OwnedFd, server: u32, inherited: Inherited) -> ! {
     match sys::proc::die_with_parent(server) {
         Ok(true) => {}
         _ => sys::proc::exit_immediately(0),
     }
     sys::proc::unblock_all_signals();
-    sys::proc::default_signal(libc::SIGINT);
-    sys::proc::default_signal(libc::SIGCHLD);
+    sys::proc::set_ignored(libc::SIGINT, inherited.sigint_ignored);
+    sys::proc::set_ignored(libc::SIGCHLD, inherited.sigchld_ignored);
     bootstrap::warm_up_child_path();
     let (boot_child, status_w) = loop {
         let mut buf = [0u8; 1];
