@@ -912,3 +912,46 @@ fn children_inherit_an_ignored_sigint() {
         assert!(stdout.contains(&format!("{m}: ignored true, then -9")), "[{m}] {stdout}");
     }
 }
+
+#[test]
+#[ignore = "helper for an_ignored_sigchld_is_a_clear_error"]
+fn helper_sigchld_ignored() {
+    if !common::in_helper() {
+        return;
+    }
+    // SAFETY: setting SIGCHLD to SIG_IGN has no memory-safety preconditions.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+    }
+    for m in METHODS {
+        let p = get_context(Some(m)).process(exit_with, 3);
+        p.start().unwrap();
+        match p.join() {
+            Ok(code) => println!("{m}: code {code}"),
+            Err(e) => println!("{m}: error {e}"),
+        }
+        assert!(!p.is_alive(), "[{m}]");
+    }
+}
+
+// With SIGCHLD ignored the kernel discards the exit status of direct children: join says so
+// and what to do, instead of hanging or inventing a code (CPython's join returns with an
+// exitcode of None). The fork server's children are not this process's children: their codes
+// still arrive.
+#[test]
+fn an_ignored_sigchld_is_a_clear_error() {
+    let _w = Watchdog::new("ignored SIGCHLD", LIMIT);
+    let out = run_helper_test("helper_sigchld_ignored");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    for m in [StartMethod::Spawn, StartMethod::Fork] {
+        assert!(
+            stdout.contains(&format!(
+                "{m}: error collecting the exit status: the child's exit status is gone: SIGCHLD is ignored"
+            )),
+            "[{m}] {stdout}"
+        );
+    }
+    assert!(stdout.contains("forkserver: code 3"), "{stdout}");
+}

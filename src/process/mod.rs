@@ -241,11 +241,24 @@ impl ChildHandle {
     }
 
     fn signal(&self, sig: i32) -> Result<(), ProcessError> {
-        match self.pidfd() {
-            Some(fd) => sys::proc::pidfd_signal(fd, sig),
-            None => Ok(()),
-        }
-        .map_err(|e| ProcessError::os(format!("sending signal {sig} to process {:?}", self.pid()), e))
+        let res = match (self.pidfd(), self.pid()) {
+            (Some(fd), _) => sys::proc::pidfd_signal(fd, sig),
+            // The pidfd could not be opened when the pid arrived (a fork-server child; too
+            // many open files, say): try again now rather than drop the signal. A child
+            // that is already gone has nothing left to signal; its report socket says so
+            // before the pid could be reused.
+            (None, Some(_)) if self.report.as_ref().is_some_and(|r| sys::fd::hung_up(r.as_fd()).unwrap_or(true)) => {
+                Ok(())
+            }
+            (None, Some(pid)) => match sys::proc::pidfd_open(pid) {
+                Ok(fd) => sys::proc::pidfd_signal(fd.as_fd(), sig),
+                Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
+                Err(e) => Err(e),
+            },
+            // The fork server died before it made the child: there is no process.
+            (None, None) => Ok(()),
+        };
+        res.map_err(|e| ProcessError::os(format!("sending signal {sig} to process {:?}", self.pid()), e))
     }
 
     fn read_failure(&self) -> Option<ChildFailure> {

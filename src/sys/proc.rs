@@ -71,8 +71,29 @@ fn code_of(status: rustix::process::WaitIdStatus) -> i32 {
 /// # References
 /// - [waitid(2), P_PIDFD](https://man7.org/linux/man-pages/man2/waitid.2.html)
 pub(crate) fn pidfd_try_reap(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
-    let st = retry(|| rustix::process::waitid(WaitId::PidFd(pidfd), WaitIdOptions::EXITED | WaitIdOptions::NOHANG))?;
+    let st = retry(|| rustix::process::waitid(WaitId::PidFd(pidfd), WaitIdOptions::EXITED | WaitIdOptions::NOHANG))
+        .map_err(|e| if e.raw_os_error() == Some(libc::ECHILD) { status_gone() } else { e })?;
     Ok(st.and_then(|s| if s.raw_signo() == 0 { None } else { Some(code_of(s)) }))
+}
+
+/// The error for a child whose exit status is gone, saying the likely reason.
+fn status_gone() -> io::Error {
+    let why = if signal_ignored(libc::SIGCHLD) || sigchld_nocldwait() {
+        "SIGCHLD is ignored (SIG_IGN or SA_NOCLDWAIT) in this process, so the kernel discarded it; \
+         restore SIGCHLD to SIG_DFL before starting processes"
+    } else {
+        "another part of this program reaped the child (a waitpid(-1) or a SIGCHLD handler that reaps)"
+    };
+    io::Error::new(io::ErrorKind::NotFound, format!("the child's exit status is gone: {why}"))
+}
+
+/// Is `SA_NOCLDWAIT` set on SIGCHLD (children reaped by the kernel)?
+fn sigchld_nocldwait() -> bool {
+    // SAFETY: as in `signal_ignored`: a read-only query into a zeroed plain-data struct.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) == 0 && old.sa_flags & libc::SA_NOCLDWAIT != 0
+    }
 }
 
 /// Is `pid` a child of this process that has not been reaped (running, or ended and not yet
