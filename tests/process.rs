@@ -955,3 +955,62 @@ fn an_ignored_sigchld_is_a_clear_error() {
     }
     assert!(stdout.contains("forkserver: code 3"), "{stdout}");
 }
+
+fn exit_after(args: (u64, i32)) {
+    std::thread::sleep(Duration::from_millis(args.0));
+    multiproc::exit(args.1);
+}
+
+// Starts, joins and signals from several threads at once, mixing the start methods: every
+// child gets its own exit code, nothing hangs. A child started by a thread that then ends
+// lives on (the parent-death signal follows the creating thread; starts from other threads go
+// through the launcher).
+#[test]
+fn concurrent_starts_from_many_threads() {
+    let _w = Watchdog::new("concurrent starts", Duration::from_secs(180));
+    let workers: Vec<_> = (0..4u32)
+        .map(|t| {
+            std::thread::spawn(move || {
+                for i in 0..30u32 {
+                    let m = METHODS[((t + i) % 3) as usize];
+                    let ctx = get_context(Some(m));
+                    match i % 3 {
+                        0 => {
+                            let code = ((t * 31 + i) % 100) as i32;
+                            let p = ctx.process(exit_after, (0, code));
+                            p.start().unwrap();
+                            assert_eq!(p.join().unwrap(), code, "[{m}] thread {t} round {i}");
+                        }
+                        1 => {
+                            let p = ctx.process(sleeper, 30);
+                            p.start().unwrap();
+                            p.terminate().unwrap();
+                            assert_eq!(p.join().unwrap(), -15, "[{m}] thread {t} round {i}");
+                        }
+                        _ => {
+                            let p = ctx.process(sleeper, 30);
+                            p.start().unwrap();
+                            assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
+                            p.kill().unwrap();
+                            assert_eq!(p.join().unwrap(), -9, "[{m}] thread {t} round {i}");
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    // Children outlive the short-lived threads that started them.
+    for m in METHODS {
+        let p = std::thread::spawn(move || {
+            let p = get_context(Some(m)).process(exit_after, (300, 7));
+            p.start().unwrap();
+            p
+        })
+        .join()
+        .unwrap();
+        assert_eq!(p.join().unwrap(), 7, "[{m}] a child died with the thread that started it");
+    }
+}
