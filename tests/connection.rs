@@ -844,3 +844,51 @@ fn forked_child_dropping_listener_keeps_the_address() {
     assert_eq!(l.accept().unwrap().recv_bytes().unwrap(), b"ok");
     t.join().unwrap();
 }
+
+/// Addresses as Rust and Python users write them: `"localhost:port"` and `("localhost", port)`
+/// are TCP (resolved), a path of the same shape written with a `/` is a Unix socket.
+#[test]
+fn host_names_resolve_to_tcp() {
+    let _w = Watchdog::new("host names", LIMIT);
+    let mut l = Listener::bind("localhost:0", Some(b"k")).unwrap();
+    let Address::Tcp(a) = l.address().clone() else { panic!("not TCP: {:?}", l.address()) };
+    assert!(a.ip().is_loopback());
+    let t = std::thread::spawn(move || {
+        let c = Client::connect(("localhost", a.port()), Some(b"k")).unwrap();
+        c.send(&7u32).unwrap();
+        let c = Client::connect(format!("localhost:{}", a.port()).as_str(), Some(b"k")).unwrap();
+        c.send(&8u32).unwrap();
+    });
+    assert_eq!(l.accept().unwrap().recv::<u32>().unwrap(), 7);
+    assert_eq!(l.accept().unwrap().recv::<u32>().unwrap(), 8);
+    t.join().unwrap();
+    assert!(matches!("./localhost:0".to_address().unwrap(), Address::Unix(_)));
+    assert!(matches!(("no-such-host.invalid", 1).to_address(), Err(ConnectionError::InvalidArgument(_))));
+}
+
+/// The listen backlog bounds how many clients wait for `accept`: with a backlog of 1 the
+/// kernel refuses a non-blocking connect after a couple of waiting clients (128 by default).
+#[test]
+fn backlog_bounds_waiting_clients() {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let _w = Watchdog::new("backlog", LIMIT);
+    let count_accepted_connects = |l: &Listener| {
+        let Address::Abstract(name) = l.address().clone() else { panic!() };
+        let addr = SocketAddrUnix::new_abstract_name(&name).unwrap();
+        let mut socks = Vec::new();
+        for _ in 0..300 {
+            let s =
+                rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::NONBLOCK, None).unwrap();
+            if rustix::net::connect(&s, &addr).is_err() {
+                break;
+            }
+            socks.push(s);
+        }
+        socks.len()
+    };
+    let small = Listener::builder().address(abstract_name().as_str()).backlog(1).bind().unwrap();
+    let default = Listener::builder().address(abstract_name().as_str()).bind().unwrap();
+    let (n_small, n_default) = (count_accepted_connects(&small), count_accepted_connects(&default));
+    assert!((1..=3).contains(&n_small), "backlog 1 let {n_small} clients wait");
+    assert!(n_default >= 100, "the default backlog let only {n_default} clients wait");
+}

@@ -14,15 +14,20 @@ use crate::sys::net::FileKind;
 
 /// Where a [`Listener`] listens and a [`Client`] connects.
 ///
-/// Strings are read as CPython reads them, plus `host:port` for TCP (Python uses a tuple):
-/// `"\0name"` is a Linux abstract socket, a string that parses as a socket address
-/// (`"127.0.0.1:6000"`, `"[::1]:6000"`) is TCP, and any other string is a Unix socket path.
-/// A Windows pipe name (`\\.\pipe\x`) is rejected.
+/// Strings are read as CPython reads them, plus `host:port` for TCP (Python uses a tuple,
+/// which works too: `("localhost", 6000)`): `"\0name"` is a Linux abstract socket, a socket
+/// address (`"127.0.0.1:6000"`, `"[::1]:6000"`) or a host name and port without a `/`
+/// (`"localhost:6000"`, resolved to its first address) is TCP, and any other string is a
+/// Unix socket path (write `"./name:80"` for a relative path of that shape). A Windows pipe
+/// name (`\\.\pipe\x`) is rejected.
 ///
 /// # Examples
 /// ```
 /// use multiproc::connection::{Address, ToAddress};
 /// assert!(matches!("127.0.0.1:6000".to_address()?, Address::Tcp(_)));
+/// assert!(matches!("localhost:6000".to_address()?, Address::Tcp(a) if a.ip().is_loopback()));
+/// assert_eq!(("127.0.0.1", 6000).to_address()?.to_string(), "127.0.0.1:6000");
+/// assert!(matches!("./localhost:6000".to_address()?, Address::Unix(_)));
 /// assert!(matches!("\0my-service".to_address()?, Address::Abstract(_)));
 /// assert!(matches!("/tmp/my.sock".to_address()?, Address::Unix(_)));
 /// assert!(r"\\.\pipe\x".to_address().is_err());
@@ -125,10 +130,50 @@ impl ToAddress for str {
         if let Ok(a) = self.parse::<SocketAddr>() {
             return Ok(Address::Tcp(a));
         }
+        if let Some((host, port)) = host_and_port(self) {
+            return (host, port).to_address();
+        }
         if self.is_empty() {
             return Err(ConnectionError::InvalidArgument("an empty address".into()));
         }
         Ok(Address::Unix(PathBuf::from(self)))
+    }
+}
+
+/// `"name:port"` with a plausible host name (letters, digits, `-`, `.`) and a port number.
+fn host_and_port(s: &str) -> Option<(&str, u16)> {
+    let (host, port) = s.rsplit_once(':')?;
+    let host_ok = !host.is_empty()
+        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        && host.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
+    if !host_ok || port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    Some((host, port.parse().ok()?))
+}
+
+/// Python's `(host, port)` tuple: the host is resolved, and its first address is used.
+impl ToAddress for (&str, u16) {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        let (host, port) = *self;
+        let mut addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+            .map_err(|e| ConnectionError::InvalidArgument(format!("cannot resolve host {host:?}: {e}")))?;
+        addrs
+            .next()
+            .map(Address::Tcp)
+            .ok_or_else(|| ConnectionError::InvalidArgument(format!("host {host:?} has no address")))
+    }
+}
+
+impl ToAddress for (String, u16) {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        (self.0.as_str(), self.1).to_address()
+    }
+}
+
+impl ToAddress for (std::net::IpAddr, u16) {
+    fn to_address(&self) -> Result<Address, ConnectionError> {
+        Ok(Address::Tcp(SocketAddr::from(*self)))
     }
 }
 
@@ -237,6 +282,7 @@ pub struct ListenerBuilder {
     authkey: Option<Vec<u8>>,
     handshake_timeout: Duration,
     max_message: usize,
+    backlog: Option<u32>,
 }
 
 impl ListenerBuilder {
@@ -303,6 +349,19 @@ impl ListenerBuilder {
         self
     }
 
+    /// How many connections may wait for [`accept`](Listener::accept) before the kernel
+    /// refuses more (`listen(2)`'s backlog; default 128, CPython's is 1).
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().backlog(16).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.backlog = Some(backlog);
+        self
+    }
+
     /// Binds and listens.
     ///
     /// # Errors
@@ -354,7 +413,7 @@ impl ListenerBuilder {
                 (Sock::Unix(l), Address::Unix(path))
             }
         };
-        Ok(Listener {
+        let listener = Listener {
             sock: Some(sock),
             address,
             authkey: self.authkey,
@@ -363,7 +422,17 @@ impl ListenerBuilder {
             max_message: self.max_message,
             cleanup,
             owner: std::process::id(),
-        })
+        };
+        if let Some(n) = self.backlog {
+            // std listens with its own backlog; a second listen() on the socket sets ours. (On
+            // failure the listener is dropped, which removes a socket file it created.)
+            let fd = match listener.sock.as_ref().expect("just bound") {
+                Sock::Unix(l) => std::os::fd::AsFd::as_fd(l),
+                Sock::Tcp(l) => std::os::fd::AsFd::as_fd(l),
+            };
+            crate::sys::net::set_backlog(fd, n)?;
+        }
+        Ok(listener)
     }
 }
 
@@ -427,6 +496,7 @@ impl Listener {
             authkey: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_message: DEFAULT_MAX_MESSAGE,
+            backlog: None,
         }
     }
 

@@ -159,3 +159,12 @@ pub(crate) fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
         Err(e) => Err(e),
     }
 }
+
+/// Sets the backlog of the listening socket `fd` (a second `listen` on a listening socket
+/// changes it).
+///
+/// # References
+/// - [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html)
+pub(crate) fn set_backlog(fd: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
+    Ok(rustix::net::listen(fd, backlog.min(i32::MAX as u32) as i32)?)
+}
