@@ -611,3 +611,108 @@ fn we_read_and_write_a_cpython_shareable_list() {
         assert!(child.wait().unwrap().success());
     }
 }
+
+// ---- the heap of small objects (§2 150, 151: CPython's `multiprocessing.heap`) ----
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
+fn increment_all(vs: Vec<Value<u32>>) {
+    for v in &vs {
+        *v.lock().unwrap() += 1;
+    }
+}
+
+#[test]
+#[ignore = "helper for small_objects_cost_a_few_descriptors (counts this process's descriptors)"]
+fn helper_heap_descriptors() {
+    if !common::in_helper() {
+        return;
+    }
+    let before = open_fds();
+    let vs: Vec<Value<u32>> = (0..2000).map(Value::new).collect::<Result<_, _>>().unwrap();
+    println!("2000 locked values: {} descriptors", open_fds() - before);
+    drop(vs);
+    let before = open_fds();
+    for round in 0..50 {
+        let vs: Vec<Value<u64>> = (0..500).map(|i| Value::new(i + round)).collect::<Result<_, _>>().unwrap();
+        let locks: Vec<Lock> = (0..100).map(|_| Lock::new().unwrap()).collect();
+        drop((vs, locks));
+    }
+    println!("churn: {} descriptors more", open_fds().saturating_sub(before));
+}
+
+fn number_after(text: &str, what: &str) -> usize {
+    let rest = &text[text.find(what).unwrap_or_else(|| panic!("no {what:?} in {text}")) + what.len()..];
+    rest.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// 150, 151: small objects share arenas: 2000 locked Values (4000 shared objects) cost a
+/// handful of descriptors (one each before), and creating and dropping 30000 small objects
+/// does not grow the descriptor table (an arena goes with its last object).
+#[test]
+fn small_objects_cost_a_few_descriptors() {
+    let _w = common::Watchdog::new("heap descriptors", LIMIT);
+    let out = common::run_helper_test("helper_heap_descriptors");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let held = number_after(&text, "2000 locked values:");
+    assert!(held <= 16, "2000 locked Values took {held} descriptors");
+    let grown = number_after(&text, "churn:");
+    assert!(grown <= 4, "descriptors grew by {grown} over 30000 short-lived objects");
+}
+
+/// All of 2000 locked Values reach a child in one start under every method: one descriptor
+/// per arena travels, not one per object (the kernel passes at most 253 in a message).
+#[test]
+fn thousands_of_values_reach_a_child() {
+    let vs: Vec<Value<u32>> = (0..2000).map(Value::new).collect::<Result<_, _>>().unwrap();
+    each_method("values in a child", LIMIT, |ctx| {
+        let p = ctx.process(increment_all, vs.clone());
+        p.start().unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+    });
+    for (i, v) in vs.iter().enumerate() {
+        assert_eq!(v.get(), i as u32 + 3, "value {i}");
+    }
+}
+
+fn make_and_send_back(conn: multiproc::Connection) {
+    // Allocated in the child, from the arena it inherited under Fork (shared bump pointer).
+    let mine: Vec<RawValue<u64>> = (0..64).map(|i| RawValue::new(1000 + i).unwrap()).collect();
+    conn.send(&mine).unwrap();
+    let _: u8 = conn.recv().unwrap(); // keep them alive until the parent has them
+}
+
+/// Objects made by a child and by its parent at the same time never share memory, whatever
+/// the start method (under Fork both allocate from the same arenas), and an object sent back
+/// to the parent is the same memory there.
+#[test]
+fn parent_and_child_allocate_without_overlap() {
+    each_method("allocation after start", LIMIT, |ctx| {
+        let m = ctx.get_start_method();
+        let seed: Vec<RawValue<u64>> = (0..10).map(|i| RawValue::new(i).unwrap()).collect();
+        let (here, there) = multiproc::pipe(true).unwrap();
+        let p = ctx.process(make_and_send_back, there);
+        p.start().unwrap();
+        let ours: Vec<RawValue<u64>> = (0..64).map(|i| RawValue::new(2000 + i).unwrap()).collect();
+        let theirs: Vec<RawValue<u64>> = here.recv().unwrap();
+        for (i, v) in theirs.iter().enumerate() {
+            v.set(v.get() + 1);
+            assert_eq!(v.get(), 1001 + i as u64, "[{m}] child's value {i}");
+        }
+        here.send(&0u8).unwrap();
+        assert_eq!(p.join().unwrap(), 0);
+        for (i, v) in ours.iter().enumerate() {
+            assert_eq!(v.get(), 2000 + i as u64, "[{m}] parent's value {i} was overwritten");
+        }
+        for (i, v) in seed.iter().enumerate() {
+            assert_eq!(v.get(), i as u64);
+        }
+        let mut addrs: Vec<usize> = ours.iter().chain(&theirs).chain(&seed).map(|v| v.as_ptr() as usize).collect();
+        addrs.sort();
+        addrs.dedup();
+        assert_eq!(addrs.len(), 64 + 64 + 10, "[{m}] two objects share an address");
+    });
+}

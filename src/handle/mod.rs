@@ -54,8 +54,9 @@ use serde::{Deserialize, Serialize};
 use crate::error::CodecError;
 
 enum Table {
-    /// Serializing: descriptors collected so far (duplicated, so they outlive the value).
-    Out(Vec<OwnedFd>),
+    /// Serializing: descriptors collected so far (duplicated, so they outlive the value), and
+    /// which source descriptors went in as shared ones (sent once per message).
+    Out(Vec<OwnedFd>, Vec<(RawFd, u32)>),
     /// Deserializing: descriptors received, taken out by index.
     In(Vec<Option<OwnedFd>>),
 }
@@ -79,11 +80,11 @@ impl Drop for Pop {
 
 /// Serializes `value` with postcard, collecting the descriptors of any handles inside it.
 pub(crate) fn to_bytes_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>), CodecError> {
-    TABLE.with(|t| t.borrow_mut().push(Table::Out(Vec::new())));
+    TABLE.with(|t| t.borrow_mut().push(Table::Out(Vec::new(), Vec::new())));
     let pop = Pop;
     let bytes = postcard::to_stdvec(value).map_err(CodecError::encode);
     let fds = TABLE.with(|t| match t.borrow_mut().last_mut() {
-        Some(Table::Out(v)) => std::mem::take(v),
+        Some(Table::Out(v, _)) => std::mem::take(v),
         _ => Vec::new(),
     });
     drop(pop);
@@ -120,11 +121,39 @@ pub(crate) fn from_bytes_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<Ow
 pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
     let index = TABLE.with(|t| -> Result<u32, String> {
         match t.borrow_mut().last_mut() {
-            Some(Table::Out(v)) => {
-                let dup = crate::sys::fd::dup_cloexec(fd)
-                    .map_err(|e| format!("cannot duplicate descriptor {}: {e}", fd.as_raw_fd()))?;
-                v.push(dup);
-                Ok((v.len() - 1) as u32)
+            Some(Table::Out(v, _)) => push_dup(v, fd),
+            _ => Err(NOT_IN_TRANSPORT.to_string()),
+        }
+    });
+    match index {
+        Ok(i) => serializer.serialize_u32(i),
+        Err(msg) => {
+            crate::error::note_codec_detail(&msg);
+            Err(S::Error::custom(msg))
+        }
+    }
+}
+
+fn push_dup(v: &mut Vec<OwnedFd>, fd: BorrowedFd<'_>) -> Result<u32, String> {
+    let dup =
+        crate::sys::fd::dup_cloexec(fd).map_err(|e| format!("cannot duplicate descriptor {}: {e}", fd.as_raw_fd()))?;
+    v.push(dup);
+    Ok((v.len() - 1) as u32)
+}
+
+/// Like [`serialize_fd`] for a descriptor that many handles in one message may share (the
+/// arena of small shared objects): it travels once per message, however many handles name
+/// it. The receiver reads it with [`with_shared_fd`] (borrowed, never taken).
+pub(crate) fn serialize_shared_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+    let index = TABLE.with(|t| -> Result<u32, String> {
+        match t.borrow_mut().last_mut() {
+            Some(Table::Out(v, shared)) => {
+                if let Some(&(_, i)) = shared.iter().find(|(raw, _)| *raw == fd.as_raw_fd()) {
+                    return Ok(i);
+                }
+                let i = push_dup(v, fd)?;
+                shared.push((fd.as_raw_fd(), i));
+                Ok(i)
             }
             _ => Err(NOT_IN_TRANSPORT.to_string()),
         }
@@ -136,6 +165,19 @@ pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<
             Err(S::Error::custom(msg))
         }
     }
+}
+
+/// Runs `f` on the shared descriptor at `index` of the message being deserialized (see
+/// [`serialize_shared_fd`]); the descriptor stays in the table for the other handles that
+/// name it, and is closed with the table unless `f` duplicates it.
+pub(crate) fn with_shared_fd<R>(index: u32, f: impl FnOnce(BorrowedFd<'_>) -> R) -> Result<R, String> {
+    TABLE.with(|t| match t.borrow().last() {
+        Some(Table::In(v)) => match v.get(index as usize).and_then(Option::as_ref) {
+            Some(fd) => Ok(f(fd.as_fd())),
+            None => Err(format!("the message refers to shared file descriptor #{index}, which it did not carry")),
+        },
+        _ => Err(NOT_IN_TRANSPORT.to_string()),
+    })
 }
 
 const NOT_IN_TRANSPORT: &str = "a file descriptor handle can only be serialized into a multiproc message \

@@ -40,6 +40,9 @@ pub(crate) struct Globals {
     pub(crate) children: Mutex<Vec<Process>>,
     /// Where the forked children of this process send their failure reports.
     pub(crate) fork_reports: Mutex<Option<Registry>>,
+    /// The shared arenas of small objects (`shm::heap`): kept here so that the `Fork` start
+    /// method holds its lock across `fork()` with the others.
+    pub(crate) heap: Mutex<crate::shm::HeapState>,
     /// How this process leaves (`bootstrap::EXIT_*`).
     pub(crate) exit_mode: AtomicU8,
     /// Set in a child: panics are reported the child way.
@@ -60,6 +63,7 @@ pub(crate) static G: Globals = Globals {
     failure: Mutex::new(None),
     children: Mutex::new(Vec::new()),
     fork_reports: Mutex::new(None),
+    heap: Mutex::new(crate::shm::HeapState::new()),
     exit_mode: AtomicU8::new(super::bootstrap::EXIT_NORMAL),
     in_child: AtomicBool::new(false),
     process_counter: AtomicU32::new(0),

@@ -213,7 +213,7 @@ impl Ring {
     /// A new ring with a data area of `capacity` bytes (rounded up to a power of two).
     pub(crate) fn new(capacity: usize, maxsize: u32) -> io::Result<Ring> {
         let cap = capacity.clamp(MIN_CAPACITY, MAX_CAPACITY).next_power_of_two();
-        let seg = Segment::new("multiproc-queue", DATA_OFFSET + cap)?;
+        let seg = Segment::dedicated("multiproc-queue", DATA_OFFSET + cap)?;
         let ring = Ring { seg, cap: cap as u32 };
         let h = ring.hdr();
         h.meta.0.capacity.store(cap as u32, Ordering::Relaxed);
@@ -229,7 +229,8 @@ impl Ring {
         if seg.len() < DATA_OFFSET + MIN_CAPACITY {
             return Err(bad("segment too small"));
         }
-        // SAFETY: the segment is at least a page long and page aligned, so the header fits; the
+        // SAFETY: the segment is at least two pages long, so it is a dedicated, page-aligned
+        // segment (blocks of the shared arenas are at most 1 KiB) and the header fits; the
         // header consists of atomics only, valid for any bit pattern.
         let h = unsafe { &*seg.as_ptr().cast::<Header>() };
         if h.meta.0.magic.load(Ordering::Acquire) != MAGIC {

@@ -66,7 +66,7 @@ impl<T: ShmSafe + Copy> RawArray<T> {
     /// ```
     pub fn zeroed(len: usize) -> io::Result<RawArray<T>> {
         check_layout::<T>();
-        let seg = Segment::new("multiproc-array", bytes_for::<T>(len)?)?;
+        let seg = Segment::new("multiproc-array", bytes_for::<T>(len)?, std::mem::align_of::<T>())?;
         Ok(RawArray { seg, len, _t: PhantomData })
     }
 
@@ -88,16 +88,7 @@ impl<T: ShmSafe + Copy> RawArray<T> {
     }
 
     pub(crate) fn from_parts(seg: Segment, len: usize) -> io::Result<RawArray<T>> {
-        if bytes_for::<T>(len)? > seg.len() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!(
-                    "shared segment of {} bytes is too small for {len} x {}",
-                    seg.len(),
-                    std::any::type_name::<T>()
-                ),
-            ));
-        }
+        seg.check_fits::<T>(bytes_for::<T>(len)?)?;
         Ok(RawArray { seg, len, _t: PhantomData })
     }
 
@@ -152,7 +143,8 @@ impl<T: ShmSafe + Copy> RawArray<T> {
         if i >= self.len {
             return None;
         }
-        // SAFETY: i < len and the segment holds len elements, aligned (page-aligned start);
+        // SAFETY: i < len and the segment holds len elements, aligned (checked at
+        // construction and on receipt);
         // any bytes are a valid T (ShmSafe).
         Some(unsafe { self.as_ptr().add(i).read_volatile() })
     }
@@ -376,7 +368,7 @@ impl<T: ShmSafe + Copy> Array<T> {
     pub fn zeroed_with_lock(len: usize, lock: impl Into<ValueLock>) -> io::Result<Array<T>> {
         check_layout::<T>();
         let bytes = bytes_for::<T>(len)?;
-        let seg = Segment::new("multiproc-array", borrow_offset(bytes) + 8)?;
+        let seg = Segment::new("multiproc-array", borrow_offset(bytes) + 8, std::mem::align_of::<T>().max(8))?;
         Ok(Array { raw: RawArray::from_parts(seg, len)?, lock: lock.into() })
     }
 
@@ -416,7 +408,8 @@ impl<T: ShmSafe + Copy> Array<T> {
     fn borrow_word(&self) -> &AtomicU32 {
         let off = borrow_offset(std::mem::size_of::<T>() * self.raw.len());
         // SAFETY: the segment has `off + 8` bytes (checked at construction and on receipt),
-        // `off` is 8-aligned from a page-aligned base, and the word is only used atomically.
+        // `off` is 8-aligned from a base aligned to at least 8, and the word is only used
+        // atomically.
         unsafe { &*self.raw.segment().as_ptr().add(off).cast::<AtomicU32>() }
     }
 

@@ -6,8 +6,10 @@
 //! uses atomics and shared futexes ([`crate::sys::futex`]), never process-private ones.
 #![allow(unsafe_code)]
 
+mod heap;
 mod segment;
 
+pub(crate) use self::heap::HeapState;
 pub(crate) use self::segment::{Segment, ShmBox};
 
 mod array;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use super::ShmSafe;
 use crate::sys::mem::{self, Mapping};
 
-/// An anonymous shared-memory segment: a memfd mapped read-write.
+/// A region of anonymous shared memory: a memfd of its own, or (for small objects) a block
+/// of a shared arena (see [`super::heap`]).
 ///
 /// Cloning shares the mapping. Serializing passes the memfd (see [`crate::handle`]); the
 /// receiver maps the same pages. Under `Fork` the mapping is simply inherited. The memory is
@@ -20,55 +21,174 @@ use crate::sys::mem::{self, Mapping};
 #[derive(Clone)]
 pub(crate) struct Segment {
     inner: Arc<SegInner>,
+    /// Where the region starts in the mapping, and its length.
+    off: usize,
+    len: usize,
+    /// A block of a shared arena (many regions on one descriptor), not a memfd of its own.
+    block: bool,
 }
 
-struct SegInner {
-    fd: OwnedFd,
-    map: Mapping,
+/// A memfd and its mapping.
+pub(super) struct SegInner {
+    pub(super) fd: OwnedFd,
+    pub(super) map: Mapping,
+}
+
+impl fmt::Debug for SegInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SegInner").field("len", &self.map.len()).finish()
+    }
+}
+
+impl SegInner {
+    /// Maps all of the memfd `fd`.
+    pub(super) fn map_all(fd: OwnedFd) -> io::Result<SegInner> {
+        let len = mem::file_len(fd.as_fd())?;
+        let map = Mapping::map(fd.as_fd(), len)?;
+        Ok(SegInner { fd, map })
+    }
 }
 
 impl Segment {
-    /// A zero-filled segment of at least `len` bytes.
-    pub(crate) fn new(name: &str, len: usize) -> io::Result<Segment> {
+    /// A zero-filled region of at least `len` bytes whose start is aligned to `align` (a
+    /// power of two, at most a page). Small regions are blocks of a shared arena: thousands
+    /// of `Value`s and locks then cost a handful of descriptors, not one each.
+    pub(crate) fn new(name: &str, len: usize, align: usize) -> io::Result<Segment> {
+        match super::heap::alloc(len.max(1), align)? {
+            Some(seg) => Ok(seg),
+            None => Segment::dedicated(name, len),
+        }
+    }
+
+    /// A zero-filled segment of at least `len` bytes on a memfd of its own (page aligned).
+    pub(crate) fn dedicated(name: &str, len: usize) -> io::Result<Segment> {
         let len = len.max(1);
         let fd = mem::memfd(name, len)?;
         let map = Mapping::map(fd.as_fd(), len)?;
-        Ok(Segment { inner: Arc::new(SegInner { fd, map }) })
+        Ok(Segment { inner: Arc::new(SegInner { fd, map }), off: 0, len, block: false })
+    }
+
+    /// The block `off..off + len` of an arena.
+    pub(super) fn block(arena: Arc<SegInner>, off: usize, len: usize) -> Segment {
+        debug_assert!(off + len <= arena.map.len());
+        Segment { inner: arena, off, len, block: true }
     }
 
     fn from_fd(fd: OwnedFd) -> io::Result<Segment> {
-        let len = mem::file_len(fd.as_fd())?;
-        let map = Mapping::map(fd.as_fd(), len)?;
-        Ok(Segment { inner: Arc::new(SegInner { fd, map }) })
+        let inner = SegInner::map_all(fd)?;
+        let len = inner.map.len();
+        Ok(Segment { inner: Arc::new(inner), off: 0, len, block: false })
     }
 
-    /// Start of the mapping (page aligned).
+    /// Start of the region (page aligned for a dedicated segment, aligned as asked for a
+    /// block).
     pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.inner.map.as_ptr()
+        // SAFETY: `off + len` lies within the mapping (checked when the block was made or
+        // received), so the result points into it.
+        unsafe { self.inner.map.as_ptr().add(self.off) }
     }
 
     /// Length in bytes.
     pub(crate) fn len(&self) -> usize {
-        self.inner.map.len()
+        self.len
+    }
+
+    /// The descriptor behind the region (for tests).
+    #[cfg(test)]
+    pub(crate) fn inner_fd(&self) -> BorrowedFd<'_> {
+        self.inner.fd.as_fd()
+    }
+
+    /// Checks that the region can hold a `T`-aligned object of `min_len` bytes (for regions
+    /// received from another process).
+    pub(crate) fn check_fits<T>(&self, min_len: usize) -> io::Result<()> {
+        if self.len < min_len || !(self.as_ptr() as usize).is_multiple_of(std::mem::align_of::<T>()) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "shared region of {} bytes at offset {} cannot hold {min_len} bytes of {}",
+                    self.len,
+                    self.off,
+                    std::any::type_name::<T>()
+                ),
+            ));
+        }
+        Ok(())
     }
 }
 
 impl fmt::Debug for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Segment").field("len", &self.len()).finish()
+        f.debug_struct("Segment").field("len", &self.len).field("block", &self.block).finish()
     }
+}
+
+/// A descriptor written with [`crate::handle::serialize_fd`].
+struct FdOut<'a>(BorrowedFd<'a>);
+
+impl Serialize for FdOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::handle::serialize_fd(self.0, s)
+    }
+}
+
+/// A descriptor written with [`crate::handle::serialize_shared_fd`] (once per message).
+struct SharedFdOut<'a>(BorrowedFd<'a>);
+
+impl Serialize for SharedFdOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::handle::serialize_shared_fd(self.0, s)
+    }
+}
+
+/// A descriptor read with [`crate::handle::deserialize_fd`].
+struct FdIn(OwnedFd);
+
+impl<'de> Deserialize<'de> for FdIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::handle::deserialize_fd(d).map(FdIn)
+    }
+}
+
+/// How a segment travels. The two enums encode alike (same variants, same field types).
+#[derive(Serialize)]
+enum WireOut<'a> {
+    Own(FdOut<'a>),
+    /// The arena's descriptor, the block's offset and length.
+    Block(SharedFdOut<'a>, u32, u32),
+}
+
+#[derive(Deserialize)]
+enum WireIn {
+    Own(FdIn),
+    /// The index of the arena's shared descriptor, the block's offset and length.
+    Block(u32, u32, u32),
 }
 
 impl Serialize for Segment {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        crate::handle::serialize_fd(self.inner.fd.as_fd(), s)
+        if self.block {
+            // Blocks are at most a page into arenas of at most a few pages: both fit u32.
+            WireOut::Block(SharedFdOut(self.inner.fd.as_fd()), self.off as u32, self.len as u32).serialize(s)
+        } else {
+            WireOut::Own(FdOut(self.inner.fd.as_fd())).serialize(s)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Segment {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let fd = crate::handle::deserialize_fd(d)?;
-        Segment::from_fd(fd).map_err(|e| serde::de::Error::custom(format!("cannot map the shared segment: {e}")))
+        use serde::de::Error as _;
+        match WireIn::deserialize(d)? {
+            WireIn::Own(FdIn(fd)) => {
+                Segment::from_fd(fd).map_err(|e| D::Error::custom(format!("cannot map the shared segment: {e}")))
+            }
+            WireIn::Block(index, off, len) => {
+                crate::handle::with_shared_fd(index, |fd| super::heap::attach(fd, off as usize, len as usize))
+                    .map_err(D::Error::custom)?
+                    .map_err(|e| D::Error::custom(format!("cannot map the shared block: {e}")))
+            }
+        }
     }
 }
 
@@ -85,20 +205,15 @@ impl<T: ShmSafe> ShmBox<T> {
     /// Places `value` in a new segment.
     pub(crate) fn new(name: &str, value: T) -> io::Result<ShmBox<T>> {
         const { assert!(std::mem::align_of::<T>() <= 4096) };
-        let seg = Segment::new(name, std::mem::size_of::<T>())?;
-        // SAFETY: the mapping is page aligned (enough for T, checked above), at least
-        // size_of::<T>() bytes long, and nobody else can see it yet.
+        let seg = Segment::new(name, std::mem::size_of::<T>(), std::mem::align_of::<T>())?;
+        // SAFETY: the region is aligned for T (asked above), at least size_of::<T>() bytes
+        // long, and nobody else can see it yet.
         unsafe { seg.as_ptr().cast::<T>().write(value) };
         Ok(ShmBox { seg, _t: PhantomData })
     }
 
     fn from_segment(seg: Segment) -> io::Result<ShmBox<T>> {
-        if seg.len() < std::mem::size_of::<T>() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("shared segment of {} bytes is too small for {}", seg.len(), std::any::type_name::<T>()),
-            ));
-        }
+        seg.check_fits::<T>(std::mem::size_of::<T>())?;
         Ok(ShmBox { seg, _t: PhantomData })
     }
 }

@@ -58,19 +58,14 @@ impl<T: ShmSafe + Copy> RawValue<T> {
     /// ```
     pub fn new(value: T) -> io::Result<RawValue<T>> {
         check_layout::<T>();
-        let seg = Segment::new("multiproc-value", std::mem::size_of::<T>())?;
+        let seg = Segment::new("multiproc-value", std::mem::size_of::<T>(), std::mem::align_of::<T>())?;
         let v = RawValue { seg, _t: PhantomData };
         v.set(value);
         Ok(v)
     }
 
     pub(crate) fn from_segment(seg: Segment) -> io::Result<RawValue<T>> {
-        if seg.len() < std::mem::size_of::<T>() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("shared segment of {} bytes is too small for {}", seg.len(), std::any::type_name::<T>()),
-            ));
-        }
+        seg.check_fits::<T>(std::mem::size_of::<T>())?;
         Ok(RawValue { seg, _t: PhantomData })
     }
 
@@ -83,8 +78,8 @@ impl<T: ShmSafe + Copy> RawValue<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn get(&self) -> T {
-        // SAFETY: the segment is page aligned and at least size_of::<T>() bytes (checked at
-        // construction); T is ShmSafe, so whatever bytes another process left are a valid T.
+        // SAFETY: the segment is aligned for T and at least size_of::<T>() bytes (checked at
+        // construction and on receipt); T is ShmSafe, so whatever bytes another process left are a valid T.
         unsafe { self.as_ptr().read_volatile() }
     }
 
@@ -266,7 +261,7 @@ impl<T: ShmSafe + Copy> Value<T> {
     pub fn with_lock(value: T, lock: impl Into<ValueLock>) -> io::Result<Value<T>> {
         check_layout::<T>();
         let bytes = std::mem::size_of::<T>();
-        let seg = Segment::new("multiproc-value", borrow_offset(bytes) + 8)?;
+        let seg = Segment::new("multiproc-value", borrow_offset(bytes) + 8, std::mem::align_of::<T>().max(8))?;
         let raw = RawValue::from_segment(seg)?;
         raw.set(value);
         Ok(Value { raw, lock: lock.into() })
@@ -275,7 +270,8 @@ impl<T: ShmSafe + Copy> Value<T> {
     fn borrow_word(&self) -> &AtomicU32 {
         let off = borrow_offset(std::mem::size_of::<T>());
         // SAFETY: the segment has `off + 8` bytes (checked at construction and on receipt),
-        // `off` is 8-aligned from a page-aligned base, and the word is only used atomically.
+        // `off` is 8-aligned from a base aligned to at least 8, and the word is only used
+        // atomically.
         unsafe { &*self.raw.seg.as_ptr().add(off).cast::<AtomicU32>() }
     }
 

@@ -17,6 +17,13 @@ pub(crate) fn memfd(name: &str, len: usize) -> io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// What identifies the file behind `fd` in this system, `(device, inode)`, and its size: two
+/// descriptors with the same identity name the same memory.
+pub(crate) fn file_identity(fd: BorrowedFd<'_>) -> io::Result<((u64, u64), usize)> {
+    let st = rustix::fs::fstat(fd)?;
+    Ok(((st.st_dev as u64, st.st_ino as u64), st.st_size as usize))
+}
+
 /// The size of the file behind `fd`.
 pub(crate) fn file_len(fd: BorrowedFd<'_>) -> io::Result<usize> {
     Ok(rustix::fs::fstat(fd)?.st_size as usize)

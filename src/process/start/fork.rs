@@ -30,6 +30,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     let mut failure = lock(&G.failure);
     let mut children = lock(&G.children);
     let mut registry = lock(&G.fork_reports);
+    let heap = lock(&G.heap);
     let report_to =
         reports::address(&mut registry).map_err(|e| ProcessError::os("listening for the children's reports", e))?;
     let mut out = std::io::stdout().lock();
@@ -54,7 +55,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             // The parent's fork server connection and launcher thread are not ours.
             let mut server = server;
             drop(server.take()); // closes only this process's copy of the control socket
-            drop((server, executable, launcher, current, parent, method, report, failure, children, registry));
+            drop((server, executable, launcher, current, parent, method, report, failure, children, registry, heap));
             drop((out, err));
             match sys::proc::die_with_parent(parent_pid) {
                 Ok(true) => {}
@@ -65,7 +66,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             bootstrap::finish_child(code)
         }
         Ok(Forked::Parent(pid)) => {
-            drop((server, executable, launcher, current, parent, method, report, failure, children, registry));
+            drop((server, executable, launcher, current, parent, method, report, failure, children, registry, heap));
             drop((out, err));
             // The parent's copy of the target goes now: the handles in it (a pipe's write
             // end, say) must close here, or a reader waiting for end of file would wait for
