@@ -119,44 +119,32 @@ pub(crate) fn from_bytes_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<Ow
 /// }
 /// ```
 pub fn serialize_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
-    let index = TABLE.with(|t| -> Result<u32, String> {
-        match t.borrow_mut().last_mut() {
-            Some(Table::Out(v, _)) => push_dup(v, fd),
-            _ => Err(NOT_IN_TRANSPORT.to_string()),
-        }
-    });
-    match index {
-        Ok(i) => serializer.serialize_u32(i),
-        Err(msg) => {
-            crate::error::note_codec_detail(&msg);
-            Err(S::Error::custom(msg))
-        }
-    }
-}
-
-fn push_dup(v: &mut Vec<OwnedFd>, fd: BorrowedFd<'_>) -> Result<u32, String> {
-    let dup =
-        crate::sys::fd::dup_cloexec(fd).map_err(|e| format!("cannot duplicate descriptor {}: {e}", fd.as_raw_fd()))?;
-    v.push(dup);
-    Ok((v.len() - 1) as u32)
+    write_fd(fd, false, serializer)
 }
 
 /// Like [`serialize_fd`] for a descriptor that many handles in one message may share (the
 /// arena of small shared objects): it travels once per message, however many handles name
 /// it. The receiver reads it with [`with_shared_fd`] (borrowed, never taken).
 pub(crate) fn serialize_shared_fd<S: Serializer>(fd: BorrowedFd<'_>, serializer: S) -> Result<S::Ok, S::Error> {
+    write_fd(fd, true, serializer)
+}
+
+/// Records `fd` in the message's table (once per message when `shared`) and writes its index.
+fn write_fd<S: Serializer>(fd: BorrowedFd<'_>, shared: bool, serializer: S) -> Result<S::Ok, S::Error> {
     let index = TABLE.with(|t| -> Result<u32, String> {
-        match t.borrow_mut().last_mut() {
-            Some(Table::Out(v, shared)) => {
-                if let Some(&(_, i)) = shared.iter().find(|(raw, _)| *raw == fd.as_raw_fd()) {
-                    return Ok(i);
-                }
-                let i = push_dup(v, fd)?;
-                shared.push((fd.as_raw_fd(), i));
-                Ok(i)
-            }
-            _ => Err(NOT_IN_TRANSPORT.to_string()),
+        let mut t = t.borrow_mut();
+        let Some(Table::Out(v, seen)) = t.last_mut() else { return Err(NOT_IN_TRANSPORT.to_string()) };
+        if shared && let Some(&(_, i)) = seen.iter().find(|(raw, _)| *raw == fd.as_raw_fd()) {
+            return Ok(i);
         }
+        let dup = crate::sys::fd::dup_cloexec(fd)
+            .map_err(|e| format!("cannot duplicate descriptor {}: {e}", fd.as_raw_fd()))?;
+        v.push(dup);
+        let i = (v.len() - 1) as u32;
+        if shared {
+            seen.push((fd.as_raw_fd(), i));
+        }
+        Ok(i)
     });
     match index {
         Ok(i) => serializer.serialize_u32(i),
