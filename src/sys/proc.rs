@@ -89,11 +89,7 @@ fn status_gone() -> io::Error {
 
 /// Is `SA_NOCLDWAIT` set on SIGCHLD (children reaped by the kernel)?
 fn sigchld_nocldwait() -> bool {
-    // SAFETY: as in `signal_ignored`: a read-only query into a zeroed plain-data struct.
-    unsafe {
-        let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(libc::SIGCHLD, std::ptr::null(), &mut old) == 0 && old.sa_flags & libc::SA_NOCLDWAIT != 0
-    }
+    action_of(libc::SIGCHLD).is_some_and(|a| a.sa_flags & libc::SA_NOCLDWAIT != 0)
 }
 
 /// Is `pid` a child of this process that has not been reaped (running, or ended and not yet
@@ -169,11 +165,16 @@ pub(crate) fn ignore_signal(sig: i32) {
 /// Is `sig` ignored (`SIG_IGN`) in this process? Dispositions other than "ignore" are not
 /// inherited across `exec`, so this is what a spawned process can learn of its parent's.
 pub(crate) fn signal_ignored(sig: i32) -> bool {
+    action_of(sig).is_some_and(|a| a.sa_sigaction == libc::SIG_IGN)
+}
+
+/// The current action of `sig`, changing nothing; `None` for an invalid signal.
+fn action_of(sig: i32) -> Option<libc::sigaction> {
     // SAFETY: sigaction with a null new action only reads the current one into `old`, a
     // plain-data struct zero-initialised here.
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
-        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+        (libc::sigaction(sig, std::ptr::null(), &mut old) == 0).then_some(old)
     }
 }
 
