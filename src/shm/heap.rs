@@ -37,7 +37,6 @@ use super::segment::SegInner;
 use crate::process::globals::G;
 use crate::process::lock;
 use crate::sys;
-use crate::sys::mem::Mapping;
 
 /// Bytes per arena.
 pub(crate) const ARENA_SIZE: usize = 32 * 1024;
@@ -105,10 +104,12 @@ fn bump(arena: &SegInner, len: usize, align: usize) -> Option<usize> {
 fn new_arena() -> io::Result<((u64, u64), Arc<SegInner>)> {
     let fd = sys::mem::memfd("multiproc-heap", ARENA_SIZE)?;
     let (id, _) = sys::mem::file_identity(fd.as_fd())?;
-    let map = Mapping::map(fd.as_fd(), ARENA_SIZE)?;
+    let arena = SegInner::map(fd, ARENA_SIZE)?;
     // SAFETY: the mapping is fresh, page aligned and ARENA_SIZE bytes; nobody else sees it yet.
-    unsafe { map.as_ptr().cast::<Header>().write(Header { magic: MAGIC, next: AtomicU32::new(FIRST_BLOCK as u32) }) };
-    Ok((id, Arc::new(SegInner { fd, map })))
+    unsafe {
+        arena.map.as_ptr().cast::<Header>().write(Header { magic: MAGIC, next: AtomicU32::new(FIRST_BLOCK as u32) })
+    };
+    Ok((id, Arc::new(arena)))
 }
 
 /// A zero-filled block of `len` bytes aligned to `align`, or `None` when the region is too
@@ -148,7 +149,7 @@ pub(crate) fn attach(fd: BorrowedFd<'_>, off: usize, len: usize) -> io::Result<S
     if let Some(arena) = heap.mapped.get(&id).and_then(Weak::upgrade) {
         return Ok(Segment::block(arena, off, len));
     }
-    let arena = Arc::new(SegInner::map_all(sys::fd::dup_cloexec(fd)?)?);
+    let arena = Arc::new(SegInner::map(sys::fd::dup_cloexec(fd)?, size)?);
     if header(&arena).magic != MAGIC {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "the descriptor is not a multiproc shared arena"));
     }

@@ -41,9 +41,8 @@ impl fmt::Debug for SegInner {
 }
 
 impl SegInner {
-    /// Maps all of the memfd `fd`.
-    pub(super) fn map_all(fd: OwnedFd) -> io::Result<SegInner> {
-        let len = mem::file_len(fd.as_fd())?;
+    /// Maps the first `len` bytes of the memfd `fd`.
+    pub(super) fn map(fd: OwnedFd, len: usize) -> io::Result<SegInner> {
         let map = Mapping::map(fd.as_fd(), len)?;
         Ok(SegInner { fd, map })
     }
@@ -64,8 +63,7 @@ impl Segment {
     pub(crate) fn dedicated(name: &str, len: usize) -> io::Result<Segment> {
         let len = len.max(1);
         let fd = mem::memfd(name, len)?;
-        let map = Mapping::map(fd.as_fd(), len)?;
-        Ok(Segment { inner: Arc::new(SegInner { fd, map }), off: 0, len, block: false })
+        Ok(Segment { inner: Arc::new(SegInner::map(fd, len)?), off: 0, len, block: false })
     }
 
     /// The block `off..off + len` of an arena.
@@ -75,9 +73,8 @@ impl Segment {
     }
 
     fn from_fd(fd: OwnedFd) -> io::Result<Segment> {
-        let inner = SegInner::map_all(fd)?;
-        let len = inner.map.len();
-        Ok(Segment { inner: Arc::new(inner), off: 0, len, block: false })
+        let len = mem::file_len(fd.as_fd())?;
+        Ok(Segment { inner: Arc::new(SegInner::map(fd, len)?), off: 0, len, block: false })
     }
 
     /// Start of the region (page aligned for a dedicated segment, aligned as asked for a
