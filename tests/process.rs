@@ -604,13 +604,11 @@ fn exit_joins_children_and_terminates_daemons() {
     let _w = Watchdog::new("exit hook", LIMIT);
     let dir = std::env::temp_dir().join(common::unique_name("mp-exit"));
     std::fs::create_dir_all(&dir).unwrap();
-    let out =
-        common::run_helper_test_with("helper_leaves_children_running", &[("MULTIPROC_TEST_DIR", dir.as_os_str())]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (stdout, _) =
+        common::helper_output("helper_leaves_children_running", &[("MULTIPROC_TEST_DIR", dir.as_os_str())]);
     for i in 0..3 {
         assert_eq!(std::fs::read_to_string(dir.join(format!("done-{i}"))).unwrap(), "done");
     }
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let words: Vec<&str> = stdout.split_whitespace().collect();
     let pids: Vec<u32> = words.windows(2).filter(|w| w[0] == "daemon-pid").map(|w| w[1].parse().unwrap()).collect();
     assert_eq!(pids.len(), 3);
@@ -779,9 +777,11 @@ impl Drop for Tracked {
     }
 }
 
-fn takes_tracked(t: Tracked) {
+/// Holds its argument until the parent says go: the parent looks while the child runs,
+/// however slow the machine.
+fn takes_tracked((t, go): (Tracked, multiproc::Event)) {
     assert_eq!(t.0, 20);
-    sleep_secs(1);
+    assert!(go.wait_timeout(Duration::from_secs(50)));
 }
 
 // 20: after start the process object keeps neither its target nor its arguments alive (the
@@ -790,24 +790,29 @@ fn takes_tracked(t: Tracked) {
 fn start_drops_the_parents_copy_of_target_and_args() {
     use std::sync::atomic::Ordering::SeqCst;
     each_method("start drops the target", LIMIT, |ctx| {
-        let p = ctx.process(takes_tracked, Tracked(20));
+        let go = multiproc::Event::new().unwrap();
+        let p = ctx.process(takes_tracked, (Tracked(20), go.clone()));
         let before = TRACKED_DROPS.load(SeqCst);
         p.start().unwrap();
         assert!(p.is_alive());
         assert!(TRACKED_DROPS.load(SeqCst) > before, "[{}] the arguments outlived start()", ctx.get_start_method());
+        go.set();
         assert_eq!(p.join().unwrap(), 0);
     });
     let _w = Watchdog::new("start drops the closure", LIMIT);
     let shared = std::sync::Arc::new(5u32);
     let captured = shared.clone();
+    let go = multiproc::Event::new().unwrap();
+    let child_go = go.clone();
     let p = Process::with_closure(move || {
         assert_eq!(*captured, 5);
-        sleep_secs(1);
+        assert!(child_go.wait_timeout(Duration::from_secs(50)));
     });
     assert_eq!(std::sync::Arc::strong_count(&shared), 2);
     p.start().unwrap();
     assert!(p.is_alive());
     assert_eq!(std::sync::Arc::strong_count(&shared), 1, "the closure outlived start()");
+    go.set();
     assert_eq!(p.join().unwrap(), 0);
 }
 
@@ -906,9 +911,7 @@ fn helper_sigint_ignored() {
 #[test]
 fn children_inherit_an_ignored_sigint() {
     let _w = Watchdog::new("ignored SIGINT", LIMIT);
-    let out = run_helper_test("helper_sigint_ignored");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let (stdout, _) = common::helper_output("helper_sigint_ignored", &[]);
     for m in METHODS {
         assert!(stdout.contains(&format!("{m}: ignored true, then -9")), "[{m}] {stdout}");
     }
@@ -943,9 +946,7 @@ fn helper_sigchld_ignored() {
 #[test]
 fn an_ignored_sigchld_is_a_clear_error() {
     let _w = Watchdog::new("ignored SIGCHLD", LIMIT);
-    let out = run_helper_test("helper_sigchld_ignored");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let (stdout, _) = common::helper_output("helper_sigchld_ignored", &[]);
     for m in [StartMethod::Spawn, StartMethod::Fork] {
         assert!(
             stdout.contains(&format!(

@@ -654,9 +654,7 @@ fn number_after(text: &str, what: &str) -> usize {
 #[test]
 fn small_objects_cost_a_few_descriptors() {
     let _w = common::Watchdog::new("heap descriptors", LIMIT);
-    let out = common::run_helper_test("helper_heap_descriptors");
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    let (text, _) = common::helper_output("helper_heap_descriptors", &[]);
     let held = number_after(&text, "2000 locked values:");
     assert!(held <= 16, "2000 locked Values took {held} descriptors");
     let grown = number_after(&text, "churn:");

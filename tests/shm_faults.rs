@@ -9,7 +9,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use common::{each_method, in_helper, run_helper_test, unique_name};
+use common::{each_method, in_helper, unique_name};
 use multiproc::handle::Fd;
 use multiproc::{SharedMemory, Value};
 
@@ -141,10 +141,7 @@ fn tracker_cleans_up_leaks_at_exit_and_warns() {
     let _w = common::Watchdog::new("tracker at exit", LIMIT);
     // `output()` returns once the tracker, which inherited the helper's stdout and stderr,
     // has exited too.
-    let out = run_helper_test("helper_leaks_two_segments");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = common::helper_output("helper_leaks_two_segments", &[]);
     let names = |tag: &str| -> Vec<String> {
         stdout.lines().filter_map(|l| l.find(tag).map(|i| l[i + tag.len()..].trim().to_string())).collect()
     };
@@ -232,10 +229,7 @@ fn helper_kills_its_tracker() {
 #[test]
 fn a_killed_tracker_is_relaunched_and_told_everything_again() {
     let _w = common::Watchdog::new("tracker relaunch", LIMIT);
-    let out = run_helper_test("helper_kills_its_tracker");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = common::helper_output("helper_kills_its_tracker", &[]);
     assert_eq!(stderr.matches("died unexpectedly, relaunching").count(), 1, "{stderr}");
     assert!(stderr.contains("There appear to be 2 leaked shared_memory objects"), "{stderr}");
     for tag in ["FIRST ", "SECOND "] {
@@ -272,10 +266,7 @@ fn helper_name_reused_by_another_process() {
 #[test]
 fn the_tracker_does_not_unlink_a_reused_name() {
     let _w = common::Watchdog::new("reused name", LIMIT);
-    let out = run_helper_test("helper_name_reused_by_another_process");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let (stdout, stderr) = common::helper_output("helper_name_reused_by_another_process", &[]);
     let name = stdout.lines().find_map(|l| l.find("NAME ").map(|i| l[i + 5..].trim().to_string())).unwrap();
     assert!(stderr.contains("not unlinking"), "{stderr}");
     assert!(exists(&name), "the tracker unlinked another process's segment");

@@ -73,6 +73,16 @@ pub fn run_helper_test_with(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> Out
     cmd.output().expect("cannot run the helper test")
 }
 
+/// Runs the helper test `name` (see [`run_helper_test_with`]), fails unless it succeeded, and
+/// returns its `(stdout, stderr)`.
+pub fn helper_output(name: &str, env: &[(&str, &std::ffi::OsStr)]) -> (String, String) {
+    let out = run_helper_test_with(name, env);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "helper {name} failed ({:?}):\n{stdout}\n{stderr}", out.status);
+    (stdout, stderr)
+}
+
 /// Is this process the helper started by [`run_helper_test`]?
 pub fn in_helper() -> bool {
     std::env::var_os("MULTIPROC_HELPER").is_some()
