@@ -119,11 +119,36 @@
 //! assert_eq!(q.get()?, "made in a child");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! ## Conventions
+//!
+//! Every type follows the same shapes, so that code written against one reads the same
+//! against another (and the `Pool`, managers and futures follow them too):
+//!
+//! - **Blocking, `try_`, `_timeout`.** `x()` waits as long as it takes; `try_x()` never waits
+//!   and fails with a typed "would block" error (`WouldBlock` for locks, semaphores,
+//!   connections and processes, `Empty` for a get, `Full` for a put); `x_timeout(d)` waits
+//!   at most `d` and fails with a typed `Timeout`. A zero timeout only checks; a timeout too
+//!   large to represent (`Duration::MAX`) waits forever and never panics.
+//! - **One lock vocabulary.** Everything that locks ([`Lock`], [`RLock`], [`Semaphore`],
+//!   [`BoundedSemaphore`], [`Condition`], [`Value`], [`Array`]) has `acquire()`,
+//!   `try_acquire()` and `acquire_timeout(d)` returning an RAII guard (the guard of a `Value`
+//!   or `Array` dereferences to the data), and `release()` where Python has one. A lock whose
+//!   holder died is reported as `OwnerDied`, with the guard inside.
+//! - **Errors say what happened and hand values back.** An operation that was given a value
+//!   returns it inside its error (`PutError::Full(v)`). Errors of whole subsystems
+//!   ([`ProcessError`]) are opaque structs with `kind()`, `is_*()` helpers and `source()`.
+//!   Public error enums and records that will grow are `#[non_exhaustive]`.
+//! - **Predicates are `is_*`**: `is_alive`, `is_set`, `is_empty`, `is_full`, `is_closed`,
+//!   `is_broken`, `is_daemon`.
+//! - **Builders** are `X::builder()`, setters that consume and return the builder, and a
+//!   consuming final call (`build()`, `start()`, `bind()`, `target()`).
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
 pub mod connection;
 mod context;
+mod deadline;
 mod error;
 pub mod handle;
 mod process;

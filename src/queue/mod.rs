@@ -103,7 +103,7 @@ impl postcard::ser_flavors::Flavor for VecFlavor {
 }
 
 fn deadline_after(d: Duration) -> Option<Instant> {
-    Some(Instant::now().checked_add(d).unwrap_or_else(|| Instant::now() + Duration::from_secs(86400 * 365)))
+    crate::deadline::after(d)
 }
 
 /// Configures a queue: `maxsize` and the size of the shared ring.

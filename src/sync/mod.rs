@@ -43,9 +43,4 @@ pub use self::lock::{Lock, LockGuard};
 pub use self::rlock::{RLock, RLockGuard};
 pub use self::semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
 
-use std::time::{Duration, Instant};
-
-/// A deadline `d` from now (`None` if it overflows: practically forever).
-pub(crate) fn deadline_in(d: Duration) -> Option<Instant> {
-    Instant::now().checked_add(d)
-}
+pub(crate) use crate::deadline::after as deadline_in;
