@@ -12,6 +12,16 @@ pub(crate) fn after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 
+/// The earlier of `deadline` and `slice` from now: how long one sleep of a waiter that must
+/// look around every `slice` (for a dead peer, say) may last.
+#[inline]
+pub(crate) fn min_slice(deadline: Option<Instant>, slice: Duration) -> Option<Instant> {
+    match (deadline, after(slice)) {
+        (Some(d), Some(s)) => Some(d.min(s)),
+        (d, s) => d.or(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +31,9 @@ mod tests {
         assert_eq!(after(Duration::MAX), None);
         assert!(after(Duration::ZERO).is_some());
         assert!(after(Duration::from_secs(3600)).is_some_and(|d| d > Instant::now()));
+        assert!(min_slice(None, Duration::from_millis(5)).is_some());
+        assert_eq!(min_slice(None, Duration::MAX), None);
+        let soon = after(Duration::from_millis(1));
+        assert_eq!(min_slice(soon, Duration::from_secs(60)), soon);
     }
 }

@@ -153,20 +153,20 @@ mod error;
 pub mod handle;
 mod process;
 pub mod queue;
+mod service;
 mod shm;
 pub mod sync;
 mod sys;
+mod util;
 
 pub use crate::connection::{Connection, pipe};
-pub use crate::context::{
-    Context, ContextError, StartMethod, get_all_start_methods, get_context, get_start_method, get_start_method_opt,
-    set_start_method,
-};
+pub use crate::context::{Context, get_context};
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::process::start::spawn::set_executable;
 pub use crate::process::{
-    ChildFailure, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, TargetResult,
-    active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
+    ChildFailure, ContextError, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, StartMethod,
+    TargetResult, active_children, cpu_count, current_process, exit, get_all_start_methods, get_start_method,
+    get_start_method_opt, init, parent_process, process_cpu_count, set_start_method,
 };
 pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
 pub use crate::shm::ShmSafe;

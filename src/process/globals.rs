@@ -5,25 +5,27 @@
 //! state in both processes (the `Fork` start method holds these locks across `fork()` and
 //! releases them on both sides; the child installs its own identity): kept together, that is
 //! one fault per side instead of one per static.
+//!
+//! Every field is plain data whose type comes from a leaf file (`records.rs`, `method.rs`,
+//! `reports.rs`, `start/forkserver/conn.rs`), so that this file imports nothing that imports
+//! it back.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32};
 use std::sync::{Arc, Mutex};
 
-use super::bootstrap::ReportTo;
-use super::launcher::Job;
+use super::method::StartMethod;
+use super::records::{ChildFailure, EXIT_NORMAL, LiveEntry, ReportTo, SelfInfo};
 use super::reports::Registry;
-use super::start::forkserver::Server;
-use super::{ChildFailure, Process, SelfInfo};
-use crate::context::StartMethod;
+use super::start::forkserver::conn::ServerConn;
+
+/// A start handed to the launcher thread (`launcher.rs`).
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
 /// See the module documentation.
 #[repr(C, align(4096))]
 pub(crate) struct Globals {
     /// The fork server of this process, if started.
-    pub(crate) server: Mutex<Option<Server>>,
-    /// The binary children run (`set_executable`), `None` for `/proc/self/exe`.
-    pub(crate) executable: Mutex<Option<PathBuf>>,
+    pub(crate) server: Mutex<Option<ServerConn>>,
     /// The launcher thread: `(pid that created it, its queue)`.
     pub(crate) launcher: Mutex<Option<(u32, crossbeam_channel::Sender<Job>)>>,
     /// This process's name, identity, daemon flag and authkey.
@@ -37,13 +39,10 @@ pub(crate) struct Globals {
     /// This child's failure, until it is sent.
     pub(crate) failure: Mutex<Option<ChildFailure>>,
     /// Started children not yet known to have ended (Python's `_children`).
-    pub(crate) children: Mutex<Vec<Process>>,
+    pub(crate) children: Mutex<Vec<LiveEntry>>,
     /// Where the forked children of this process send their failure reports.
     pub(crate) fork_reports: Mutex<Option<Registry>>,
-    /// The shared arenas of small objects (`shm::heap`): kept here so that the `Fork` start
-    /// method holds its lock across `fork()` with the others.
-    pub(crate) heap: Mutex<crate::shm::HeapState>,
-    /// How this process leaves (`bootstrap::EXIT_*`).
+    /// How this process leaves (`records::EXIT_*`).
     pub(crate) exit_mode: AtomicU8,
     /// Set in a child: panics are reported the child way.
     pub(crate) in_child: AtomicBool,
@@ -54,7 +53,6 @@ pub(crate) struct Globals {
 /// The one instance.
 pub(crate) static G: Globals = Globals {
     server: Mutex::new(None),
-    executable: Mutex::new(None),
     launcher: Mutex::new(None),
     current: Mutex::new(None),
     parent: Mutex::new(None),
@@ -63,8 +61,7 @@ pub(crate) static G: Globals = Globals {
     failure: Mutex::new(None),
     children: Mutex::new(Vec::new()),
     fork_reports: Mutex::new(None),
-    heap: Mutex::new(crate::shm::HeapState::new()),
-    exit_mode: AtomicU8::new(super::bootstrap::EXIT_NORMAL),
+    exit_mode: AtomicU8::new(EXIT_NORMAL),
     in_child: AtomicBool::new(false),
     process_counter: AtomicU32::new(0),
 };

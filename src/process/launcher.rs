@@ -8,12 +8,10 @@
 
 use crossbeam_channel::{Sender, bounded, unbounded};
 
+use super::globals::{G, Job};
 use crate::error::{ProcessError, ProcessErrorKind};
-use crate::process::globals::G;
-use crate::process::lock;
 use crate::sys;
-
-pub(crate) type Job = Box<dyn FnOnce() + Send>;
+use crate::util::lock;
 
 fn launcher() -> Sender<Job> {
     let me = sys::liveness::my_pid();

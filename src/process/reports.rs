@@ -23,13 +23,9 @@
 use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 
-use super::ChildFailure;
-use super::bootstrap::Report;
+use super::records::{ChildFailure, MAX_REPORT, Report};
 use crate::sys;
 use crate::sys::socket::AbstractName;
-
-/// The most bytes read from one report connection.
-const MAX_REPORT: usize = 1 << 20;
 
 /// The parent's listening socket and the reports read from it.
 #[derive(Debug)]
@@ -61,15 +57,17 @@ pub(crate) fn address(registry: &mut Option<Registry>) -> std::io::Result<Abstra
     Ok(name)
 }
 
-/// Takes the report of the child `pid`, which has just been reaped, if it sent one.
-pub(crate) fn take(pid: u32) -> Option<ChildFailure> {
-    let mut g = super::lock(&super::globals::G.fork_reports);
-    let r = g.as_mut().filter(|r| r.owner == sys::liveness::my_pid())?;
-    r.drain(pid);
-    r.done.remove(&pid)
-}
-
 impl Registry {
+    /// Takes the report of the child `pid`, which has just been reaped, if it sent one (a
+    /// registry inherited from the parent holds nothing of this process's).
+    pub(crate) fn take(&mut self, pid: u32) -> Option<ChildFailure> {
+        if self.owner != sys::liveness::my_pid() {
+            return None;
+        }
+        self.drain(pid);
+        self.done.remove(&pid)
+    }
+
     /// Accepts every waiting connection and reads what has arrived. `reaped` is the child
     /// collected just now (`waitid` no longer knows it).
     fn drain(&mut self, reaped: u32) {
@@ -124,10 +122,10 @@ pub(crate) fn send_to(name: &AbstractName, report: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::process::FailureKind;
+    use crate::process::records::FailureKind;
 
     fn report(message: &str) -> Vec<u8> {
-        let f = ChildFailure { kind: FailureKind::Panic, message: message.into(), location: None, backtrace: None };
+        let f = ChildFailure::new(FailureKind::Panic, message.into());
         postcard::to_stdvec(&Report::Failure(f)).unwrap()
     }
 

@@ -3,14 +3,12 @@
 use std::any::type_name;
 use std::marker::PhantomData;
 use std::os::fd::OwnedFd;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::bootstrap::ChildCtx;
+use super::runtime::{ChildCtx, Entry, run_caught};
 use crate::error::CodecError;
-use crate::sys::exe::Entry;
 
 /// What a target's return value means as an exit code.
 ///
@@ -146,13 +144,8 @@ where
     }
 }
 
-/// Runs `f`, turning a panic into exit code 1 (the panic hook has already reported it).
-pub(crate) fn run_caught(f: impl FnOnce() -> i32) -> i32 {
-    catch_unwind(AssertUnwindSafe(f)).unwrap_or(1)
-}
-
 /// The monomorphised entry point a spawned or fork-server child jumps to.
-fn trampoline<F, A, R>(ctx: &mut ChildCtx) -> i32
+fn trampoline<F, A, R>(mut ctx: ChildCtx) -> i32
 where
     F: Fn(A) -> R + Send + Sync + 'static,
     A: Serialize + DeserializeOwned + Send + 'static,

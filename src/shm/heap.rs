@@ -30,13 +30,11 @@ use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
-use super::Segment;
-use super::segment::SegInner;
-use crate::process::globals::G;
-use crate::process::lock;
+use super::segment::{SegInner, Segment};
 use crate::sys;
+use crate::util::lock;
 
 /// Bytes per arena.
 pub(crate) const ARENA_SIZE: usize = 32 * 1024;
@@ -57,19 +55,23 @@ struct Header {
 }
 
 /// This process's arenas: the one it allocates from, and every arena it has mapped, by
-/// identity. Lives in the process globals, whose locks the `Fork` start method holds across
-/// `fork()`.
+/// identity.
 #[derive(Debug)]
 pub(crate) struct HeapState {
     current: Option<Arc<SegInner>>,
     mapped: BTreeMap<(u64, u64), Weak<SegInner>>,
 }
 
-impl HeapState {
-    pub(crate) const fn new() -> HeapState {
-        HeapState { current: None, mapped: BTreeMap::new() }
-    }
+static HEAP: Mutex<HeapState> = Mutex::new(HeapState { current: None, mapped: BTreeMap::new() });
 
+/// Locks this process's arena list, for the `Fork` start method to hold across `fork()`
+/// (with its own locks), so that a forked child never finds it held by a thread that does not
+/// exist in the child. Both sides drop the guard after the fork.
+pub(crate) fn hold_for_fork() -> MutexGuard<'static, HeapState> {
+    lock(&HEAP)
+}
+
+impl HeapState {
     /// Remembers `arena` as mapped here, forgetting arenas that are gone.
     fn remember(&mut self, id: (u64, u64), arena: &Arc<SegInner>) {
         self.mapped.retain(|_, w| w.strong_count() > 0);
@@ -119,7 +121,7 @@ pub(crate) fn alloc(len: usize, align: usize) -> io::Result<Option<Segment>> {
         return Ok(None);
     }
     let align = align.max(MIN_ALIGN);
-    let mut heap = lock(&G.heap);
+    let mut heap = lock(&HEAP);
     if let Some(arena) = &heap.current
         && let Some(off) = bump(arena, len, align)
     {
@@ -145,7 +147,7 @@ pub(crate) fn attach(fd: BorrowedFd<'_>, off: usize, len: usize) -> io::Result<S
             format!("block {off}+{len} does not fit a shared arena of {size} bytes"),
         ));
     }
-    let mut heap = lock(&G.heap);
+    let mut heap = lock(&HEAP);
     if let Some(arena) = heap.mapped.get(&id).and_then(Weak::upgrade) {
         return Ok(Segment::block(arena, off, len));
     }
@@ -166,7 +168,7 @@ mod tests {
         use std::os::fd::AsRawFd;
         let segs: Vec<Segment> = (0..400).map(|i| Segment::new("t", 8 + i % 100, 8).unwrap()).collect();
         // 400 blocks of up to 128 bytes (with alignment): a few arenas, not 400 memfds.
-        let mut fds: Vec<i32> = segs.iter().map(|s| s.inner_fd().as_raw_fd()).collect();
+        let mut fds: Vec<i32> = segs.iter().map(|s| s.fd().as_raw_fd()).collect();
         fds.sort();
         fds.dedup();
         assert!(fds.len() <= 4, "{} descriptors for 400 blocks", fds.len());
@@ -213,11 +215,11 @@ mod tests {
     #[test]
     fn a_bad_block_is_refused() {
         let seg = Segment::new("t", 16, 8).unwrap();
-        let fd = seg.inner_fd();
+        let fd = seg.fd();
         assert!(attach(fd, 0, 16).is_err(), "the header is not a block");
         assert!(attach(fd, 64, ARENA_SIZE).is_err(), "past the end");
         assert!(attach(fd, 100, 8).is_err(), "misaligned");
         let other = Segment::dedicated("t", ARENA_SIZE).unwrap();
-        assert!(attach(other.inner_fd(), 64, 8).is_err(), "not an arena");
+        assert!(attach(other.fd(), 64, 8).is_err(), "not an arena");
     }
 }

@@ -6,11 +6,12 @@
 //! uses atomics and shared futexes ([`crate::sys::futex`]), never process-private ones.
 #![allow(unsafe_code)]
 
-mod heap;
+pub(crate) mod heap;
+mod region;
 mod segment;
 
-pub(crate) use self::heap::HeapState;
-pub(crate) use self::segment::{Segment, ShmBox};
+pub(crate) use self::region::ShmBox;
+pub(crate) use self::segment::Segment;
 
 mod array;
 mod locked;

@@ -49,7 +49,7 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::Mutex;
 
-use crate::process::service::{Service, spawn_service};
+use crate::service::{Service, spawn_service};
 use crate::sys;
 
 struct Conn {

@@ -1,24 +1,77 @@
-//! The running binary's identity, and turning entry-point offsets back into functions.
+//! The running binary: its identity, the binary children run, how a re-executed copy is told
+//! what it is, and functions sent to another process of the same binary as offsets.
 //!
 //! A child started by spawn or the fork server finds the function to run by its offset from
 //! [`anchor`]. That is only meaningful in the same binary, so the parent also sends the binary's
 //! identity: the GNU build id when the linker wrote one, else the device, inode, size and
 //! modification time of `/proc/self/exe`.
 
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
 
+/// Environment variable that marks a re-executed copy of the binary as one of ours, with its
+/// role: `spawn` (a child), `forkserver` or `service`.
+pub(crate) const ENV_BOOT: &str = "MULTIPROC_BOOT";
+/// Environment variable that tells a re-executed copy its parent's pid.
+pub(crate) const ENV_PARENT: &str = "MULTIPROC_PARENT";
+
+/// The binary children run when set (`set_executable`); null for `/proc/self/exe`.
+///
+/// A pointer rather than a mutex: reading it takes no lock, so a child made by `fork` while
+/// another thread sets it can still read it, and nothing on the fork path writes to it.
+/// Each `set_executable` leaks the previous path (a few bytes, set a handful of times).
+static EXECUTABLE: AtomicPtr<PathBuf> = AtomicPtr::new(std::ptr::null_mut());
+
+/// Sets the binary re-executed children run.
+pub(crate) fn set_executable(path: PathBuf) {
+    let new = Box::into_raw(Box::new(path));
+    // The previous value is leaked on purpose: a reader in another thread may still hold it.
+    EXECUTABLE.swap(new, Ordering::AcqRel);
+}
+
+/// The binary re-executed children run: the one set with [`set_executable`], else
+/// `/proc/self/exe`.
+pub(crate) fn executable() -> PathBuf {
+    let p = EXECUTABLE.load(Ordering::Acquire);
+    if p.is_null() {
+        return PathBuf::from("/proc/self/exe");
+    }
+    // SAFETY: a non-null value came from `Box::into_raw` in `set_executable` and is never
+    // freed, so it stays valid for the life of the process.
+    unsafe { (*p).clone() }
+}
+
+/// `argv[0]` for re-executed copies: the parent's, so tools like `ps` show the program name.
+fn argv0() -> OsString {
+    std::env::args_os().next().unwrap_or_else(|| "multiproc-child".into())
+}
+
+/// Starts a copy of [`executable`] in role `mode` ([`ENV_BOOT`]), with `stdin` as its standard
+/// input (the bootstrap descriptor) and `env` added to its environment.
+pub(crate) fn reexec(mode: &str, stdin: OwnedFd, env: &[(&str, &str)]) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(executable());
+    cmd.arg0(argv0()).env(ENV_BOOT, mode).stdin(Stdio::from(stdin));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+}
 /// The fixed point entry offsets are measured from.
 #[inline(never)]
 pub(crate) fn anchor() -> usize {
     anchor as fn() -> usize as usize
 }
 
-/// The type of every entry trampoline: runs the target found in `payload` and returns the
-/// exit code.
-pub(crate) type Entry = fn(&mut crate::process::bootstrap::ChildCtx) -> i32;
-
 /// Function pointer types that may be sent to another process of the same binary as an
-/// offset from [`anchor`]: process entries, service mains and plain `fn()` callbacks.
+/// offset from [`anchor`]: process entries and service mains (`fn(A) -> R`) and plain
+/// callbacks (`fn() -> R`). Implemented for those shapes of fn
+/// pointer, whatever their argument types, so that this ground floor names no type of the
+/// layers above.
 pub(crate) trait FnPtr: Copy {
     fn addr(self) -> usize;
     /// # Safety
@@ -27,19 +80,23 @@ pub(crate) trait FnPtr: Copy {
 }
 
 macro_rules! fn_ptr {
-    ($($t:ty),*) => { $(
-        impl FnPtr for $t {
+    ($(<$($g:ident),*> $t:ty;)*) => { $(
+        impl<$($g),*> FnPtr for $t {
             fn addr(self) -> usize {
                 self as usize
             }
             unsafe fn from_addr(addr: usize) -> Self {
-                // SAFETY: per the contract, `addr` is a function of this type.
-                unsafe { std::mem::transmute::<usize, $t>(addr) }
+                // SAFETY: per the contract, `addr` is a function of this type; fn pointers
+                // are the size of an address.
+                unsafe { std::mem::transmute_copy::<usize, $t>(&addr) }
             }
         }
     )* };
 }
-fn_ptr!(Entry, crate::process::service::ServiceMain, fn());
+fn_ptr! {
+    <R> fn() -> R;
+    <A, R> fn(A) -> R;
+}
 
 /// The offset of `f` from the anchor: meaningful in any process running this binary.
 pub(crate) fn fn_offset<F: FnPtr>(f: F) -> isize {
@@ -133,14 +190,4 @@ fn build_id() -> Option<Vec<u8>> {
         libc::dl_iterate_phdr(Some(callback), &mut found as *mut Found as *mut libc::c_void);
     }
     found.0
-}
-
-/// Lower-case hex of `b` (binary identities in messages and environment variables).
-pub(crate) fn to_hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The bytes of a [`to_hex`] string; `None` if it is not one.
-pub(crate) fn from_hex(s: &str) -> Option<Vec<u8>> {
-    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
 }

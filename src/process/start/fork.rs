@@ -3,25 +3,28 @@
 use std::io::Write;
 
 use crate::error::ProcessError;
-use crate::process::bootstrap::{self, ChildInfo, ReportTo};
+use crate::process::child::ChildHandle;
+use crate::process::current::ChildGlobals;
 use crate::process::globals::G;
-use crate::process::{ChildHandle, Target, lock, reports};
+use crate::process::records::{ChildInfo, ReportTo};
+use crate::process::target::Target;
+use crate::process::{reports, runtime};
 use crate::sys;
 use crate::sys::proc::Forked;
+use crate::util::lock;
 
 pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, ProcessError> {
     let parent_pid = sys::liveness::my_pid();
-    bootstrap::ensure_panic_hook();
-    let globals = crate::process::ChildGlobals::new(&info);
+    runtime::ensure_panic_hook();
+    let globals = ChildGlobals::new(&info);
     drop(info);
     // Every lock the child will touch is taken here, in one fixed order, and held across
     // fork(): the child then owns consistent copies and releases them, instead of finding a
     // lock that another thread of the parent held at the instant of the fork. stdout and
     // stderr are flushed and held too, so a child's first print cannot deadlock and nothing
-    // buffered is written twice. The locks live on one page (`globals`): releasing them costs
-    // each side one copy-on-write fault.
+    // buffered is written twice. The process layer's locks live on one page (`globals`):
+    // releasing them costs each side one copy-on-write fault (and one more for the heap's).
     let server = lock(&G.server);
-    let executable = lock(&G.executable);
     let launcher = lock(&G.launcher);
     let mut current = lock(&G.current);
     let mut parent = lock(&G.parent);
@@ -30,7 +33,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
     let mut failure = lock(&G.failure);
     let mut children = lock(&G.children);
     let mut registry = lock(&G.fork_reports);
-    let heap = lock(&G.heap);
+    let heap = crate::shm::heap::hold_for_fork();
     let report_to =
         reports::address(&mut registry).map_err(|e| ProcessError::os("listening for the children's reports", e))?;
     let mut out = std::io::stdout().lock();
@@ -47,7 +50,7 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
         Ok(Forked::Child) => {
             // Write as little as possible: every page written now is copied. What the parent's
             // lists held is left in place, unfreed (freeing writes to the heap).
-            bootstrap::set_forked(false);
+            runtime::set_forked(false);
             std::mem::forget(std::mem::take(&mut *children));
             *report = Some(ReportTo::Listener(report_to));
             *failure = None;
@@ -55,18 +58,18 @@ pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, Pro
             // The parent's fork server connection and launcher thread are not ours.
             let mut server = server;
             drop(server.take()); // closes only this process's copy of the control socket
-            drop((server, executable, launcher, current, parent, method, report, failure, children, registry, heap));
+            drop((server, launcher, current, parent, method, report, failure, children, registry, heap));
             drop((out, err));
             match sys::proc::die_with_parent(parent_pid) {
                 Ok(true) => {}
                 _ => sys::proc::exit_immediately(1),
             }
-            bootstrap::become_child_panics();
+            runtime::become_child_panics();
             let code = target.run_here();
-            bootstrap::finish_child(code)
+            runtime::finish_child(code)
         }
         Ok(Forked::Parent(pid)) => {
-            drop((server, executable, launcher, current, parent, method, report, failure, children, registry, heap));
+            drop((server, launcher, current, parent, method, report, failure, children, registry, heap));
             drop((out, err));
             // The parent's copy of the target goes now: the handles in it (a pipe's write
             // end, say) must close here, or a reader waiting for end of file would wait for

@@ -1,16 +1,17 @@
 //! One file per start method.
 //!
 //! - `spawn.rs`: re-execute `/proc/self/exe` with the bootstrap socket as stdin.
-//! - `forkserver.rs`: the fork server (a spawned single-threaded process) and its client.
+//! - `forkserver/`: the fork server (a spawned single-threaded process) and its client.
 //! - `fork.rs`: `fork()` in the calling process.
 
 pub(crate) mod fork;
 pub(crate) mod forkserver;
 pub(crate) mod spawn;
 
-use super::bootstrap::{BootMsg, ChildInfo};
-use super::{ChildHandle, Target};
-use crate::context::StartMethod;
+use super::child::ChildHandle;
+use super::method::StartMethod;
+use super::records::{BootMsg, ChildInfo};
+use super::target::Target;
 use crate::error::{ProcessError, ProcessErrorKind};
 use crate::sys;
 
@@ -19,7 +20,7 @@ pub(crate) fn launch(method: StartMethod, info: ChildInfo, target: Target) -> Re
     match method {
         StartMethod::Fork => fork::launch(info, target),
         StartMethod::Spawn => spawn::launch(encode(info, target)?),
-        StartMethod::ForkServer => forkserver::launch(encode(info, target)?),
+        StartMethod::ForkServer => forkserver::client::launch(encode(info, target)?),
     }
 }
 

@@ -1,68 +1,43 @@
-//! The child side: a constructor that runs before `main` notices it is a child, reads its
-//! bootstrap message, runs the target and exits, so user code needs no guard.
+//! The child's runtime: what a child does between being made and leaving, whichever start
+//! method made it. It runs the target, captures a panic the child way (Python's traceback on
+//! stderr, and a report for the parent), joins the child's own children and exits with the
+//! code Python would report.
 //!
 //! ```text
 //! parent                                    child (same binary, before main)
 //! ------                                    -----
 //! socketpair(boot_parent, boot_child)
-//! spawn /proc/self/exe, stdin=boot_child,   ctor: MULTIPROC_BOOT=spawn
+//! spawn /proc/self/exe, stdin=boot_child,   entry.rs: MULTIPROC_BOOT=spawn
 //!   env MULTIPROC_BOOT=spawn                  move fd 0 aside, /dev/null onto fd 0
-//! send_framed(BootMsg + SCM_RIGHTS fds) --> recv_framed
-//!                                           check binary identity, PR_SET_PDEATHSIG
+//! send_framed(BootMsg + SCM_RIGHTS fds) --> read_boot
+//!                                           run_child: check binary identity, PR_SET_PDEATHSIG
 //!                                           entry = anchor + offset; run target
 //!                               <--------- on panic or bootstrap error: a Report
-//! pidfd readable, waitid -> exit code       exit(code)
+//! pidfd readable, waitid -> exit code       finish_child: exit(code)
 //! ```
 //!
-//! The fork server's children run the same [`run_child`] on a socket the server hands them.
+//! The fork server's children run the same [`run_child`] on a socket the server hands them; a
+//! child made by `Fork` runs its target from memory and then [`finish_child`].
 
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
-use serde::{Deserialize, Serialize};
-
-use super::{ChildFailure, FailureKind};
-use crate::context::StartMethod;
-use crate::process::globals::G;
-use crate::process::lock;
+use super::globals::G;
+use super::method::StartMethod;
+use super::records::{
+    BootMsg, ChildFailure, ChildInfo, EXIT_FORK_SERVER, EXIT_FORKED, FailureKind, MAX_BOOT_MSG, Report, ReportTo,
+};
 use crate::sys;
-use crate::sys::socket::AbstractName;
+use crate::util::{lock, to_hex};
 
-/// Environment variable that marks a child: `spawn` or `forkserver`.
-pub(crate) const ENV_BOOT: &str = "MULTIPROC_BOOT";
-/// Environment variable that tells the fork server its parent's pid.
-pub(crate) const ENV_PARENT: &str = "MULTIPROC_PARENT";
-/// Upper bound on a bootstrap message from the parent.
-const MAX_BOOT_MSG: usize = 1 << 31;
+/// The type of every entry trampoline (`target.rs`): runs the target found in the context's
+/// payload and returns the exit code. It travels as an offset from `sys::exe::anchor`.
+pub(crate) type Entry = fn(ChildCtx) -> i32;
 
-/// Who the child is, as its parent describes it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct ChildInfo {
-    pub(crate) name: String,
-    pub(crate) identity: Vec<u32>,
-    pub(crate) daemon: bool,
-    pub(crate) authkey: Vec<u8>,
-    pub(crate) parent_pid: u32,
-    pub(crate) parent_name: String,
-    pub(crate) method: StartMethod,
-}
-
-/// The message that tells a spawned child what to run.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) struct BootMsg {
-    pub(crate) exe_id: Vec<u8>,
-    pub(crate) entry: isize,
-    pub(crate) info: ChildInfo,
-    pub(crate) payload: Vec<u8>,
-}
-
-/// What a child reports back on its bootstrap socket when things go wrong.
-#[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum Report {
-    Failure(ChildFailure),
-    /// A fork-server child's exit code, sent as it leaves (see `finish_child`).
-    Exit(i32),
+/// Runs `f`, turning a panic into exit code 1 (the panic hook has already reported it).
+pub(crate) fn run_caught(f: impl FnOnce() -> i32) -> i32 {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(1)
 }
 
 /// What an entry trampoline gets: the encoded arguments and the descriptors they refer to.
@@ -75,17 +50,8 @@ pub(crate) struct ChildCtx {
 impl ChildCtx {
     pub(crate) fn fail_bootstrap(&mut self, message: String) {
         eprintln!("multiproc: {message}");
-        record_failure(ChildFailure { kind: FailureKind::Bootstrap, message, location: None, backtrace: None });
+        record_failure(ChildFailure::new(FailureKind::Bootstrap, message));
     }
-}
-
-/// Where a child sends its reports.
-#[derive(Debug)]
-pub(crate) enum ReportTo {
-    /// Its bootstrap socket (spawn, fork server).
-    Socket(OwnedFd),
-    /// The parent's report listener (fork; see `reports`).
-    Listener(AbstractName),
 }
 
 /// Sets where a failing child leaves its report.
@@ -177,7 +143,7 @@ fn child_panic(info: &std::panic::PanicHookInfo<'_>) {
     };
     let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
     let backtrace = std::backtrace::Backtrace::force_capture().to_string();
-    let name = super::current_process().name().to_string();
+    let name = super::current::current_process().name().to_string();
     let thread = std::thread::current().name().unwrap_or("main").to_string();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
@@ -189,36 +155,7 @@ fn child_panic(info: &std::panic::PanicHookInfo<'_>) {
     record_failure(ChildFailure { kind: FailureKind::Panic, message, location, backtrace: Some(backtrace) });
 }
 
-static CHECKED: AtomicBool = AtomicBool::new(false);
-
-/// Runs the child bootstrap if this process is a child; returns if it is not.
-pub(crate) fn maybe_run_child() {
-    if CHECKED.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let Some(mode) = std::env::var_os(ENV_BOOT) else { return };
-    let parent = std::env::var(ENV_PARENT).ok().and_then(|s| s.parse::<u32>().ok());
-    sys::env_remove(ENV_BOOT);
-    sys::env_remove(ENV_PARENT);
-    sys::proc::ignore_sigpipe();
-    let boot = match sys::fd::dup_cloexec(std::io::stdin().as_fd()) {
-        Ok(fd) => fd,
-        Err(e) => die(&format!("cannot take the bootstrap socket: {e}")),
-    };
-    let _ = sys::fd::devnull_onto(0);
-    match mode.to_str() {
-        Some("spawn") => {
-            let msg = read_boot(&boot);
-            let expected = msg.0.info.parent_pid;
-            run_child(boot, msg.0, msg.1, expected)
-        }
-        Some("forkserver") => super::start::forkserver::serve(boot, parent.unwrap_or(0)),
-        Some("service") => super::service::run_service(boot, parent),
-        _ => die(&format!("unknown {ENV_BOOT} mode {mode:?}")),
-    }
-}
-
-fn die(msg: &str) -> ! {
+pub(crate) fn die(msg: &str) -> ! {
     eprintln!("multiproc: child bootstrap failed: {msg}");
     std::process::exit(1)
 }
@@ -265,40 +202,56 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
         Ok(false) => std::process::exit(1), // the parent is already gone
         Err(e) => eprintln!("multiproc: cannot set the parent-death signal: {e}"),
     }
-    super::become_child(&msg.info);
+    super::current::become_child(&msg.info);
     ensure_panic_hook();
     become_child_panics();
+    // The arguments' descriptors are closed before the child leaves (in the trampoline, or
+    // here on a failure): a reader waiting for end of file must not wait for the exit too.
     let mut ctx = ChildCtx { payload: msg.payload, fds };
     let code = if msg.exe_id != sys::exe::identity() {
         ctx.fail_bootstrap(format!(
             "the child runs a different binary than its parent (binary identity {} vs {}); \
              start processes only from the binary that will run them",
-            sys::exe::to_hex(&msg.exe_id),
-            sys::exe::to_hex(sys::exe::identity())
+            to_hex(&msg.exe_id),
+            to_hex(sys::exe::identity())
         ));
-        let mut f = lock(&G.failure);
-        if let Some(f) = f.as_mut() {
+        if let Some(f) = lock(&G.failure).as_mut() {
             f.kind = FailureKind::BinaryMismatch;
         }
+        drop(ctx);
         1
     } else {
         // SAFETY-relevant check done above: same binary, so the offset names an entry.
-        match sys::exe::fn_at::<sys::exe::Entry>(msg.entry, &msg.exe_id) {
-            Ok(entry) => super::target::run_caught(|| entry(&mut ctx)),
+        match sys::exe::fn_at::<Entry>(msg.entry, &msg.exe_id) {
+            Ok(entry) => run_caught(move || entry(ctx)),
             Err(e) => {
                 ctx.fail_bootstrap(e.to_string());
+                drop(ctx);
                 1
             }
         }
     };
-    drop(ctx);
+    finish_child(code)
+}
+
+/// Ends the calling process with `code` after joining its non-daemon children and flushing
+/// stdout and stderr: the way for a target to set its exit code (Python's `sys.exit(n)`).
+///
+/// # Examples
+/// ```no_run
+/// let p = multiproc::Process::new(|(): ()| multiproc::exit(3), ());
+/// p.start()?;
+/// assert_eq!(p.join()?, 3);
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+pub fn exit(code: i32) -> ! {
     finish_child(code)
 }
 
 /// Ends a child: report a failure, join its own children, flush, exit.
 pub(crate) fn finish_child(code: i32) -> ! {
     send_report();
-    super::exit_function();
+    super::exit::exit_function();
     // (stderr is unbuffered: nothing to flush there.)
     let _ = std::io::stdout().flush();
     match G.exit_mode.load(Ordering::Relaxed) {
@@ -316,25 +269,8 @@ pub(crate) fn finish_child(code: i32) -> ! {
     }
 }
 
-pub(crate) const EXIT_NORMAL: u8 = 0;
-const EXIT_FORKED: u8 = 1;
-const EXIT_FORK_SERVER: u8 = 2;
-
 /// Marks this process as made by `fork`: by the `Fork` start method, or (`fork_server`) by
 /// the fork server.
 pub(crate) fn set_forked(fork_server: bool) {
     G.exit_mode.store(if fork_server { EXIT_FORK_SERVER } else { EXIT_FORKED }, Ordering::Relaxed);
-}
-
-#[cfg(feature = "ctor")]
-#[ctor::ctor(unsafe)]
-fn multiproc_bootstrap_ctor() {
-    maybe_run_child();
-}
-
-/// Keeps the constructor's object file in the link: called from `Process::start`.
-#[inline(never)]
-pub(crate) fn keep_ctor() {
-    #[cfg(feature = "ctor")]
-    std::hint::black_box(multiproc_bootstrap_ctor as fn());
 }

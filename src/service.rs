@@ -12,8 +12,9 @@ use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Instant;
 
-use crate::process::bootstrap::{ENV_BOOT, ENV_PARENT};
 use crate::sys;
+use crate::sys::exe::ENV_PARENT;
+use crate::util::{from_hex, to_hex};
 
 /// Environment variable naming the service entry: `<binary identity hex>:<offset>:<die flag>`.
 pub(crate) const ENV_SERVICE: &str = "MULTIPROC_SERVICE";
@@ -44,11 +45,9 @@ impl Service {
 /// children do); without, it lives on until `main` returns.
 pub(crate) fn spawn_service(main: ServiceMain, fd: OwnedFd, die_with_parent: bool) -> io::Result<Service> {
     let offset = sys::exe::fn_offset(main);
-    let spec = format!("{}:{}:{}", sys::exe::to_hex(sys::exe::identity()), offset, u8::from(die_with_parent));
+    let spec = format!("{}:{}:{}", to_hex(sys::exe::identity()), offset, u8::from(die_with_parent));
     let me = sys::liveness::my_pid().to_string();
-    let mut cmd = std::process::Command::new(super::start::spawn::executable());
-    cmd.env(ENV_BOOT, "service").env(ENV_SERVICE, spec).env(ENV_PARENT, me).stdin(std::process::Stdio::from(fd));
-    let child = cmd.spawn()?;
+    let child = sys::exe::reexec("service", fd, &[(ENV_SERVICE, &spec), (ENV_PARENT, &me)])?;
     let pid = child.id();
     let pidfd = sys::proc::pidfd_open(pid)?;
     Ok(Service { pid, pidfd })
@@ -77,7 +76,7 @@ pub(crate) fn run_service(fd: OwnedFd, parent: Option<u32>) -> ! {
         // A service that outlives its parent must not get the terminal's Ctrl-C either.
         sys::proc::ignore_signal(libc::SIGINT);
     }
-    let main: ServiceMain = match sys::exe::from_hex(id).and_then(|id| sys::exe::fn_at(offset, &id).ok()) {
+    let main: ServiceMain = match from_hex(id).and_then(|id| sys::exe::fn_at(offset, &id).ok()) {
         Some(f) => f,
         None => {
             eprintln!("multiproc: a service was started from a different binary; refusing to run it");
@@ -110,6 +109,5 @@ mod tests {
         assert_eq!(b[0], 42);
         let code = svc.wait(Some(Instant::now() + std::time::Duration::from_secs(30))).unwrap();
         assert_eq!(code, Some(7));
-        assert!(crate::active_children().iter().all(|p| p.pid() != Some(svc.pid)));
     }
 }
