@@ -9,7 +9,7 @@ thread_local! {
     static CODEC_DETAIL: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// Remembers why a serde impl of ours failed, since postcard keeps only a generic error.
+/// Remembers why a serde impl of ours failed, since the codec keeps only a generic error.
 pub(crate) fn note_codec_detail(msg: &str) {
     CODEC_DETAIL.with(|d| *d.borrow_mut() = Some(msg.to_string()));
 }
@@ -33,20 +33,13 @@ pub struct CodecError {
 }
 
 impl CodecError {
-    pub(crate) fn encode(e: postcard::Error) -> CodecError {
+    /// The codec's own error text `e`, with the detail a handle's serde impl noted, if any.
+    pub(crate) fn from_codec(decoding: bool, e: String) -> CodecError {
         let message = match take_codec_detail() {
             Some(d) => format!("{e}: {d}"),
-            None => e.to_string(),
+            None => e,
         };
-        CodecError { decoding: false, message }
-    }
-
-    pub(crate) fn decode(e: postcard::Error) -> CodecError {
-        let message = match take_codec_detail() {
-            Some(d) => format!("{e}: {d}"),
-            None => e.to_string(),
-        };
-        CodecError { decoding: true, message }
+        CodecError { decoding, message }
     }
 
     pub(crate) fn new(decoding: bool, message: impl Into<String>) -> CodecError {

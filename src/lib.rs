@@ -146,6 +146,7 @@
 #![deny(missing_docs)]
 #![deny(missing_debug_implementations)]
 
+mod codec;
 pub mod connection;
 mod context;
 mod deadline;

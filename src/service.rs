@@ -39,13 +39,43 @@ impl Service {
     }
 }
 
+/// What a service process is told in [`ENV_SERVICE`]: `<binary identity hex>:<offset of
+/// main>:<1 to die with the parent, else 0>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Spec {
+    exe_id: Vec<u8>,
+    offset: isize,
+    die_with_parent: bool,
+}
+
+impl Spec {
+    fn encode(&self) -> String {
+        format!("{}:{}:{}", to_hex(&self.exe_id), self.offset, u8::from(self.die_with_parent))
+    }
+
+    fn decode(s: &str) -> Result<Spec, String> {
+        let mut parts = s.split(':');
+        let (Some(id), Some(off), Some(die), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+            return Err(format!("malformed {ENV_SERVICE} value {s:?}"));
+        };
+        let exe_id = from_hex(id).ok_or_else(|| format!("malformed binary identity {id:?} in {ENV_SERVICE}"))?;
+        let offset = off.parse().map_err(|_| format!("malformed service offset {off:?} in {ENV_SERVICE}"))?;
+        let die_with_parent = match die {
+            "1" => true,
+            "0" => false,
+            _ => return Err(format!("malformed parent-death flag {die:?} in {ENV_SERVICE}")),
+        };
+        Ok(Spec { exe_id, offset, die_with_parent })
+    }
+}
+
 /// Starts `main(fd)` in a new process running this binary.
 ///
 /// With `die_with_parent`, the service gets SIGKILL when the calling process dies (as
 /// children do); without, it lives on until `main` returns.
 pub(crate) fn spawn_service(main: ServiceMain, fd: OwnedFd, die_with_parent: bool) -> io::Result<Service> {
-    let offset = sys::exe::fn_offset(main);
-    let spec = format!("{}:{}:{}", to_hex(sys::exe::identity()), offset, u8::from(die_with_parent));
+    let spec =
+        Spec { exe_id: sys::exe::identity().to_vec(), offset: sys::exe::fn_offset(main), die_with_parent }.encode();
     let me = sys::liveness::my_pid().to_string();
     let child = sys::exe::reexec("service", fd, &[(ENV_SERVICE, &spec), (ENV_PARENT, &me)])?;
     let pid = child.id();
@@ -53,20 +83,18 @@ pub(crate) fn spawn_service(main: ServiceMain, fd: OwnedFd, die_with_parent: boo
     Ok(Service { pid, pidfd })
 }
 
-/// The service side, called by the bootstrap with the moved-aside stdin.
+/// The service side, called by the entry point with the moved-aside stdin.
 pub(crate) fn run_service(fd: OwnedFd, parent: Option<u32>) -> ! {
-    let spec = std::env::var(ENV_SERVICE).unwrap_or_default();
+    let raw = std::env::var(ENV_SERVICE).unwrap_or_default();
     sys::env_remove(ENV_SERVICE);
-    let mut parts = spec.split(':');
-    let (Some(id), Some(off), Some(die)) = (parts.next(), parts.next(), parts.next()) else {
-        eprintln!("multiproc: malformed {ENV_SERVICE} value {spec:?}");
-        std::process::exit(1)
+    let spec = match Spec::decode(&raw) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("multiproc: {e}");
+            std::process::exit(1)
+        }
     };
-    let Ok(offset) = off.parse::<isize>() else {
-        eprintln!("multiproc: malformed service offset {off:?}");
-        std::process::exit(1)
-    };
-    if die == "1" {
+    if spec.die_with_parent {
         if let Some(p) = parent
             && !sys::proc::die_with_parent(p).unwrap_or(false)
         {
@@ -76,9 +104,9 @@ pub(crate) fn run_service(fd: OwnedFd, parent: Option<u32>) -> ! {
         // A service that outlives its parent must not get the terminal's Ctrl-C either.
         sys::proc::ignore_signal(libc::SIGINT);
     }
-    let main: ServiceMain = match from_hex(id).and_then(|id| sys::exe::fn_at(offset, &id).ok()) {
-        Some(f) => f,
-        None => {
+    let main: ServiceMain = match sys::exe::fn_at(spec.offset, &spec.exe_id) {
+        Ok(f) => f,
+        Err(_) => {
             eprintln!("multiproc: a service was started from a different binary; refusing to run it");
             std::process::exit(1)
         }
@@ -97,6 +125,15 @@ mod tests {
             let _ = sys::fd::write_all(fd.as_fd(), &[b[0] + 1]);
         }
         7
+    }
+
+    #[test]
+    fn specs_round_trip_and_garbage_is_refused() {
+        let spec = Spec { exe_id: vec![1, 0xab], offset: -4096, die_with_parent: true };
+        assert_eq!(Spec::decode(&spec.encode()), Ok(spec));
+        for bad in ["", "01ab", "01ab:12", "01ab:x:1", "0g:1:1", "01ab:1:2", "01ab:1:1:extra"] {
+            assert!(Spec::decode(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! | a `Connection` over a Unix socket | `SCM_RIGHTS` with the message |
 //!
 //! On the receiving side `Deserialize` takes the descriptor back out of the side table by
-//! index. Serializing a handle anywhere else (for example into a file with `postcard`) fails
+//! index. Serializing a handle anywhere else (for example into a file with `serde_json`) fails
 //! with a clear error instead of writing a number that means nothing elsewhere.
 //!
 //! One mechanism serves every handle type under every start method; the types only call
@@ -78,11 +78,11 @@ impl Drop for Pop {
     }
 }
 
-/// Serializes `value` with postcard, collecting the descriptors of any handles inside it.
+/// Serializes `value` with the crate's codec, collecting the descriptors of any handles inside it.
 pub(crate) fn to_bytes_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec<u8>, Vec<OwnedFd>), CodecError> {
     TABLE.with(|t| t.borrow_mut().push(Table::Out(Vec::new(), Vec::new())));
     let pop = Pop;
-    let bytes = postcard::to_stdvec(value).map_err(CodecError::encode);
+    let bytes = crate::codec::encode(value);
     let fds = TABLE.with(|t| match t.borrow_mut().last_mut() {
         Some(Table::Out(v, _)) => std::mem::take(v),
         _ => Vec::new(),
@@ -97,7 +97,7 @@ pub(crate) fn to_bytes_with_fds<T: Serialize + ?Sized>(value: &T) -> Result<(Vec
 pub(crate) fn from_bytes_with_fds<T: DeserializeOwned>(bytes: &[u8], fds: Vec<OwnedFd>) -> Result<T, CodecError> {
     TABLE.with(|t| t.borrow_mut().push(Table::In(fds.into_iter().map(Some).collect())));
     let _pop = Pop;
-    postcard::from_bytes(bytes).map_err(CodecError::decode)
+    crate::codec::decode(bytes)
 }
 
 /// Writes `fd` into the message being serialized (for `Serialize` impls of handle types).
@@ -291,9 +291,9 @@ mod tests {
     #[test]
     fn fd_outside_transport_is_a_clear_error() {
         let (r, _w) = crate::sys::socket::pipe().unwrap();
-        assert!(postcard::to_stdvec(&Fd(r)).is_err());
-        let bytes = postcard::to_stdvec(&3u32).unwrap();
-        assert!(postcard::from_bytes::<Fd>(&bytes).is_err());
+        assert!(crate::codec::encode(&Fd(r)).is_err());
+        let bytes = crate::codec::encode(&3u32).unwrap();
+        assert!(crate::codec::decode::<Fd>(&bytes).is_err());
         let (b, fds) = to_bytes_with_fds(&5u32).unwrap();
         assert!(fds.is_empty());
         assert!(from_bytes_with_fds::<Fd>(&b, Vec::new()).is_err());

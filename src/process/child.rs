@@ -118,7 +118,7 @@ impl ChildHandle {
         };
         while !r.eof && sys::fd::is_readable(report.as_fd()).unwrap_or(false) {
             match sys::socket::recv_framed(report.as_fd(), MAX_REPORT) {
-                Ok(Some((body, _))) => match postcard::from_bytes::<Report>(&body) {
+                Ok(Some((body, _))) => match crate::codec::decode::<Report>(&body) {
                     Ok(Report::Failure(f)) => r.failure = Some(f),
                     Ok(Report::Exit(code)) => r.exit = Some(code),
                     Err(_) => r.eof = true, // garbage: stop listening

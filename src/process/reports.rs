@@ -96,11 +96,9 @@ impl Registry {
     }
 }
 
-/// A report as [`sys::socket::send_framed`] wrote it: 8-byte header, then the body.
+/// A report as [`sys::socket::send_framed`] wrote it.
 fn decode(buf: &[u8]) -> Option<ChildFailure> {
-    let len = u32::from_le_bytes(buf.get(..4)?.try_into().ok()?) as usize;
-    let body = buf.get(8..8 + len)?;
-    match postcard::from_bytes::<Report>(body).ok()? {
+    match crate::codec::decode::<Report>(sys::socket::parse_framed(buf)?).ok()? {
         Report::Failure(f) => Some(f),
         Report::Exit(_) => None,
     }
@@ -126,7 +124,7 @@ mod tests {
 
     fn report(message: &str) -> Vec<u8> {
         let f = ChildFailure::new(FailureKind::Panic, message.into());
-        postcard::to_stdvec(&Report::Failure(f)).unwrap()
+        crate::codec::encode(&Report::Failure(f)).unwrap()
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub(crate) fn send_report() {
 /// Sends one report to the parent, if it listens.
 fn send(report: &Report) {
     let to = lock(&G.report);
-    let Ok(bytes) = postcard::to_stdvec(report) else { return };
+    let Ok(bytes) = crate::codec::encode(report) else { return };
     match to.as_ref() {
         Some(ReportTo::Socket(sock)) => {
             let _ = sys::socket::send_framed(sock.as_fd(), &bytes, &[]);
@@ -166,7 +166,7 @@ pub(crate) fn read_boot(sock: &OwnedFd) -> (BootMsg, Vec<OwnedFd>) {
         Ok(None) => die("the parent closed the bootstrap socket before sending what to run"),
         Err(e) => die(&format!("cannot read the bootstrap message: {e}")),
     };
-    match postcard::from_bytes::<BootMsg>(&body) {
+    match crate::codec::decode::<BootMsg>(&body) {
         Ok(m) => (m, fds),
         Err(e) => die(&format!("malformed bootstrap message: {e}")),
     }
@@ -186,8 +186,8 @@ pub(crate) fn warm_up_child_path() {
         method: StartMethod::ForkServer,
     };
     let msg = BootMsg { exe_id: sys::exe::identity().to_vec(), entry: 0, info, payload: vec![0; 64] };
-    if let Ok(bytes) = postcard::to_stdvec(&msg) {
-        let _ = std::hint::black_box(postcard::from_bytes::<BootMsg>(&bytes));
+    if let Ok(bytes) = crate::codec::encode(&msg) {
+        let _ = std::hint::black_box(crate::codec::decode::<BootMsg>(&bytes));
     }
     let _ = std::io::stdout().flush();
     drop((lock(&G.report), lock(&G.failure), lock(&G.current), lock(&G.parent), lock(&G.method)));

@@ -84,24 +84,6 @@ thread_local! {
     static DEC: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
-/// A postcard flavor that appends to a reused `Vec`.
-struct VecFlavor(Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for VecFlavor {
-    type Output = Vec<u8>;
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
-    }
-}
-
 fn deadline_after(d: Duration) -> Option<Instant> {
     crate::deadline::after(d)
 }
@@ -382,10 +364,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         }
         let mut buf = ENC.take();
         buf.clear();
-        let buf = match postcard::serialize_with_flavor(&value, VecFlavor(buf)) {
-            Ok(b) => b,
+        let buf = match crate::codec::encode_into(&value, &mut buf) {
+            Ok(()) => buf,
             Err(e) => {
-                let e = CodecError::encode(e);
+                ENC.set(buf);
                 // Failed because it holds handles? Serializing where handles are allowed tells.
                 let e = match crate::handle::to_bytes_with_fds(&value) {
                     Ok((_, fds)) if !fds.is_empty() => CodecError::new(false, FD_IN_QUEUE),
@@ -463,7 +445,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut buf = DEC.take();
         let r = self.ring.pop(&mut buf, deadline);
         let out = match r {
-            Ok(()) => postcard::from_bytes(&buf).map_err(|e| GetError::Decode(CodecError::decode(e))),
+            Ok(()) => crate::codec::decode(&buf).map_err(GetError::Decode),
             Err(PopFail::Empty) => Err(empty),
         };
         if buf.capacity() > 8 << 20 {

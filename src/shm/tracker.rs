@@ -64,12 +64,48 @@ struct Conn {
 
 static TRACKER: Mutex<Option<Conn>> = Mutex::new(None);
 
-fn send(sock: &OwnedFd, tag: u8, ino: u64, name: &str) -> io::Result<()> {
-    let mut msg = Vec::with_capacity(9 + name.len());
-    msg.push(tag);
-    msg.extend_from_slice(&ino.to_le_bytes());
-    msg.extend_from_slice(name.as_bytes());
-    sys::socket::send_with_fds(sock.as_fd(), &msg, &[]).map(drop)
+/// A message from the creator, after the hello (`H` with the creator's pidfd).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Msg<'a> {
+    /// `R<inode: 8 bytes LE><name>`: the creator owns `name` (inode `ino`).
+    Register { ino: u64, name: &'a str },
+    /// `U<8 bytes><name>`: the creator no longer owns `name`.
+    Unregister { name: &'a str },
+}
+
+/// The longest message: tag, inode, name.
+const MAX_MSG: usize = 1 + 8 + sys::shm_open::MAX_NAME;
+const HELLO: &[u8] = b"H";
+
+impl<'a> Msg<'a> {
+    /// Writes the message into `buf`; names are checked to fit before they get here.
+    fn encode<'b>(&self, buf: &'b mut [u8; MAX_MSG]) -> &'b [u8] {
+        let (tag, ino, name) = match *self {
+            Msg::Register { ino, name } => (b'R', ino, name),
+            Msg::Unregister { name } => (b'U', 0, name),
+        };
+        let len = (9 + name.len()).min(MAX_MSG);
+        buf[0] = tag;
+        buf[1..9].copy_from_slice(&ino.to_le_bytes());
+        buf[9..len].copy_from_slice(&name.as_bytes()[..len - 9]);
+        &buf[..len]
+    }
+
+    /// The message in `bytes`; `None` for anything else (a short, unknown or non-UTF-8 one).
+    fn decode(bytes: &'a [u8]) -> Option<Msg<'a>> {
+        let ino = u64::from_le_bytes(bytes.get(1..9)?.try_into().ok()?);
+        let name = std::str::from_utf8(&bytes[9..]).ok()?;
+        match bytes[0] {
+            b'R' => Some(Msg::Register { ino, name }),
+            b'U' => Some(Msg::Unregister { name }),
+            _ => None,
+        }
+    }
+}
+
+fn send(sock: &OwnedFd, msg: Msg<'_>) -> io::Result<()> {
+    let mut buf = [0u8; MAX_MSG];
+    sys::socket::send_with_fds(sock.as_fd(), msg.encode(&mut buf), &[]).map(drop)
 }
 
 fn start(names: BTreeMap<String, u64>) -> io::Result<Conn> {
@@ -77,27 +113,27 @@ fn start(names: BTreeMap<String, u64>) -> io::Result<Conn> {
     let me = sys::liveness::my_pid();
     let pidfd = sys::proc::pidfd_open(me)?;
     let service = spawn_service(tracker_main, theirs, false)?;
-    sys::socket::send_with_fds(ours.as_fd(), b"H", &[pidfd.as_fd()])?;
-    for (n, ino) in &names {
-        send(&ours, b'R', *ino, n)?;
+    sys::socket::send_with_fds(ours.as_fd(), HELLO, &[pidfd.as_fd()])?;
+    for (name, ino) in &names {
+        send(&ours, Msg::Register { ino: *ino, name })?;
     }
     Ok(Conn { pid: me, sock: ours, service, names })
 }
 
 /// Sends one message, relaunching the tracker (and telling it every owned name again) if it
 /// died: CPython relaunches too, but forgets what the dead tracker knew.
-fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, ino: u64, name: &str) -> io::Result<()> {
+fn send_or_relaunch(slot: &mut Option<Conn>, msg: Msg<'_>) -> io::Result<()> {
     let me = sys::liveness::my_pid();
     if slot.as_ref().is_none_or(|c| c.pid != me) {
         // A connection inherited through fork belongs to the parent's tracker: drop our copy.
         *slot = Some(start(BTreeMap::new())?);
     }
     let conn = slot.as_mut().expect("started above");
-    match tag {
-        b'R' => conn.names.insert(name.to_string(), ino),
-        _ => conn.names.remove(name),
+    match msg {
+        Msg::Register { ino, name } => conn.names.insert(name.to_string(), ino),
+        Msg::Unregister { name } => conn.names.remove(name),
     };
-    if send(&conn.sock, tag, ino, name).is_ok() {
+    if send(&conn.sock, msg).is_ok() {
         return Ok(());
     }
     eprintln!("multiproc shm tracker: the tracker process (pid {}) died unexpectedly, relaunching", conn.service.pid);
@@ -111,32 +147,27 @@ fn send_or_relaunch(slot: &mut Option<Conn>, tag: u8, ino: u64, name: &str) -> i
 /// Records that this process created the named segment `name` (inode `ino`) and owns it.
 pub(crate) fn register(name: &str, ino: u64) -> io::Result<()> {
     let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
-    send_or_relaunch(&mut g, b'R', ino, name)
+    send_or_relaunch(&mut g, Msg::Register { ino, name })
 }
 
 /// Records that this process no longer owns `name` (it is about to unlink it, or persists it).
 pub(crate) fn unregister(name: &str) -> io::Result<()> {
     let mut g = TRACKER.lock().unwrap_or_else(|e| e.into_inner());
     match g.as_ref() {
-        Some(c) if c.pid == sys::liveness::my_pid() => send_or_relaunch(&mut g, b'U', 0, name),
+        Some(c) if c.pid == sys::liveness::my_pid() => send_or_relaunch(&mut g, Msg::Unregister { name }),
         _ => Ok(()),
     }
 }
 
 fn apply(msg: &[u8], names: &mut BTreeMap<String, u64>) {
-    if msg.len() < 9 {
-        return;
-    }
-    let ino = u64::from_le_bytes(msg[1..9].try_into().expect("8 bytes"));
-    let Ok(name) = std::str::from_utf8(&msg[9..]) else { return };
-    match msg[0] {
-        b'R' => {
+    match Msg::decode(msg) {
+        Some(Msg::Register { ino, name }) => {
             names.insert(name.to_string(), ino);
         }
-        b'U' => {
+        Some(Msg::Unregister { name }) => {
             names.remove(name);
         }
-        _ => {}
+        None => {}
     }
 }
 
@@ -158,9 +189,9 @@ fn still_ours(name: &str, ino: u64) -> bool {
 /// The tracker process.
 fn tracker_main(sock: OwnedFd) -> i32 {
     sys::proc::ignore_signal(libc::SIGTERM);
-    let mut buf = [0u8; 1 + sys::shm_open::MAX_NAME + 1];
+    let mut buf = [0u8; MAX_MSG + 1];
     let pidfd = match sys::socket::recv_with_fds(sock.as_fd(), &mut buf, 1) {
-        Ok((1, mut fds)) if buf[0] == b'H' && fds.len() == 1 => fds.pop().expect("one fd"),
+        Ok((n, mut fds)) if &buf[..n] == HELLO && fds.len() == 1 => fds.pop().expect("one fd"),
         _ => return 0, // the creator died before it said hello: it registered nothing
     };
     let mut names = BTreeMap::new();
@@ -210,4 +241,36 @@ fn tracker_main(sock: OwnedFd) -> i32 {
         }
     }
     1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_round_trip_at_the_longest_name() {
+        let long = "n".repeat(sys::shm_open::MAX_NAME);
+        let mut buf = [0u8; MAX_MSG];
+        for msg in [Msg::Register { ino: u64::MAX, name: &long }, Msg::Unregister { name: "x" }] {
+            let bytes = msg.encode(&mut buf).to_vec();
+            assert_eq!(Msg::decode(&bytes), Some(msg));
+        }
+        assert_eq!(Msg::decode(b"R1234567"), None, "too short");
+        assert_eq!(Msg::decode(b"Q12345678name"), None, "unknown tag");
+        assert_eq!(Msg::decode(b"R12345678\xff"), None, "not UTF-8");
+    }
+
+    #[test]
+    fn the_tracker_reads_a_longest_name_whole() {
+        // The tracker's receive buffer holds the longest message: a datagram cut short by the
+        // kernel would register a name that was never created.
+        let long = "m".repeat(sys::shm_open::MAX_NAME);
+        let (a, b) = sys::socket::socketpair(sys::socket::PairKind::SeqPacket).unwrap();
+        send(&a, Msg::Register { ino: 7, name: &long }).unwrap();
+        let mut buf = [0u8; MAX_MSG + 1];
+        let (n, _) = sys::socket::recv_with_fds(b.as_fd(), &mut buf, 1).unwrap();
+        let mut names = BTreeMap::new();
+        apply(&buf[..n], &mut names);
+        assert_eq!(names.get(&long), Some(&7));
+    }
 }

@@ -110,27 +110,49 @@ pub(crate) fn recvmsg_fds(
     Ok(res.bytes)
 }
 
+/// The header of a framed message: body length and fd count, each `u32` little-endian.
+const FRAME_HEADER: usize = 8;
+
+fn frame_header(body_len: usize, nfds: usize) -> [u8; FRAME_HEADER] {
+    let mut head = [0u8; FRAME_HEADER];
+    head[..4].copy_from_slice(&(body_len as u32).to_le_bytes());
+    head[4..].copy_from_slice(&(nfds as u32).to_le_bytes());
+    head
+}
+
+/// (body length, fd count) of a header.
+fn parse_header(head: &[u8; FRAME_HEADER]) -> (usize, usize) {
+    let word = |i: usize| u32::from_le_bytes([head[i], head[i + 1], head[i + 2], head[i + 3]]) as usize;
+    (word(0), word(4))
+}
+
+/// The body of a whole framed message held in `buf` (read from a stream without its fds);
+/// `None` if `buf` does not hold the whole message yet, or holds garbage.
+pub(crate) fn parse_framed(buf: &[u8]) -> Option<&[u8]> {
+    let head: &[u8; FRAME_HEADER] = buf.get(..FRAME_HEADER)?.try_into().ok()?;
+    let (len, _) = parse_header(head);
+    buf.get(FRAME_HEADER..FRAME_HEADER.checked_add(len)?)
+}
+
 /// Sends a whole framed message: an 8-byte header (body length, fd count) carrying the fds,
 /// then the body.
 pub(crate) fn send_framed(sock: BorrowedFd<'_>, body: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<()> {
-    let mut head = [0u8; 8];
-    head[..4].copy_from_slice(&(body.len() as u32).to_le_bytes());
-    head[4..].copy_from_slice(&(fds.len() as u32).to_le_bytes());
+    let head = frame_header(body.len(), fds.len());
     if body.len() > u32::MAX as usize {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "bootstrap message over 4 GiB"));
     }
     // Small bodies go in the same sendmsg as the header.
-    let mut first = Vec::with_capacity(8 + body.len().min(64 * 1024));
+    let mut first = Vec::with_capacity(FRAME_HEADER + body.len().min(64 * 1024));
     first.extend_from_slice(&head);
     first.extend_from_slice(&body[..body.len().min(64 * 1024)]);
     let sent = send_with_fds(sock, &first, fds)?;
-    if sent < 8 {
+    if sent < FRAME_HEADER {
         // The header must arrive with the fds; a short write of a fresh socket cannot happen
         // for 8 bytes, but be explicit.
-        super::fd::write_all(sock, &first[sent..8])?;
+        super::fd::write_all(sock, &first[sent..FRAME_HEADER])?;
         super::fd::write_all(sock, body)?;
     } else {
-        super::fd::write_all(sock, &body[sent - 8..])?;
+        super::fd::write_all(sock, &body[sent - FRAME_HEADER..])?;
     }
     Ok(())
 }
@@ -139,16 +161,15 @@ pub(crate) fn send_framed(sock: BorrowedFd<'_>, body: &[u8], fds: &[BorrowedFd<'
 ///
 /// `max_len` bounds the body length accepted from the peer before anything is allocated.
 pub(crate) fn recv_framed(sock: BorrowedFd<'_>, max_len: usize) -> io::Result<Option<(Vec<u8>, Vec<OwnedFd>)>> {
-    let mut head = [0u8; 8];
+    let mut head = [0u8; FRAME_HEADER];
     let (n, mut fds) = recv_with_fds(sock, &mut head, MAX_FDS_PER_MSG)?;
     if n == 0 && fds.is_empty() {
         return Ok(None);
     }
-    if n < 8 && !super::fd::read_exact_or_eof(sock, &mut head[n..])? {
+    if n < FRAME_HEADER && !super::fd::read_exact_or_eof(sock, &mut head[n..])? {
         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "truncated message header"));
     }
-    let len = u32::from_le_bytes(head[..4].try_into().expect("4 bytes")) as usize;
-    let nfds = u32::from_le_bytes(head[4..].try_into().expect("4 bytes")) as usize;
+    let (len, nfds) = parse_header(&head);
     if len > max_len {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,

@@ -51,7 +51,7 @@ fn encode(info: ChildInfo, target: Target) -> Result<Encoded, ProcessError> {
         ));
     }
     let msg = BootMsg { exe_id: sys::exe::identity().to_vec(), entry: sys::exe::fn_offset(p.entry()), info, payload };
-    let body = postcard::to_stdvec(&msg).map_err(|e| {
+    let body = crate::codec::encode(&msg).map_err(|e| {
         ProcessError::new(ProcessErrorKind::Encode, format!("cannot encode the bootstrap message: {e}"))
     })?;
     Ok(Encoded { body, fds })

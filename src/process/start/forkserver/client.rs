@@ -4,6 +4,7 @@ use std::os::fd::{AsFd, OwnedFd};
 
 use super::conn::ServerConn;
 use super::status::StatusPipe;
+use super::wire::Request;
 use crate::error::{ProcessError, ProcessErrorKind};
 use crate::process::child::ChildHandle;
 use crate::process::globals::G;
@@ -25,7 +26,8 @@ fn start_server() -> Result<ServerConn, ProcessError> {
 
 /// Asks the server for a child; `Ok(false)` if the server is gone (the caller restarts it).
 fn request(server: &ServerConn, boot_child: &OwnedFd, status_w: &OwnedFd) -> Result<bool, ProcessError> {
-    match sys::socket::send_with_fds(server.control.as_fd(), b"F", &[boot_child.as_fd(), status_w.as_fd()]) {
+    let req = Request.encode();
+    match sys::socket::send_with_fds(server.control.as_fd(), &req, &[boot_child.as_fd(), status_w.as_fd()]) {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.raw_os_error(), Some(libc::EPIPE) | Some(libc::ECONNRESET) | Some(libc::ECONNREFUSED)) => {
             Ok(false)

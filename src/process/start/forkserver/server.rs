@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use super::status::{STATUS_PID, STATUS_SERVER, record};
+use super::wire::{Notice, REQUEST_FDS, Request, Status};
 use crate::process::runtime;
 use crate::sys;
 use crate::sys::proc::Forked;
@@ -79,7 +79,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
                 take_notices(&notices, &mut children, &mut spare, &mut lost);
             }
             if let Some(w) = children.remove(&pid) {
-                let _ = sys::fd::write_all(w.as_fd(), &record(STATUS_SERVER, code));
+                let _ = sys::fd::write_all(w.as_fd(), &Status::Server(code).encode());
             } else if spare == Some(pid) {
                 // The spare left without a request: the client closed the control socket
                 // (it is exiting), or something killed the spare.
@@ -97,11 +97,11 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
 /// pipe.
 fn take_notices(notices: &OwnedFd, children: &mut HashMap<u32, OwnedFd>, spare: &mut Option<u32>, lost: &mut u32) {
     while sys::fd::is_readable(notices.as_fd()).unwrap_or(false) {
-        let mut pid = [0u8; 4];
-        if let Ok((4, mut fds)) = sys::socket::recv_with_fds(notices.as_fd(), &mut pid, 1)
+        let mut buf = [0u8; Notice::LEN];
+        if let Ok((n, mut fds)) = sys::socket::recv_with_fds(notices.as_fd(), &mut buf, 1)
+            && let Some(Notice { pid }) = Notice::decode(&buf[..n])
             && let Some(status_w) = fds.pop()
         {
-            let pid = u32::from_le_bytes(pid);
             children.insert(pid, status_w);
             if *spare == Some(pid) {
                 *spare = None;
@@ -129,15 +129,15 @@ fn wait_as_spare(control: OwnedFd, notify: OwnedFd, server: u32, inherited: Inhe
     sys::proc::set_ignored(libc::SIGCHLD, inherited.sigchld_ignored);
     runtime::warm_up_child_path();
     let (boot_child, status_w) = loop {
-        let mut buf = [0u8; 1];
-        let (n, mut fds) = match sys::socket::recv_with_fds(control.as_fd(), &mut buf, 2) {
+        let mut buf = [0u8; Request::LEN];
+        let (n, mut fds) = match sys::socket::recv_with_fds(control.as_fd(), &mut buf, REQUEST_FDS) {
             Ok(x) => x,
             Err(_) => sys::proc::exit_immediately(0),
         };
         if n == 0 && fds.is_empty() {
             sys::proc::exit_immediately(0); // the client closed the control socket
         }
-        if fds.len() == 2 && buf[0] == b'F' {
+        if Request::decode(&buf[..n], fds.len()).is_some() {
             let status_w = fds.pop().expect("two fds");
             break (fds.pop().expect("two fds"), status_w);
         }
@@ -146,8 +146,8 @@ fn wait_as_spare(control: OwnedFd, notify: OwnedFd, server: u32, inherited: Inhe
     let me = sys::liveness::my_pid();
     // The notice goes first: once the pid is out, the parent may kill this process at any
     // moment, and the server must then know where to report how it ended.
-    let _ = sys::socket::send_with_fds(notify.as_fd(), &me.to_le_bytes(), &[status_w.as_fd()]);
-    let _ = sys::fd::write_all(status_w.as_fd(), &record(STATUS_PID, me as i32));
+    let _ = sys::socket::send_with_fds(notify.as_fd(), &Notice { pid: me }.encode(), &[status_w.as_fd()]);
+    let _ = sys::fd::write_all(status_w.as_fd(), &Status::Pid(me).encode());
     drop((status_w, notify, control));
     runtime::set_forked(true);
     let (msg, fds) = runtime::read_boot(&boot_child);

@@ -4,18 +4,9 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use super::wire::Status;
 use crate::sys;
 use crate::util::lock;
-
-pub(super) const STATUS_PID: u8 = b'P';
-pub(super) const STATUS_SERVER: u8 = b'S';
-
-pub(super) fn record(tag: u8, value: i32) -> [u8; 5] {
-    let mut r = [0u8; 5];
-    r[0] = tag;
-    r[1..].copy_from_slice(&value.to_le_bytes());
-    r
-}
 
 /// The parent's end of a fork-server child's status pipe: 5-byte records (tag + `i32`): the
 /// pid after the fork, the wait status after the server reaped the child. Each is written at
@@ -44,14 +35,13 @@ impl StatusPipe {
 
     /// Reads one record (blocking); false at end of file.
     fn read_one(&self, seen: &mut Seen) -> bool {
-        let mut r = [0u8; 5];
+        let mut r = [0u8; Status::LEN];
         match sys::fd::read_exact_or_eof(self.fd.as_fd(), &mut r) {
             Ok(true) => {
-                let v = i32::from_le_bytes(r[1..].try_into().expect("4 bytes"));
-                match r[0] {
-                    STATUS_PID => seen.pid = Some(v as u32),
-                    STATUS_SERVER => seen.server = Some(v),
-                    _ => {}
+                match Status::decode(&r) {
+                    Some(Status::Pid(pid)) => seen.pid = Some(pid),
+                    Some(Status::Server(code)) => seen.server = Some(code),
+                    None => {}
                 }
                 true
             }

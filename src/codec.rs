@@ -1,0 +1,130 @@
+//! The internal codec: how the crate turns values into bytes for another process of the same
+//! program (process arguments, typed `Connection::send`, queue items, the bootstrap and
+//! report messages), and back.
+//!
+//! One seam, [`Codec`], with one implementation today, [`Postcard`]; everything else calls
+//! [`encode`], [`encode_into`] and [`decode`], which use the crate's codec ([`Wire`]). CPython's
+//! connection framing and pickles are not this layer (a Python peer uses `send_bytes`).
+//!
+//! # What postcard can and cannot carry
+//!
+//! Postcard is a compact, non-self-describing format: the receiver must know the type, and
+//! types whose `Deserialize` asks the format what comes next cannot be decoded. That rules out
+//! `#[serde(untagged)]` and internally tagged (`#[serde(tag = "...")]`) enums,
+//! `#[serde(flatten)]`, and types that call `deserialize_any` (`serde_json::Value`, say).
+//! Everything derived plainly (structs, enums, tuples, `Vec`, `HashMap`, `String`, `Option`,
+//! ...) works.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::CodecError;
+
+/// A way to turn values into bytes and back.
+pub(crate) trait Codec {
+    /// Appends the encoding of `value` to `out`.
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Decodes a whole `T` from `bytes`.
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>;
+}
+
+/// [postcard](https://docs.rs/postcard): varint integers, length-prefixed sequences.
+#[derive(Debug)]
+pub(crate) enum Postcard {}
+
+/// A postcard flavor that appends to a `Vec` the caller owns (and may reuse).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+impl Codec for Postcard {
+    fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let start = out.len();
+        postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
+            out.truncate(start);
+            CodecError::from_codec(false, e.to_string())
+        })
+    }
+
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+        postcard::from_bytes(bytes).map_err(|e| CodecError::from_codec(true, e.to_string()))
+    }
+}
+
+/// The codec the crate uses between its processes.
+pub(crate) type Wire = Postcard;
+
+/// The encoding of `value`.
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecError> {
+    let mut out = Vec::new();
+    Wire::encode_into(value, &mut out)?;
+    Ok(out)
+}
+
+/// Appends the encoding of `value` to `out` (a reused buffer); on failure `out` is as it was.
+pub(crate) fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    Wire::encode_into(value, out)
+}
+
+/// Decodes a `T` from `bytes`.
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    Wire::decode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[test]
+    fn round_trips_and_appends() {
+        let v: (u32, String, Vec<u8>, BTreeMap<u8, bool>) = (7, "x".into(), vec![1, 2], [(1, true)].into());
+        let bytes = encode(&v).unwrap();
+        assert_eq!(decode::<(u32, String, Vec<u8>, BTreeMap<u8, bool>)>(&bytes).unwrap(), v);
+        let mut buf = vec![0xAA];
+        encode_into(&5u8, &mut buf).unwrap();
+        assert_eq!(buf, [0xAA, 5]);
+    }
+
+    #[test]
+    fn a_failed_encode_leaves_the_buffer_as_it_was() {
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no"))
+            }
+        }
+        let mut buf = vec![1, 2];
+        assert!(encode_into(&(3u8, Bad), &mut buf).is_err());
+        assert_eq!(buf, [1, 2]);
+    }
+
+    #[test]
+    fn truncated_and_garbage_input_is_an_error() {
+        let bytes = encode(&(1u64 << 40, "hello".to_string())).unwrap();
+        for n in 0..bytes.len() {
+            assert!(decode::<(u64, String)>(&bytes[..n]).is_err(), "prefix of {n} bytes");
+        }
+        #[derive(Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct S(Vec<u8>);
+        assert!(decode::<S>(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err(), "a huge length is refused, not allocated");
+        assert!(decode::<bool>(&[2]).is_err());
+    }
+}
