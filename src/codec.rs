@@ -55,13 +55,51 @@ impl Codec for Postcard {
         let start = out.len();
         postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
             out.truncate(start);
-            CodecError::from_codec(false, e.to_string())
+            CodecError::from_codec(false, explain::<T>(&e))
         })
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-        postcard::from_bytes(bytes).map_err(|e| CodecError::from_codec(true, e.to_string()))
+        postcard::from_bytes(bytes).map_err(|e| CodecError::from_codec(true, explain::<T>(&e)))
     }
+}
+
+/// Postcard's error for a `T`, with what it means for the user and what to do.
+fn explain<T: ?Sized>(e: &postcard::Error) -> String {
+    use postcard::Error as E;
+    let ty = std::any::type_name::<T>();
+    let why = match e {
+        E::WontImplement => {
+            "its Deserialize asks the data what comes next (`deserialize_any`), which postcard, a compact \
+             format that does not describe itself, cannot answer: `#[serde(untagged)]` and internally tagged \
+             (`#[serde(tag = \"...\")]`) enums, `#[serde(flatten)]` fields and values such as \
+             `serde_json::Value` do this; use serde's default (externally tagged) enums and plain fields, or \
+             send such data as a string or bytes (JSON, say)"
+        }
+        E::SerializeSeqLengthUnknown => {
+            "postcard needs the length of every sequence and map before its items: `#[serde(flatten)]` \
+             fields and Serialize impls that call `serialize_seq(None)` or `serialize_map(None)` cannot be \
+             encoded; drop the flatten or give the length"
+        }
+        E::SerdeSerCustom => "the value's own Serialize impl returned an error",
+        E::SerdeDeCustom => "the type's own Deserialize impl refused the bytes",
+        E::DeserializeUnexpectedEnd => {
+            "the bytes end before a whole value: the sender and the receiver disagree on the type, or the \
+             message was cut"
+        }
+        E::DeserializeBadVarint
+        | E::DeserializeBadBool
+        | E::DeserializeBadChar
+        | E::DeserializeBadUtf8
+        | E::DeserializeBadOption
+        | E::DeserializeBadEnum
+        | E::DeserializeBadEncoding => {
+            "the bytes are not a value of this type: the sender and the receiver disagree on the type, or \
+             the bytes were damaged"
+        }
+        _ => "",
+    };
+    if why.is_empty() { format!("`{ty}`: {e}") } else { format!("`{ty}`: {why} ({e})") }
 }
 
 /// The codec the crate uses between its processes.
@@ -126,5 +164,33 @@ mod tests {
         struct S(Vec<u8>);
         assert!(decode::<S>(&[0xff, 0xff, 0xff, 0xff, 0x0f]).is_err(), "a huge length is refused, not allocated");
         assert!(decode::<bool>(&[2]).is_err());
+    }
+
+    #[test]
+    fn what_postcard_cannot_do_is_explained_with_the_type() {
+        #[derive(Serialize, Deserialize, Debug)]
+        #[serde(untagged)]
+        enum Loose {
+            N(u32),
+            S(String),
+        }
+        let bytes = encode(&Loose::N(3)).unwrap();
+        let e = decode::<Loose>(&bytes).unwrap_err().to_string();
+        assert!(e.contains("Loose") && e.contains("untagged") && e.contains("deserialize_any"), "{e}");
+
+        #[derive(Serialize)]
+        struct Inner {
+            a: u8,
+        }
+        #[derive(Serialize)]
+        struct Outer {
+            #[serde(flatten)]
+            inner: Inner,
+        }
+        let e = encode(&Outer { inner: Inner { a: 1 } }).unwrap_err().to_string();
+        assert!(e.contains("Outer") && e.contains("flatten"), "{e}");
+
+        let e = decode::<(u32, String)>(&[1]).unwrap_err().to_string();
+        assert!(e.contains("(u32, alloc::string::String)") && e.contains("disagree on the type"), "{e}");
     }
 }

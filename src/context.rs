@@ -3,7 +3,8 @@
 
 use serde::Serialize;
 
-use crate::process::{Process, Run, StartMethod, get_start_method};
+use crate::func::Target;
+use crate::process::{Process, Run, StartMethod, TargetResult, get_start_method};
 
 /// A start method bound to the factories, as Python's `get_context(method)`.
 ///
@@ -52,10 +53,12 @@ impl Context {
     /// let p = get_context(Some(StartMethod::ForkServer)).process(|n: u8| println!("{n}"), 1);
     /// assert_eq!(p.start_method(), StartMethod::ForkServer);
     /// ```
-    pub fn process<F, A>(&self, target: F, args: A) -> Process
+    pub fn process<F, A, M>(&self, target: F, args: A) -> Process
     where
-        F: Fn(A) + Send + Sync + 'static,
+        F: Target<A, M>,
+        F::Output: TargetResult,
         A: Serialize + serde::de::DeserializeOwned + Send + 'static,
+        M: 'static,
     {
         let p = Process::new(target, args);
         p.set_start_method(self.method).expect("fresh process");

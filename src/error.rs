@@ -106,6 +106,10 @@ pub enum ProcessErrorKind {
     Os,
     /// The fork server could not be reached or failed.
     ForkServer,
+    /// `join_timeout` ran out of time with the child still running.
+    Timeout,
+    /// `try_join` found the child still running.
+    WouldBlock,
 }
 
 /// An error from [`Process`](crate::Process) operations.
@@ -153,6 +157,34 @@ impl ProcessError {
     /// ```
     pub fn kind(&self) -> ProcessErrorKind {
         self.kind
+    }
+
+    /// Did a `_timeout` call run out of time ([`ProcessErrorKind::Timeout`])?
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(9)), ());
+    /// p.start()?;
+    /// assert!(p.join_timeout(std::time::Duration::ZERO).unwrap_err().is_timeout());
+    /// p.kill()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        self.kind == ProcessErrorKind::Timeout
+    }
+
+    /// Did a `try_` call find that it would have to wait ([`ProcessErrorKind::WouldBlock`])?
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(9)), ());
+    /// p.start()?;
+    /// assert!(p.try_join().unwrap_err().is_would_block());
+    /// p.kill()?;
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn is_would_block(&self) -> bool {
+        self.kind == ProcessErrorKind::WouldBlock
     }
 }
 

@@ -151,6 +151,7 @@ pub mod connection;
 mod context;
 mod deadline;
 mod error;
+mod func;
 pub mod handle;
 mod process;
 pub mod queue;
@@ -163,6 +164,7 @@ mod util;
 pub use crate::connection::{Connection, pipe};
 pub use crate::context::{Context, get_context};
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
+pub use crate::func::Target;
 pub use crate::process::start::spawn::set_executable;
 pub use crate::process::{
     ChildFailure, ContextError, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, StartMethod,

@@ -5,7 +5,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 0 | `sys`, `util`, `deadline`, `error`, `codec`, `wait` |
+//! | 0 | `sys`, `util`, `func`, `deadline`, `error`, `codec`, `wait` |
 //! | 1 | `handle`, `service` |
 //! | 2 | `shm` |
 //! | 3 | `sync` |
@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, u32)] = &[
     ("sys", 0),
     ("util", 0),
+    ("func", 0),
     ("deadline", 0),
     ("error", 0),
     ("codec", 0),
@@ -67,20 +68,82 @@ fn files(dir: &Path, prefix: &[String], out: &mut BTreeMap<Vec<String>, PathBuf>
     }
 }
 
-/// The code of a file without comments and without its trailing `#[cfg(test)]` module.
+/// The code of a file without comments, string and character literals, and without its
+/// trailing `#[cfg(test)]` module.
 fn code(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap();
     let text = match text.find("#[cfg(test)]\nmod tests") {
         Some(i) => &text[..i],
         None => &text[..],
     };
-    text.lines()
-        .map(|l| match l.find("//") {
-            Some(i) => &l[..i],
-            None => l,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    strip(text)
+}
+
+/// `text` with comments and literals replaced by spaces (so nothing in them looks like code).
+fn strip(text: &str) -> String {
+    let b: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        let next = b.get(i + 1).copied();
+        if c == '/' && next == Some('/') {
+            while i < b.len() && b[i] != '\n' {
+                i += 1;
+            }
+        } else if c == '/' && next == Some('*') {
+            i += 2;
+            while i + 1 < b.len() && !(b[i] == '*' && b[i + 1] == '/') {
+                i += 1;
+            }
+            i += 2;
+        } else if c == 'r' && (next == Some('"') || next == Some('#')) && (i == 0 || !b[i - 1].is_alphanumeric()) {
+            // A raw string: r"..." or r#"..."#.
+            let mut j = i + 1;
+            let mut hashes = 0;
+            while j < b.len() && b[j] == '#' {
+                hashes += 1;
+                j += 1;
+            }
+            if j < b.len() && b[j] == '"' {
+                j += 1;
+                'raw: while j < b.len() {
+                    if b[j] == '"' && (0..hashes).all(|k| b.get(j + 1 + k) == Some(&'#')) {
+                        j += 1 + hashes;
+                        break 'raw;
+                    }
+                    j += 1;
+                }
+                out.push(' ');
+                i = j;
+            } else {
+                out.push(c);
+                i += 1;
+            }
+        } else if c == '"' {
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                if b[i] == '\\' {
+                    i += 1;
+                }
+                i += 1;
+            }
+            i += 1;
+            out.push(' ');
+        } else if c == '\'' && (next == Some('\\') || b.get(i + 2) == Some(&'\'')) {
+            // A character literal ('x', '\n', '\''); a lifetime ('a) is left alone.
+            i += if next == Some('\\') { 2 } else { 1 };
+            while i < b.len() && b[i] != '\'' {
+                i += 1;
+            }
+            i += 1;
+            out.push(' ');
+        } else {
+            out.push(c);
+            i += 1;
+        }
+    }
+    out
 }
 
 /// The path segments that follow each `crate::`, `super::` or `self::` in `code`, resolved
@@ -354,6 +417,7 @@ fn no_module_imports_a_higher_layer() {
 #[test]
 fn the_checker_sees_imports() {
     // The checker itself: a file with known imports resolves to the files they name.
+    assert_eq!(strip("a \"use x::{\" r#\"crate::y\"# '{' 'a // super::z\nb"), "a       'a \nb");
     let v = |s: &str| s.split("::").filter(|x| !x.is_empty()).map(str::to_string).collect::<Vec<_>>();
     let known: Files = [v(""), v("a"), v("a::b"), v("a::d")].into_iter().map(|m| (m, PathBuf::new())).collect();
     // `a/mod.rs` re-exports `D` from `a::d`: a path through the facade lands in `a::d`.

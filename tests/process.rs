@@ -57,7 +57,7 @@ fn sleep_secs(s: u64) {
 fn current_process_in_main() {
     let me = current_process();
     assert!(me.is_alive());
-    assert!(!me.daemon());
+    assert!(!me.is_daemon());
     assert!(!me.authkey().is_empty());
     assert_eq!(me.pid(), std::process::id());
     assert_eq!(me.exitcode(), None);
@@ -92,7 +92,7 @@ fn child_report(args: (Fd, Vec<u32>, String)) {
             parent.name(),
             parent.is_alive(),
             multiproc::get_start_method(),
-            me.daemon()
+            me.is_daemon()
         ),
     );
 }
@@ -143,8 +143,8 @@ fn join_zero_timeout_returns_immediately() {
         p.start().unwrap();
         assert!(p.is_alive());
         let t = Instant::now();
-        assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
-        assert_eq!(p.join_timeout(Duration::from_millis(100)).unwrap(), None);
+        assert!(p.join_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert!(p.join_timeout(Duration::from_millis(100)).unwrap_err().is_timeout());
         assert!(t.elapsed() >= Duration::from_millis(100));
         assert!(p.is_alive());
         assert!(active_children().iter().any(|c| c.pid() == p.pid()));
@@ -479,7 +479,7 @@ fn helper_failure_reports() {
         // before it can exit (it used to, and join hung).
         let p = ctx.process(panic_with_len, 4 << 20);
         p.start().unwrap();
-        assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), Some(1), "[{m}] a huge panic blocked the child");
+        assert_eq!(p.join_timeout(Duration::from_secs(30)).unwrap(), 1, "[{m}] a huge panic blocked the child");
         let f = p.failure().expect("the report of a huge panic");
         assert!(f.message.starts_with("xxxx"), "[{m}]");
         assert!(f.message.len() < 64 * 1024, "[{m}] {} bytes", f.message.len());
@@ -531,7 +531,11 @@ fn daemon_flag(fd: Fd) {
     let started = p.start();
     say(
         &fd,
-        &format!("{}|{}", p.daemon(), started.map_err(|e| e.kind() == ProcessErrorKind::DaemonChildren).unwrap_err()),
+        &format!(
+            "{}|{}",
+            p.is_daemon(),
+            started.map_err(|e| e.kind() == ProcessErrorKind::DaemonChildren).unwrap_err()
+        ),
     );
 }
 
@@ -540,10 +544,10 @@ fn daemon_flag(fd: Fd) {
 fn daemon_flag_inherited_and_no_grandchildren() {
     each_method("daemon", LIMIT, |ctx| {
         let p = ctx.process(|(): ()| {}, ());
-        assert!(!p.daemon());
+        assert!(!p.is_daemon());
         let (r, w) = channel();
         let d = Process::builder().daemon(true).start_method(ctx.get_start_method()).target(daemon_flag, w);
-        assert!(d.daemon());
+        assert!(d.is_daemon());
         d.start().unwrap();
         assert_eq!(read_lines(r, 1), "true|true\n");
         assert_eq!(d.join().unwrap(), 0);
@@ -879,7 +883,7 @@ fn hard_timeout_kills_runaway_work() {
         );
         p.start().unwrap();
         let t = Instant::now();
-        assert_eq!(p.join_timeout(Duration::from_millis(200)).unwrap(), None);
+        assert!(p.join_timeout(Duration::from_millis(200)).unwrap_err().is_timeout());
         assert!(t.elapsed() >= Duration::from_millis(200));
         p.kill().unwrap();
         assert_eq!(p.join().unwrap(), -libc::SIGKILL);
@@ -899,7 +903,7 @@ fn helper_sigint_ignored() {
         p.start().unwrap();
         std::thread::sleep(Duration::from_millis(50));
         p.interrupt().unwrap();
-        let ignored = p.join_timeout(Duration::from_millis(500)).unwrap().is_none();
+        let ignored = p.join_timeout(Duration::from_millis(500)).unwrap_err().is_timeout();
         p.kill().unwrap();
         let code = p.join().unwrap();
         println!("{m}: ignored {ignored}, then {code}");
@@ -992,7 +996,7 @@ fn concurrent_starts_from_many_threads() {
                         _ => {
                             let p = ctx.process(sleeper, 30);
                             p.start().unwrap();
-                            assert_eq!(p.join_timeout(Duration::ZERO).unwrap(), None);
+                            assert!(p.join_timeout(Duration::ZERO).unwrap_err().is_timeout());
                             p.kill().unwrap();
                             assert_eq!(p.join().unwrap(), -9, "[{m}] thread {t} round {i}");
                         }

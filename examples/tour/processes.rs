@@ -72,7 +72,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     );
     runaway.start()?;
     let t = Instant::now();
-    if runaway.join_timeout(Duration::from_millis(300))?.is_none() {
+    if runaway.join_timeout(Duration::from_millis(300)).is_err_and(|e| e.is_timeout()) {
         runaway.kill()?;
     }
     println!("  runaway child killed after a {:?} hard timeout -> exit code {}", t.elapsed(), runaway.join()?);

@@ -6,7 +6,8 @@ use serde::de::DeserializeOwned;
 
 use super::method::StartMethod;
 use super::process::Process;
-use super::target::Run;
+use super::target::{Run, TargetResult};
+use crate::func::Target;
 
 impl Process {
     /// A builder to set the name, daemon flag and start method before choosing the target.
@@ -17,7 +18,7 @@ impl Process {
     /// let p = Process::builder().name("worker").daemon(true).start_method(StartMethod::Fork)
     ///     .target(|(): ()| {}, ());
     /// assert_eq!(p.name(), "worker");
-    /// assert!(p.daemon());
+    /// assert!(p.is_daemon());
     /// ```
     pub fn builder() -> ProcessBuilder {
         ProcessBuilder::default()
@@ -56,7 +57,7 @@ impl ProcessBuilder {
     /// # Examples
     /// ```
     /// let p = multiproc::Process::builder().daemon(true).target(|(): ()| {}, ());
-    /// assert!(p.daemon());
+    /// assert!(p.is_daemon());
     /// ```
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = Some(daemon);
@@ -88,10 +89,12 @@ impl ProcessBuilder {
     /// let p = multiproc::Process::builder().name("adder").target(|(a, b): (i32, i32)| println!("{}", a + b), (1, 2));
     /// assert_eq!(p.name(), "adder");
     /// ```
-    pub fn target<F, A>(self, target: F, args: A) -> Process
+    pub fn target<F, A, M>(self, target: F, args: A) -> Process
     where
-        F: Fn(A) + Send + Sync + 'static,
+        F: Target<A, M>,
+        F::Output: TargetResult,
         A: Serialize + DeserializeOwned + Send + 'static,
+        M: 'static,
     {
         self.apply(Process::new(target, args))
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::globals::G;
 use super::method::StartMethod;
 use super::records::{ChildInfo, SelfInfo};
+use crate::error::{ProcessError, ProcessErrorKind};
 use crate::sys;
 use crate::util::lock;
 
@@ -19,7 +20,7 @@ use crate::util::lock;
 /// let me = multiproc::current_process();
 /// assert_eq!(me.name(), "MainProcess");
 /// assert_eq!(me.pid(), std::process::id());
-/// assert!(!me.daemon());
+/// assert!(!me.is_daemon());
 /// assert_eq!(me.authkey().len(), 32);
 /// ```
 #[derive(Debug, Clone)]
@@ -48,13 +49,13 @@ impl CurrentProcess {
         sys::liveness::my_pid()
     }
 
-    /// Is the calling process a daemon?
+    /// Is the calling process a daemon? (Python's `current_process().daemon`.)
     ///
     /// # Examples
     /// ```
-    /// assert!(!multiproc::current_process().daemon());
+    /// assert!(!multiproc::current_process().is_daemon());
     /// ```
-    pub fn daemon(&self) -> bool {
+    pub fn is_daemon(&self) -> bool {
         self.info.daemon
     }
 
@@ -168,23 +169,55 @@ impl ParentProcess {
         }
     }
 
-    /// Waits until the parent ends or `timeout` passes; returns whether it ended.
+    /// Waits until the parent ends.
+    ///
+    /// # Errors
+    /// [`Os`](ProcessErrorKind::Os) if the system refuses the wait.
     ///
     /// # Examples
     /// ```
-    /// fn child(_: ()) {
+    /// fn child() {
+    ///     multiproc::parent_process().unwrap().join().unwrap();
+    ///     println!("the parent is gone");
+    /// }
+    /// ```
+    pub fn join(&self) -> Result<(), ProcessError> {
+        self.join_deadline(None).map(drop)
+    }
+
+    /// Waits until the parent ends or `timeout` passes.
+    ///
+    /// # Errors
+    /// [`Timeout`](ProcessErrorKind::Timeout) if the parent still runs then;
+    /// [`Os`](ProcessErrorKind::Os) if the system refuses the wait.
+    ///
+    /// # Examples
+    /// ```
+    /// fn child() {
     ///     let parent = multiproc::parent_process().unwrap();
-    ///     if parent.join_timeout(std::time::Duration::from_secs(1)) {
+    ///     if parent.join_timeout(std::time::Duration::from_secs(1)).is_ok() {
     ///         println!("the parent is gone");
     ///     }
     /// }
     /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), ProcessError> {
+        if self.join_deadline(crate::deadline::after(timeout))? {
+            return Ok(());
+        }
+        Err(ProcessError::new(
+            ProcessErrorKind::Timeout,
+            format!("the parent process is still running after {timeout:?}"),
+        ))
+    }
+
+    /// Whether the parent ended before `deadline`.
+    fn join_deadline(&self, deadline: Option<std::time::Instant>) -> Result<bool, ProcessError> {
         match &self.pidfd {
-            Some(fd) => !sys::fd::poll_readable(&[fd.as_fd()], crate::deadline::after(timeout))
-                .map(|v| v.is_empty())
-                .unwrap_or(false),
-            None => true,
+            Some(fd) => sys::fd::poll_readable(&[fd.as_fd()], deadline)
+                .map(|v| !v.is_empty())
+                .map_err(|e| ProcessError::os("waiting for the parent process", e)),
+            // No pidfd: the parent was already gone when this handle was made.
+            None => Ok(true),
         }
     }
 

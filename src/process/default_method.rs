@@ -21,7 +21,10 @@ use crate::util::lock;
 pub fn set_start_method(method: Option<StartMethod>, force: bool) -> Result<(), ContextError> {
     let mut g = lock(&G.method);
     if g.is_some() && !force {
-        return Err(ContextError("context has already been set".into()));
+        return Err(ContextError(format!(
+            "context has already been set (to {}); pass force = true to change it",
+            g.map(StartMethod::as_str).unwrap_or("none")
+        )));
     }
     *g = method;
     Ok(())

@@ -15,9 +15,10 @@ use super::default_method::get_start_method;
 use super::globals::G;
 use super::method::StartMethod;
 use super::records::{ChildFailure, ChildInfo, LiveChild, LiveEntry};
-use super::target::{FnTarget, Run, Target};
+use super::target::{FnTarget, Run, TargetResult, Work};
 use super::{entry, exit, launcher, start};
 use crate::error::{ProcessError, ProcessErrorKind};
+use crate::func::Target;
 use crate::sys;
 use crate::util::lock;
 
@@ -33,7 +34,7 @@ struct State {
     daemon: bool,
     method: Option<StartMethod>,
     identity: Vec<u32>,
-    target: Option<Target>,
+    target: Option<Work>,
     phase: Phase,
     closed: bool,
     exitcode: Option<i32>,
@@ -79,33 +80,54 @@ const SLICE: Duration = Duration::from_millis(100);
 impl Process {
     /// A process that will run `target(args)`.
     ///
-    /// `target` must be a `fn` item or a closure that captures nothing (anything else fails to
-    /// compile: the child rebuilds the function from its type). Pass several arguments as a
-    /// tuple. Arguments may hold handles (connections, locks, queues, [`Fd`](crate::handle::Fd)):
+    /// `target` is a `fn` item or a closure that captures nothing, of any arity up to eight
+    /// (see [`Target`]): `args` is `()` for none, the argument itself for one, a tuple for
+    /// more. It may return `()`, an exit code, or a `Result` whose error becomes exit code 1
+    /// and [`failure`](Process::failure) (see [`TargetResult`](crate::TargetResult)).
+    /// Arguments may hold handles (connections, locks, queues, [`Fd`](crate::handle::Fd)):
     /// they reach the child under every start method.
+    ///
+    /// A closure that captures data cannot be rebuilt in a child and fails to build (in
+    /// `cargo build`; `cargo check` stops before that check) with a message saying what to do:
+    /// pass the data as an argument, or use [`Process::with_closure`] under `Fork`.
+    ///
+    /// The arguments are encoded with the crate's codec (postcard): a type it can encode but
+    /// not decode (`#[serde(untagged)]`, `#[serde(flatten)]`, `deserialize_any`) is refused by
+    /// [`start`](Process::start) with [`ProcessErrorKind::Encode`] and the reason.
     ///
     /// # Examples
     /// ```
-    /// let p = multiproc::Process::new(|n: u32| assert!(n > 0), 7);
-    /// assert_eq!(p.name(), format!("Process-{}", p.name()[8..].to_string()));
-    /// assert!(!p.is_alive());
+    /// use multiproc::Process;
+    ///
+    /// fn hello() {}
+    /// fn add(a: u64, b: u64) -> i32 {
+    ///     (a + b) as i32 // the exit code
+    /// }
+    /// let p = Process::new(hello, ());
+    /// let q = Process::new(add, (1, 2));
+    /// let r = Process::new(|n: u32| assert!(n > 0), 7);
+    /// assert!(p.name().starts_with("Process-") && !q.is_alive() && !r.is_alive());
     /// ```
-    pub fn new<F, A>(target: F, args: A) -> Process
+    ///
+    /// A capturing closure does not build:
+    /// ```compile_fail
+    /// let data = vec![1, 2, 3];
+    /// let p = multiproc::Process::new(move || assert_eq!(data.len(), 3), ());
+    /// ```
+    ///
+    /// Nor do arguments that cannot be serialized:
+    /// ```compile_fail
+    /// struct NotSerde;
+    /// let p = multiproc::Process::new(|_x: NotSerde| {}, NotSerde);
+    /// ```
+    pub fn new<F, A, M>(target: F, args: A) -> Process
     where
-        F: Fn(A) + Send + Sync + 'static,
+        F: Target<A, M>,
+        F::Output: TargetResult,
         A: Serialize + DeserializeOwned + Send + 'static,
+        M: 'static,
     {
-        const {
-            assert!(
-                std::mem::size_of::<F>() == 0,
-                "a process target must be a fn item or a closure that captures nothing"
-            )
-        };
-        Process::with_target(
-            "Process".to_string(),
-            Target::Portable(Box::new(FnTarget { f: target, args, _r: std::marker::PhantomData })),
-            None,
-        )
+        Process::with_target("Process".to_string(), Work::Portable(Box::new(FnTarget::new(target, args))), None)
     }
 
     /// A process running a [`Run`] job (Python's subclass overriding `run()`); its default
@@ -117,15 +139,12 @@ impl Process {
         fn run_job<J: Run>(job: J) -> J::Output {
             job.run()
         }
-        Process::with_target(
-            J::name_prefix(),
-            Target::Portable(Box::new(FnTarget { f: run_job::<J>, args: job, _r: std::marker::PhantomData })),
-            None,
-        )
+        Process::with_target(J::name_prefix(), Work::Portable(Box::new(FnTarget::new(run_job::<J>, job))), None)
     }
 
     /// A process running a closure that may capture anything; it can only start with
-    /// [`StartMethod::Fork`], which this sets.
+    /// [`StartMethod::Fork`], which this sets. It may return what a target returns
+    /// ([`TargetResult`](crate::TargetResult)).
     ///
     /// # Examples
     /// ```no_run
@@ -135,21 +154,19 @@ impl Process {
     /// assert_eq!(p.join()?, 0);
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn with_closure<F>(f: F) -> Process
+    pub fn with_closure<F, R>(f: F) -> Process
     where
-        F: FnOnce() + Send + 'static,
+        F: FnOnce() -> R + Send + 'static,
+        R: TargetResult,
     {
         Process::with_target(
             "Process".to_string(),
-            Target::Closure(Box::new(move || {
-                f();
-                0
-            })),
+            Work::Closure(Box::new(move || f().into_exit_code())),
             Some(StartMethod::Fork),
         )
     }
 
-    fn with_target(prefix: String, target: Target, method: Option<StartMethod>) -> Process {
+    fn with_target(prefix: String, target: Work, method: Option<StartMethod>) -> Process {
         let count = G.process_counter.fetch_add(1, Ordering::Relaxed) + 1;
         let cur = current_process();
         let mut identity = cur.identity().to_vec();
@@ -160,7 +177,7 @@ impl Process {
                 creator_pid: sys::liveness::my_pid(),
                 state: Mutex::new(State {
                     name,
-                    daemon: cur.daemon(),
+                    daemon: cur.is_daemon(),
                     method,
                     identity,
                     target: Some(target),
@@ -216,26 +233,28 @@ impl Process {
     }
 
     /// Is this a daemon process (terminated when its parent exits; may not have children)?
+    /// Python's `p.daemon`.
     ///
     /// # Examples
     /// ```
-    /// let p = multiproc::Process::new(|(): ()| {}, ());
-    /// assert!(!p.daemon()); // the main process is not a daemon
+    /// let p = multiproc::Process::new(|| {}, ());
+    /// assert!(!p.is_daemon()); // the main process is not a daemon
     /// ```
-    pub fn daemon(&self) -> bool {
+    pub fn is_daemon(&self) -> bool {
         self.state().daemon
     }
 
-    /// Sets the daemon flag.
+    /// Sets the daemon flag (Python's `p.daemon = True`).
     ///
     /// # Errors
-    /// [`ProcessErrorKind::AlreadyStartedSetting`] once started.
+    /// [`ProcessErrorKind::AlreadyStartedSetting`] once started (Python: `AssertionError('process
+    /// has already started')`).
     ///
     /// # Examples
     /// ```
-    /// let p = multiproc::Process::new(|(): ()| {}, ());
+    /// let p = multiproc::Process::new(|| {}, ());
     /// p.set_daemon(true)?;
-    /// assert!(p.daemon());
+    /// assert!(p.is_daemon());
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn set_daemon(&self, daemon: bool) -> Result<(), ProcessError> {
@@ -278,7 +297,7 @@ impl Process {
         if s.phase != Phase::Initial {
             return Err(ProcessError::new(ProcessErrorKind::AlreadyStartedSetting, "process has already started"));
         }
-        if matches!(s.target, Some(Target::Closure(_))) && method != StartMethod::Fork {
+        if matches!(s.target, Some(Work::Closure(_))) && method != StartMethod::Fork {
             return Err(ProcessError::new(
                 ProcessErrorKind::ClosureNeedsFork,
                 "a capturing closure can only run in a child made by fork",
@@ -320,7 +339,7 @@ impl Process {
             ));
         }
         let cur = current_process();
-        if cur.daemon() {
+        if cur.is_daemon() {
             return Err(ProcessError::new(
                 ProcessErrorKind::DaemonChildren,
                 "daemonic processes are not allowed to have children",
@@ -330,7 +349,7 @@ impl Process {
         let Some(target) = s.target.take() else {
             return Err(ProcessError::new(ProcessErrorKind::AlreadyStarted, "cannot start a process twice"));
         };
-        if matches!(target, Target::Closure(_)) && method != StartMethod::Fork {
+        if matches!(target, Work::Closure(_)) && method != StartMethod::Fork {
             s.target = Some(target);
             return Err(ProcessError::new(
                 ProcessErrorKind::ClosureNeedsFork,
@@ -355,16 +374,26 @@ impl Process {
         Ok(())
     }
 
-    fn started_child(&self) -> Result<Option<Arc<ChildHandle>>, ProcessError> {
+    /// The child, for `verb` ("join", "terminate", ...): `None` once it has ended.
+    fn started_child(&self, verb: &str) -> Result<Option<Arc<ChildHandle>>, ProcessError> {
         let s = self.state();
         if s.closed {
             return Err(closed());
         }
         if s.phase == Phase::Initial {
-            return Err(ProcessError::new(ProcessErrorKind::NotStarted, "can only join a started process"));
+            return Err(ProcessError::new(
+                ProcessErrorKind::NotStarted,
+                format!("can only {verb} a started process; call start() first"),
+            ));
         }
         if self.inner.creator_pid != sys::liveness::my_pid() {
-            return Err(ProcessError::new(ProcessErrorKind::NotCreator, "can only join a child process"));
+            return Err(ProcessError::new(
+                ProcessErrorKind::NotCreator,
+                format!(
+                    "can only {verb} a child process: this process object was created by process {}",
+                    self.inner.creator_pid
+                ),
+            ));
         }
         Ok(if s.exitcode.is_some() { None } else { s.child.clone() })
     }
@@ -412,29 +441,63 @@ impl Process {
         }
     }
 
-    /// Waits at most `timeout`; `Ok(None)` if the child is still running then.
-    /// A zero timeout only checks.
+    /// Waits at most `timeout` for the child to end and returns its exit code (Python's
+    /// `join(timeout)`, which returns `None` and leaves `exitcode` unset when time runs out).
+    /// A zero timeout only checks; `Duration::MAX` waits as long as [`join`](Process::join).
     ///
     /// # Errors
-    /// As [`join`](Process::join).
+    /// [`Timeout`](ProcessErrorKind::Timeout) (see [`ProcessError::is_timeout`]) if the child
+    /// is still running then; otherwise as [`join`](Process::join).
     ///
     /// # Examples
     /// ```no_run
     /// use std::time::Duration;
     /// let p = multiproc::Process::new(|s: u64| std::thread::sleep(Duration::from_secs(s)), 10);
     /// p.start()?;
-    /// assert_eq!(p.join_timeout(Duration::from_millis(10))?, None); // still running
+    /// assert!(p.join_timeout(Duration::from_millis(10)).unwrap_err().is_timeout()); // still running
     /// p.kill()?;
     /// assert_eq!(p.join()?, -9);
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> Result<Option<i32>, ProcessError> {
-        self.join_deadline(crate::deadline::after(timeout))
+    pub fn join_timeout(&self, timeout: Duration) -> Result<i32, ProcessError> {
+        match self.join_deadline(crate::deadline::after(timeout))? {
+            Some(code) => Ok(code),
+            None => Err(ProcessError::new(
+                ProcessErrorKind::Timeout,
+                format!("the process is still running after {timeout:?}; join again, or terminate() or kill() it"),
+            )),
+        }
+    }
+
+    /// The exit code if the child has ended, without waiting.
+    ///
+    /// # Errors
+    /// [`WouldBlock`](ProcessErrorKind::WouldBlock) (see [`ProcessError::is_would_block`]) if
+    /// the child is still running; otherwise as [`join`](Process::join).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let p = multiproc::Process::new(|| std::thread::sleep(std::time::Duration::from_secs(60)), ());
+    /// p.start()?;
+    /// assert!(p.try_join().unwrap_err().is_would_block());
+    /// p.kill()?;
+    /// assert_eq!(p.join()?, -9);
+    /// assert_eq!(p.try_join()?, -9);
+    /// # Ok::<(), multiproc::ProcessError>(())
+    /// ```
+    pub fn try_join(&self) -> Result<i32, ProcessError> {
+        match self.join_deadline(Some(Instant::now()))? {
+            Some(code) => Ok(code),
+            None => Err(ProcessError::new(
+                ProcessErrorKind::WouldBlock,
+                "the process is still running; join() waits for it, join_timeout() for a while",
+            )),
+        }
     }
 
     fn join_deadline(&self, deadline: Option<Instant>) -> Result<Option<i32>, ProcessError> {
         loop {
-            let Some(child) = self.started_child()? else {
+            let Some(child) = self.started_child("join")? else {
                 return Ok(self.state().exitcode);
             };
             // A fork-server child is awaited on its report socket, which a descendant that
@@ -565,8 +628,8 @@ impl Process {
         }
     }
 
-    fn signal(&self, sig: i32) -> Result<(), ProcessError> {
-        let Some(child) = self.started_child()? else { return Ok(()) };
+    fn signal(&self, sig: i32, verb: &str) -> Result<(), ProcessError> {
+        let Some(child) = self.started_child(verb)? else { return Ok(()) };
         child.signal(sig)
     }
 
@@ -574,7 +637,9 @@ impl Process {
     /// handles the signal. Nothing happens if it already ended.
     ///
     /// # Errors
-    /// As [`join`](Process::join), or the system refusing the signal.
+    /// [`NotStarted`](ProcessErrorKind::NotStarted) before [`start`](Process::start) ("can only
+    /// terminate a started process"), as [`join`](Process::join) otherwise, or the system
+    /// refusing the signal.
     ///
     /// # Examples
     /// ```no_run
@@ -585,7 +650,7 @@ impl Process {
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn terminate(&self) -> Result<(), ProcessError> {
-        self.signal(libc::SIGTERM)
+        self.signal(libc::SIGTERM, "terminate")
     }
 
     /// Sends SIGKILL: exit code -9.
@@ -602,7 +667,7 @@ impl Process {
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn kill(&self) -> Result<(), ProcessError> {
-        self.signal(libc::SIGKILL)
+        self.signal(libc::SIGKILL, "kill")
     }
 
     /// Sends SIGINT: exit code -2 unless the child handles it.
@@ -619,7 +684,7 @@ impl Process {
     /// # Ok::<(), multiproc::ProcessError>(())
     /// ```
     pub fn interrupt(&self) -> Result<(), ProcessError> {
-        self.signal(libc::SIGINT)
+        self.signal(libc::SIGINT, "interrupt")
     }
 
     /// Releases the resources of an ended process. Idempotent; afterwards most methods fail
@@ -732,7 +797,7 @@ impl LiveChild for Process {
     }
 
     fn is_daemon(&self) -> bool {
-        self.daemon()
+        Process::is_daemon(self)
     }
 
     fn is_alive(&self) -> bool {

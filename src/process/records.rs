@@ -19,6 +19,8 @@ use crate::sys::socket::AbstractName;
 pub enum FailureKind {
     /// The target panicked.
     Panic,
+    /// The target returned an error (`Err(e)` from a target returning `Result`).
+    Error,
     /// The child could not start the target (bad arguments, a lost bootstrap message).
     Bootstrap,
     /// The child runs a different binary than the parent.
@@ -30,7 +32,7 @@ pub enum FailureKind {
 /// # Examples
 /// ```no_run
 /// use multiproc::{Process, FailureKind};
-/// let p = Process::new(|(): ()| panic!("boom"), ());
+/// let p = Process::new(|| panic!("boom"), ());
 /// p.start()?;
 /// assert_eq!(p.join()?, 1);
 /// let f = p.failure().unwrap();
@@ -43,17 +45,21 @@ pub enum FailureKind {
 pub struct ChildFailure {
     /// What kind of failure.
     pub kind: FailureKind,
-    /// The panic message or the bootstrap error.
+    /// The panic message, the error's text, or the bootstrap error.
     pub message: String,
     /// `file:line:column` of the panic.
     pub location: Option<String>,
-    /// The child's backtrace at the panic.
+    /// The child's backtrace at the panic, when `RUST_BACKTRACE` (or `RUST_LIB_BACKTRACE`)
+    /// asked for one.
     pub backtrace: Option<String>,
+    /// The thread that panicked: `main` for the thread running the target, `None` for a
+    /// thread without a name.
+    pub thread: Option<String>,
 }
 
 impl ChildFailure {
     pub(crate) fn new(kind: FailureKind, message: String) -> ChildFailure {
-        ChildFailure { kind, message, location: None, backtrace: None }
+        ChildFailure { kind, message, location: None, backtrace: None, thread: None }
     }
 }
 

@@ -133,6 +133,9 @@ pub(crate) fn become_child_panics() {
 }
 
 /// Prints a panic like Python's traceback and remembers it for the parent.
+///
+/// The backtrace follows `RUST_BACKTRACE` (and `RUST_LIB_BACKTRACE`) as std's own hook does:
+/// unset, a deliberate panic prints three lines, not sixty.
 fn child_panic(info: &std::panic::PanicHookInfo<'_>) {
     let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
         (*s).to_string()
@@ -142,17 +145,45 @@ fn child_panic(info: &std::panic::PanicHookInfo<'_>) {
         "Box<dyn Any>".to_string()
     };
     let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
-    let backtrace = std::backtrace::Backtrace::force_capture().to_string();
+    let bt = std::backtrace::Backtrace::capture();
+    let backtrace = (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
     let name = super::current::current_process().name().to_string();
-    let thread = std::thread::current().name().unwrap_or("main").to_string();
+    let thread = thread_label();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "Process {name}:\nthread '{thread}' panicked at {}:\n{message}\nstack backtrace:\n{backtrace}",
+        "Process {name}:\nthread '{}' panicked at {}:\n{message}",
+        thread.as_deref().unwrap_or("<unnamed>"),
         location.as_deref().unwrap_or("<unknown>")
     );
+    let _ = match &backtrace {
+        Some(b) => writeln!(err, "stack backtrace:\n{b}"),
+        None => writeln!(err, "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"),
+    };
     let _ = err.flush();
-    record_failure(ChildFailure { kind: FailureKind::Panic, message, location, backtrace: Some(backtrace) });
+    let mut f = ChildFailure::new(FailureKind::Panic, message);
+    f.location = location;
+    f.backtrace = backtrace;
+    f.thread = thread;
+    record_failure(f);
+}
+
+/// The name of the calling thread as a panic report gives it: `main` for the thread that
+/// runs the target (the child's first thread, whichever thread of the parent forked it), the
+/// thread's name for the others, `None` for an unnamed one.
+fn thread_label() -> Option<String> {
+    if sys::liveness::my_tid() == sys::liveness::my_pid() {
+        return Some("main".to_string());
+    }
+    std::thread::current().name().map(str::to_string)
+}
+
+/// A target returned `Err(e)`: prints it as Python prints an exception that ended a process
+/// and reports its text to the parent ([`FailureKind::Error`]).
+pub(crate) fn report_error(text: String) {
+    let name = super::current::current_process().name().to_string();
+    eprintln!("Process {name}:\nError: {text}");
+    record_failure(ChildFailure::new(FailureKind::Error, text));
 }
 
 pub(crate) fn die(msg: &str) -> ! {

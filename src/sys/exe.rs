@@ -123,10 +123,10 @@ pub(crate) fn fn_at<F: FnPtr>(offset: isize, identity: &[u8]) -> std::io::Result
 ///
 /// Fails to compile for a type with a size (a capturing closure, a `fn` pointer): such a
 /// target cannot be rebuilt from its type alone.
-pub(crate) fn conjure_fn<F: Fn(A) -> R, A, R>() -> F {
+pub(crate) fn conjure_fn<F>() -> F {
     const { assert!(std::mem::size_of::<F>() == 0, "a process target must be a fn item or a closure that captures nothing") };
     // SAFETY: `F` is zero-sized (checked above), so it has no bytes to initialise, and it is
-    // inhabited: the parent process owned a value of this very type (Process::new took one).
+    // inhabited: the parent process owned a value of this very type (`Process::new` took one).
     unsafe { std::ptr::NonNull::<F>::dangling().as_ptr().read() }
 }
 

@@ -7,13 +7,13 @@ use crate::process::child::ChildHandle;
 use crate::process::current::ChildGlobals;
 use crate::process::globals::G;
 use crate::process::records::{ChildInfo, ReportTo};
-use crate::process::target::Target;
+use crate::process::target::Work;
 use crate::process::{reports, runtime};
 use crate::sys;
 use crate::sys::proc::Forked;
 use crate::util::lock;
 
-pub(crate) fn launch(info: ChildInfo, target: Target) -> Result<ChildHandle, ProcessError> {
+pub(crate) fn launch(info: ChildInfo, target: Work) -> Result<ChildHandle, ProcessError> {
     let parent_pid = sys::liveness::my_pid();
     runtime::ensure_panic_hook();
     let globals = ChildGlobals::new(&info);

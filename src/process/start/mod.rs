@@ -11,12 +11,12 @@ pub(crate) mod spawn;
 use super::child::ChildHandle;
 use super::method::StartMethod;
 use super::records::{BootMsg, ChildInfo};
-use super::target::Target;
+use super::target::Work;
 use crate::error::{ProcessError, ProcessErrorKind};
 use crate::sys;
 
 /// Starts a child by `method`.
-pub(crate) fn launch(method: StartMethod, info: ChildInfo, target: Target) -> Result<ChildHandle, ProcessError> {
+pub(crate) fn launch(method: StartMethod, info: ChildInfo, target: Work) -> Result<ChildHandle, ProcessError> {
     match method {
         StartMethod::Fork => fork::launch(info, target),
         StartMethod::Spawn => spawn::launch(encode(info, target)?),
@@ -30,8 +30,8 @@ pub(crate) struct Encoded {
     pub(crate) fds: Vec<std::os::fd::OwnedFd>,
 }
 
-fn encode(info: ChildInfo, target: Target) -> Result<Encoded, ProcessError> {
-    let Target::Portable(p) = target else {
+fn encode(info: ChildInfo, target: Work) -> Result<Encoded, ProcessError> {
+    let Work::Portable(p) = target else {
         return Err(ProcessError::new(
             ProcessErrorKind::ClosureNeedsFork,
             "a capturing closure can only run in a child made by fork",
