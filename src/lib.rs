@@ -153,6 +153,7 @@ mod error;
 pub mod handle;
 mod process;
 pub mod queue;
+mod shared;
 mod shm;
 pub mod sync;
 mod sys;
@@ -169,9 +170,9 @@ pub use crate::process::{
     active_children, cpu_count, current_process, exit, init, parent_process, process_cpu_count,
 };
 pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
-pub use crate::shm::ShmSafe;
-pub use crate::shm::{
-    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,
-    ValueGuard, ValueLock,
+pub use crate::shared::{
+    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, Value, ValueGuard,
+    ValueLock,
 };
+pub use crate::shm::{SharedMemory, ShmSafe};
 pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

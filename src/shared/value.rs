@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::locked::{Held, How, ValueGuard, ValueLock, blocking, borrow_offset, claim, timed, trying};
-use super::{Segment, ShmSafe};
+use crate::shm::{Segment, ShmSafe};
 use crate::sync::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 
 /// One `T` in shared memory without a lock: Python's `RawValue`.

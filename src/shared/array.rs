@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::locked::{ArrayGuard, Held, How, ValueLock, blocking, borrow_offset, claim, timed, trying};
 use super::value::check_layout;
-use super::{Segment, ShmSafe};
+use crate::shm::{Segment, ShmSafe};
 use crate::sync::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 
 /// A fixed-length array of `T` in shared memory without a lock: Python's `RawArray`.
