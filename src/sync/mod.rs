@@ -35,12 +35,10 @@ mod rlock;
 mod robust;
 mod semaphore;
 
-pub use self::barrier::{Barrier, BarrierBuilder, BrokenBarrier};
-pub use self::condition::{Condition, ConditionError, ConditionLock};
-pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, TryAcquireError};
+pub use self::barrier::{Barrier, BarrierBuilder, BarrierError};
+pub use self::condition::{Condition, ConditionError, ConditionLock, ConditionTimeoutError};
+pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, Timeout, TryAcquireError, WouldBlock};
 pub use self::event::Event;
 pub use self::lock::{Lock, LockGuard};
 pub use self::rlock::{RLock, RLockGuard};
 pub use self::semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
-
-pub(crate) use crate::deadline::after as deadline_in;
