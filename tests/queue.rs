@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{METHODS, each_method};
 use multiproc::handle::Fd;
-use multiproc::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, get_context};
+use multiproc::{GetError, JoinableQueue, PutError, Queue, SimpleQueue, get_context};
 use serde::{Deserialize, Serialize, Serializer};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -152,7 +152,7 @@ fn joinable_queue_join_waits_for_tasks() {
         for _ in &ps {
             q.put(None).unwrap();
         }
-        assert!(q.join_timeout(Duration::from_secs(30)));
+        assert_eq!(q.join_timeout(Duration::from_secs(30)), Ok(()));
         for p in &ps {
             assert_eq!(p.join().unwrap(), 0);
         }
@@ -321,7 +321,7 @@ fn big_producer((q, sizes): (Queue<Vec<u8>>, Vec<usize>)) {
 #[test]
 fn items_of_any_size() {
     each_method("items_of_any_size", LIMIT, |ctx| {
-        let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
+        let q: Queue<Vec<u8>> = Queue::builder().capacity(64 << 10).build().unwrap();
         let sizes = vec![0, 1, 100, 16 << 10, 40 << 10, 1 << 20, 7, 24 << 20, 3];
         let p = ctx.process(big_producer, (q.clone(), sizes.clone()));
         p.start().unwrap();
@@ -357,7 +357,7 @@ fn threads_share_a_queue() {
 /// item whole, and the count stays right.
 #[test]
 fn put_timeout_mid_stream_abandons_the_item() {
-    let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
+    let q: Queue<Vec<u8>> = Queue::builder().capacity(64 << 10).build().unwrap();
     let t = Instant::now();
     match q.put_timeout(vec![5u8; 1 << 20], Duration::from_millis(100)) {
         Err(PutError::Timeout(v)) => assert_eq!(v.len(), 1 << 20),
@@ -386,7 +386,7 @@ fn contend((q, id): (Queue<(u32, u32)>, u32)) {
 #[test]
 fn parent_and_children_put_concurrently() {
     each_method("parent_and_children_put_concurrently", LIMIT, |ctx| {
-        let q: Queue<(u32, u32)> = QueueBuilder::new().capacity(16 << 10).build().unwrap();
+        let q: Queue<(u32, u32)> = Queue::builder().capacity(16 << 10).build().unwrap();
         q.put((9, 0)).unwrap();
         assert_eq!(q.get().unwrap(), (9, 0));
         let ps: Vec<_> = (1..=2).map(|id| ctx.process(contend, (q.clone(), id))).collect();

@@ -218,8 +218,8 @@ fn stress_shared_counter_under_lock() {
 // ---- _TestSemaphore (52-54) ----
 
 use multiproc::sync::{
-    Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, ConditionTimeoutError, Event, Semaphore, Timeout,
-    WouldBlock,
+    Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, ConditionTimeoutError, Event, Semaphore,
+    Timeout, WouldBlock,
 };
 
 /// 52: Semaphore(2): two acquires, a failing try, releases back to 2 and beyond.
