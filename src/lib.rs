@@ -43,7 +43,7 @@
 //! use multiproc::{Array, Process, Value};
 //!
 //! fn square_list((xs, out, sum): (Vec<i32>, Array<i32>, Value<i32>)) {
-//!     let mut g = out.lock().unwrap(); // &mut [i32] in shared memory, under the lock
+//!     let mut g = out.acquire().unwrap(); // &mut [i32] in shared memory, under the lock
 //!     for (o, x) in g.iter_mut().zip(&xs) {
 //!         *o = x * x;
 //!     }

@@ -411,3 +411,106 @@ fn parent_and_children_put_concurrently() {
         assert!(q.is_empty());
     });
 }
+
+// ---- every _timeout with Duration::MAX (waits forever, never panics) and Duration::ZERO
+// (only checks) ----
+
+/// At most this long for a call that must not wait ("at once", on a busy machine).
+const AT_ONCE: Duration = Duration::from_secs(5);
+/// How long another thread waits before it completes the call under test.
+const LATER: Duration = Duration::from_millis(50);
+
+/// Runs `f` on another thread after [`LATER`], while `body` runs here.
+fn later<R>(f: impl FnOnce() + Send, body: impl FnOnce() -> R) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(LATER);
+            f();
+        });
+        body()
+    })
+}
+
+#[test]
+fn put_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("put_timeout_max_and_zero", LIMIT);
+    let q: Queue<u32> = Queue::with_maxsize(2).unwrap();
+    q.put_timeout(1, Duration::MAX).unwrap();
+    q.put_timeout(2, Duration::ZERO).unwrap(); // room: zero puts it
+    let t = Instant::now();
+    assert!(matches!(q.put_timeout(3, Duration::ZERO), Err(PutError::Timeout(3))));
+    assert!(t.elapsed() < AT_ONCE);
+    // Full: MAX waits without a deadline until another thread makes room.
+    let t = Instant::now();
+    later(|| assert_eq!(q.get().unwrap(), 1), || q.put_timeout(4, Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert_eq!((q.get().unwrap(), q.get().unwrap()), (2, 4));
+}
+
+#[test]
+fn get_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("get_timeout_max_and_zero", LIMIT);
+    let q: Queue<u32> = Queue::new().unwrap();
+    let t = Instant::now();
+    assert!(matches!(q.get_timeout(Duration::ZERO), Err(GetError::Timeout)));
+    assert!(t.elapsed() < AT_ONCE);
+    q.put(1).unwrap();
+    assert_eq!(q.get_timeout(Duration::ZERO).unwrap(), 1); // an item: zero takes it
+    let t = Instant::now();
+    assert_eq!(later(|| q.put(2).unwrap(), || q.get_timeout(Duration::MAX).unwrap()), 2);
+    assert!(t.elapsed() >= LATER);
+    q.put(3).unwrap();
+    assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 3);
+}
+
+#[test]
+fn get_bytes_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("get_bytes_timeout_max_and_zero", LIMIT);
+    let q: Queue<Vec<u8>> = Queue::new().unwrap();
+    let t = Instant::now();
+    assert!(matches!(q.get_bytes_timeout(Duration::ZERO), Err(GetError::Timeout)));
+    assert!(t.elapsed() < AT_ONCE);
+    q.put_bytes(b"now").unwrap();
+    assert_eq!(q.get_bytes_timeout(Duration::ZERO).unwrap(), b"now");
+    let t = Instant::now();
+    let got = later(|| q.put_bytes(b"later").unwrap(), || q.get_bytes_timeout(Duration::MAX).unwrap());
+    assert_eq!(got, b"later");
+    assert!(t.elapsed() >= LATER);
+}
+
+#[test]
+fn join_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("join_timeout_max_and_zero", LIMIT);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    assert_eq!(q.join_timeout(Duration::ZERO), Ok(())); // nothing put: done
+    assert_eq!(q.join_timeout(Duration::MAX), Ok(()));
+    q.put(1).unwrap();
+    let t = Instant::now();
+    assert_eq!(q.join_timeout(Duration::ZERO), Err(multiproc::sync::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    let finish = || {
+        assert_eq!(q.get().unwrap(), 1);
+        q.task_done().unwrap();
+    };
+    let t = Instant::now();
+    assert_eq!(later(finish, || q.join_timeout(Duration::MAX)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(q.unfinished_tasks(), 0);
+}
+
+fn put_later(q: Queue<String>) {
+    std::thread::sleep(LATER);
+    q.put("from the child".to_string()).unwrap();
+}
+
+/// `get_timeout(Duration::MAX)` sleeps until a child's item arrives.
+#[test]
+fn get_timeout_max_from_child() {
+    each_method("get_timeout_max_from_child", LIMIT, |ctx| {
+        let q: Queue<String> = Queue::new().unwrap();
+        let p = ctx.process(put_later, q.clone());
+        p.start().unwrap();
+        assert_eq!(q.get_timeout(Duration::MAX).unwrap(), "from the child");
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}

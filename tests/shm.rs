@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{each_method, unique_name};
 use multiproc::{
@@ -277,6 +277,64 @@ fn locked_array_zeroed_and_bulk_written() {
         a.set(0, -1);
         assert_eq!(a.to_vec()[0], -1);
     }
+}
+
+// ---- acquire_timeout of Value / Array with Duration::MAX (waits forever, never panics) and
+// Duration::ZERO (only checks) ----
+
+/// At most this long for a call that must not wait ("at once", on a busy machine).
+const AT_ONCE: Duration = Duration::from_secs(5);
+/// How long another thread waits before it releases the lock.
+const LATER: Duration = Duration::from_millis(50);
+
+#[test]
+fn value_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("value_acquire_timeout_max_and_zero", LIMIT);
+    let lock = Lock::new().unwrap();
+    let v = Value::with_lock(1u32, lock.clone()).unwrap();
+    *v.acquire_timeout(Duration::MAX).unwrap() += 1;
+    *v.acquire_timeout(Duration::ZERO).unwrap() += 1; // free: zero takes it
+    lock.acquire().unwrap().leak();
+    let t = Instant::now();
+    assert!(v.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(t.elapsed() < AT_ONCE);
+    // Held: MAX sleeps without a deadline until another thread releases the lock.
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(LATER);
+            lock.release().unwrap();
+        });
+        *v.acquire_timeout(Duration::MAX).unwrap() += 1;
+    });
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(v.get(), 4);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn array_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("array_acquire_timeout_max_and_zero", LIMIT);
+    let a = Array::<u8>::zeroed(3).unwrap();
+    a.acquire_timeout(Duration::MAX).unwrap()[0] = 1;
+    a.acquire_timeout(Duration::ZERO).unwrap()[1] = 2;
+    // The default RLock, held by another thread: ZERO only checks, MAX waits for it.
+    let ValueLock::RLock(rlock) = a.get_lock() else { panic!("default lock") };
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = rlock.acquire().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(LATER);
+        });
+        held_rx.recv().unwrap();
+        let t = Instant::now();
+        assert!(a.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert!(t.elapsed() < AT_ONCE);
+        a.acquire_timeout(Duration::MAX).unwrap()[2] = 3;
+    });
+    assert_eq!(a.to_vec(), [1, 2, 3]);
+    assert!(!a.get_lock().is_locked());
 }
 
 // ---- SharedMemory (§2 154-161) ----

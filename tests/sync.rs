@@ -868,3 +868,216 @@ fn barrier_groups_by_pass() {
         }
     });
 }
+
+// ---- every _timeout with Duration::MAX (waits forever, never panics) and Duration::ZERO
+// (only checks) ----
+
+/// At most this long for a call that must not wait ("at once", on a busy machine).
+const AT_ONCE: Duration = Duration::from_secs(5);
+/// How long another thread waits before it completes the call under test.
+const LATER: Duration = Duration::from_millis(50);
+
+/// Runs `f` on another thread after [`LATER`], while `body` runs here.
+fn later<R>(f: impl FnOnce() + Send, body: impl FnOnce() -> R) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(LATER);
+            f();
+        });
+        body()
+    })
+}
+
+#[test]
+fn lock_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("lock_acquire_timeout_max_and_zero", LIMIT);
+    let lock = Lock::new().unwrap();
+    drop(lock.acquire_timeout(Duration::MAX).unwrap());
+    drop(lock.acquire_timeout(Duration::ZERO).unwrap()); // free: zero takes it
+    lock.acquire().unwrap().leak();
+    let t = Instant::now();
+    assert!(matches!(lock.acquire_timeout(Duration::ZERO), Err(AcquireTimeoutError::Timeout)));
+    assert!(t.elapsed() < AT_ONCE);
+    // Held: MAX sleeps without a deadline until another thread releases it.
+    let t = Instant::now();
+    let g = later(|| lock.release().unwrap(), || lock.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert!(lock.is_mine());
+    drop(g);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn rlock_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("rlock_acquire_timeout_max_and_zero", LIMIT);
+    let r = RLock::new().unwrap();
+    let a = r.acquire_timeout(Duration::MAX).unwrap();
+    let b = r.acquire_timeout(Duration::ZERO).unwrap(); // owned here: re-entered at once
+    assert_eq!(r.count(), 2);
+    drop((b, a));
+    // Held by another thread: ZERO only checks, MAX waits until that thread lets go.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = r.acquire().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(LATER);
+        });
+        held_rx.recv().unwrap();
+        let t = Instant::now();
+        assert!(r.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert!(t.elapsed() < AT_ONCE);
+        let g = r.acquire_timeout(Duration::MAX).unwrap();
+        assert!(r.is_mine() && r.count() == 1);
+        drop(g);
+    });
+    assert!(!r.is_locked());
+}
+
+#[test]
+fn semaphore_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("semaphore_acquire_timeout_max_and_zero", LIMIT);
+    let s = Semaphore::new(1).unwrap();
+    drop(s.acquire_timeout(Duration::MAX).unwrap());
+    let p = s.acquire_timeout(Duration::ZERO).unwrap(); // a free permit: zero takes it
+    let t = Instant::now();
+    assert_eq!(s.acquire_timeout(Duration::ZERO).unwrap_err(), Timeout);
+    assert!(t.elapsed() < AT_ONCE);
+    p.leak();
+    let t = Instant::now();
+    let p = later(|| s.release().unwrap(), || s.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(s.get_value(), 0);
+    drop(p);
+    assert_eq!(s.get_value(), 1);
+}
+
+#[test]
+fn bounded_semaphore_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("bounded_semaphore_acquire_timeout_max_and_zero", LIMIT);
+    let s = BoundedSemaphore::new(1).unwrap();
+    drop(s.acquire_timeout(Duration::MAX).unwrap());
+    s.acquire_timeout(Duration::ZERO).unwrap().leak();
+    let t = Instant::now();
+    assert_eq!(s.acquire_timeout(Duration::ZERO).unwrap_err(), Timeout);
+    assert!(t.elapsed() < AT_ONCE);
+    let t = Instant::now();
+    let p = later(|| s.release().unwrap(), || s.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    drop(p);
+    assert_eq!(s.get_value(), 1);
+    assert_eq!(s.release(), Err(ReleaseError::TooManyReleases));
+}
+
+#[test]
+fn event_wait_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("event_wait_timeout_max_and_zero", LIMIT);
+    let e = Event::new().unwrap();
+    let t = Instant::now();
+    assert_eq!(e.wait_timeout(Duration::ZERO), Err(Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    let t = Instant::now();
+    assert_eq!(later(|| e.set(), || e.wait_timeout(Duration::MAX)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(e.wait_timeout(Duration::MAX), Ok(()));
+    assert_eq!(e.wait_timeout(Duration::ZERO), Ok(()));
+}
+
+fn set_event_later(e: Event) {
+    std::thread::sleep(LATER);
+    e.set();
+}
+
+/// `wait_timeout(Duration::MAX)` sleeps on the shared futex until a child sets the event.
+#[test]
+fn event_wait_timeout_max_set_by_child() {
+    each_method("event_wait_timeout_max_set_by_child", LIMIT, |ctx| {
+        let e = Event::new().unwrap();
+        let p = ctx.process(set_event_later, e.clone());
+        p.start().unwrap();
+        assert_eq!(e.wait_timeout(Duration::MAX), Ok(()));
+        assert!(e.is_set());
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+#[test]
+fn condition_wait_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("condition_wait_timeout_max_and_zero", LIMIT);
+    let c = Condition::new().unwrap();
+    assert_eq!(c.wait_timeout(Duration::MAX), Err(ConditionTimeoutError::NotOwner));
+    let g = c.acquire().unwrap();
+    let t = Instant::now();
+    assert_eq!(c.wait_timeout(Duration::ZERO), Err(ConditionTimeoutError::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    assert!(c.get_lock().is_mine() && c.get_lock().count() == 1, "a zero wait takes the lock back");
+    assert_eq!(c.n_waiting(), 0);
+    // MAX: the notifier can take the lock only once this wait has registered and released it.
+    let notify = || {
+        let _g = c.acquire().unwrap();
+        c.notify(1).unwrap();
+    };
+    let t = Instant::now();
+    assert_eq!(later(notify, || c.wait_timeout(Duration::MAX)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert!(c.get_lock().is_mine());
+    drop(g);
+}
+
+#[test]
+fn condition_wait_for_timeout_max_and_zero() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _w = common::Watchdog::new("condition_wait_for_timeout_max_and_zero", LIMIT);
+    let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let ready = AtomicBool::new(false);
+    let is_ready = || ready.load(Ordering::SeqCst);
+    let g = c.acquire().unwrap();
+    let t = Instant::now();
+    assert_eq!(c.wait_for_timeout(Duration::ZERO, is_ready), Err(ConditionTimeoutError::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    assert!(c.get_lock().is_mine());
+    let make_ready = || {
+        let _g = c.acquire().unwrap();
+        ready.store(true, Ordering::SeqCst);
+        c.notify_all().unwrap();
+    };
+    let t = Instant::now();
+    assert_eq!(later(make_ready, || c.wait_for_timeout(Duration::MAX, is_ready)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(c.wait_for_timeout(Duration::ZERO, is_ready), Ok(())); // true: only checked
+    assert_eq!(c.wait_for_timeout(Duration::MAX, is_ready), Ok(()));
+    drop(g);
+}
+
+#[test]
+fn barrier_wait_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("barrier_wait_timeout_max_and_zero", LIMIT);
+    let one = Barrier::new(1).unwrap();
+    assert_eq!(one.wait_timeout(Duration::ZERO), Ok(0)); // the last to arrive passes
+    assert_eq!(one.wait_timeout(Duration::MAX), Ok(0));
+    // A zero timeout that would have to wait fails at once and breaks the barrier.
+    let b = Barrier::new(2).unwrap();
+    let t = Instant::now();
+    assert_eq!(b.wait_timeout(Duration::ZERO), Err(BarrierError::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    assert!(b.is_broken());
+    assert_eq!(b.wait_timeout(Duration::MAX), Err(BarrierError::Broken));
+    b.reset();
+    // MAX waits without a deadline for the other party.
+    let t = Instant::now();
+    let mut other = None;
+    let mine = later(|| other = Some(b.wait_timeout(Duration::MAX)), || b.wait_timeout(Duration::MAX));
+    assert!(t.elapsed() >= LATER);
+    let mut idx = [mine.unwrap(), other.unwrap().unwrap()];
+    idx.sort();
+    assert_eq!(idx, [0, 1]);
+    assert!(!b.is_broken());
+    // A default timeout of Duration::MAX is none: wait() waits forever.
+    let b = Barrier::builder(2).timeout(Duration::MAX).build().unwrap();
+    assert_eq!(b.timeout(), None);
+    let mut other = None;
+    let mine = later(|| other = Some(b.wait()), || b.wait());
+    let mut idx = [mine.unwrap(), other.unwrap().unwrap()];
+    idx.sort();
+    assert_eq!(idx, [0, 1]);
+}

@@ -440,7 +440,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.put_inner(value, None, true)
     }
 
-    /// Puts `value`, waiting at most `timeout` for room.
+    /// Puts `value`, waiting at most `timeout` for room (Python's `put(x, True, t)`). A zero
+    /// timeout only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`PutError::Timeout`] when the queue stayed full; otherwise as [`put`](Self::put).
@@ -507,7 +508,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_inner(None, GetError::Timeout)
     }
 
-    /// Takes the front item, waiting at most `timeout` for one to start arriving. (An item
+    /// Takes the front item, waiting at most `timeout` for one to start arriving (Python's
+    /// `get(True, t)`). A zero timeout only checks; `Duration::MAX` waits forever. (An item
     /// larger than a quarter of the ring that has started arriving is read to its end.)
     ///
     /// # Errors
@@ -625,7 +627,8 @@ impl Queue<Vec<u8>> {
         self.get_bytes_inner(None, GetError::Timeout)
     }
 
-    /// [`get_bytes`](Self::get_bytes) waiting at most `timeout`.
+    /// [`get_bytes`](Self::get_bytes) waiting at most `timeout` (zero only checks,
+    /// `Duration::MAX` waits forever).
     ///
     /// # Errors
     /// As [`get_timeout`](Self::get_timeout).

@@ -115,7 +115,8 @@ impl Lock {
         }
     }
 
-    /// Blocks up to `timeout` for the lock (Python's `acquire(timeout=t)`).
+    /// Blocks up to `timeout` for the lock (Python's `acquire(timeout=t)`). A zero timeout
+    /// only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] when the time passes; [`AcquireTimeoutError::OwnerDied`]

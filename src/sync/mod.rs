@@ -12,6 +12,18 @@
 //! others: the next acquirer gets [`OwnerDied`] within about a tenth of a second (see the
 //! recovery rule in the `robust` module docs, summarised on [`OwnerDied`]).
 //!
+//! Every primitive follows the crate's [conventions](crate#conventions): `x()` blocks,
+//! `try_x()` never waits, `x_timeout(d)` waits at most `d` (zero only checks, `Duration::MAX`
+//! waits forever), and each fails with a typed error:
+//!
+//! | type | `try_` fails with | `_timeout` fails with |
+//! |---|---|---|
+//! | [`Lock`], [`RLock`] (and [`Value`](crate::Value), [`Array`](crate::Array)) | [`TryAcquireError`] (`WouldBlock`, or `OwnerDied` with the guard) | [`AcquireTimeoutError`] (`Timeout`, or `OwnerDied` with the guard) |
+//! | [`Semaphore`], [`BoundedSemaphore`] | [`WouldBlock`] | [`Timeout`] |
+//! | [`Event`] | (check [`Event::is_set`]) | [`Timeout`] |
+//! | [`Condition`] | (its lock's `try_acquire`) | [`ConditionTimeoutError`] (`Timeout`, `NotOwner`, `OwnerDied`) |
+//! | [`Barrier`] | - | [`BarrierError`] (`Timeout`, which breaks the barrier as in Python, or `Broken`) |
+//!
 //! | file | holds |
 //! |---|---|
 //! | `raw.rs` | the futex core: the robust mutex word and the semaphore, with state tables |

@@ -124,7 +124,8 @@ impl RLock {
         }
     }
 
-    /// Blocks up to `timeout` for the lock.
+    /// Blocks up to `timeout` for the lock (Python's `acquire(timeout=t)`); returns at once if
+    /// this thread already owns it. A zero timeout only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] when the time passes; [`AcquireTimeoutError::OwnerDied`]
