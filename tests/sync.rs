@@ -1002,6 +1002,25 @@ fn event_wait_timeout_max_set_by_child() {
 }
 
 #[test]
+fn condition_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("condition_acquire_timeout_max_and_zero", LIMIT);
+    let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    drop(c.acquire_timeout(Duration::MAX).unwrap());
+    let g = c.acquire_timeout(Duration::ZERO).unwrap(); // free: zero takes it
+    let t = Instant::now();
+    assert!(c.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(c.try_acquire().unwrap_err().is_would_block());
+    assert!(t.elapsed() < AT_ONCE);
+    g.leak();
+    let t = Instant::now();
+    let g = later(|| c.get_lock().release().unwrap(), || c.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert!(c.get_lock().is_mine());
+    drop(g);
+    assert!(!c.get_lock().is_locked());
+}
+
+#[test]
 fn condition_wait_timeout_max_and_zero() {
     let _w = common::Watchdog::new("condition_wait_timeout_max_and_zero", LIMIT);
     let c = Condition::new().unwrap();

@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::error::OwnerDied;
+use super::error::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 use super::lock::{Lock, LockGuard};
 use super::raw::{Acquire, CondState, RawLock, SPIN_LIMIT, spin_round};
 use super::rlock::{RLock, RLockGuard};
@@ -77,6 +77,18 @@ pub trait ConditionLock: sealed::Sealed + Clone + Serialize + DeserializeOwned +
     /// # Errors
     /// [`OwnerDied`] if a process died holding the lock.
     fn acquire_guard(&self) -> Result<Self::Guard<'_>, OwnerDied<Self::Guard<'_>>>;
+    /// Acquires the lock if it is free (see [`Lock::try_acquire`], [`RLock::try_acquire`]).
+    ///
+    /// # Errors
+    /// As [`Lock::try_acquire`].
+    fn try_acquire_guard(&self) -> Result<Self::Guard<'_>, TryAcquireError<Self::Guard<'_>>>;
+    /// Acquires the lock, waiting at most `timeout` (see [`Lock::acquire_timeout`],
+    /// [`RLock::acquire_timeout`]).
+    ///
+    /// # Errors
+    /// As [`Lock::acquire_timeout`].
+    fn acquire_timeout_guard(&self, timeout: Duration)
+    -> Result<Self::Guard<'_>, AcquireTimeoutError<Self::Guard<'_>>>;
 }
 
 impl sealed::Sealed for Lock {
@@ -96,6 +108,12 @@ impl ConditionLock for Lock {
     type Guard<'a> = LockGuard<'a>;
     fn acquire_guard(&self) -> Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>> {
         self.acquire()
+    }
+    fn try_acquire_guard(&self) -> Result<LockGuard<'_>, TryAcquireError<LockGuard<'_>>> {
+        self.try_acquire()
+    }
+    fn acquire_timeout_guard(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
+        self.acquire_timeout(timeout)
     }
 }
 
@@ -117,6 +135,12 @@ impl ConditionLock for RLock {
     type Guard<'a> = RLockGuard<'a>;
     fn acquire_guard(&self) -> Result<RLockGuard<'_>, OwnerDied<RLockGuard<'_>>> {
         self.acquire()
+    }
+    fn try_acquire_guard(&self) -> Result<RLockGuard<'_>, TryAcquireError<RLockGuard<'_>>> {
+        self.try_acquire()
+    }
+    fn acquire_timeout_guard(&self, timeout: Duration) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
+        self.acquire_timeout(timeout)
     }
 }
 
@@ -293,7 +317,7 @@ impl<L: ConditionLock> Condition<L> {
         &self.lock
     }
 
-    /// Acquires the underlying lock.
+    /// Acquires the underlying lock (Python's `acquire()`).
     ///
     /// # Errors
     /// [`OwnerDied`] (with the guard) if a process died holding the lock.
@@ -302,6 +326,43 @@ impl<L: ConditionLock> Condition<L> {
     /// See [`Condition`].
     pub fn acquire(&self) -> Result<L::Guard<'_>, OwnerDied<L::Guard<'_>>> {
         self.lock.acquire_guard()
+    }
+
+    /// Acquires the underlying lock if it is free now (Python's `acquire(False)`).
+    ///
+    /// # Errors
+    /// [`TryAcquireError::WouldBlock`] if another thread or process holds it;
+    /// [`TryAcquireError::OwnerDied`] (with the guard) if its holder's process died.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::sync::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new()?)?;
+    /// let g = cond.try_acquire().unwrap();
+    /// assert!(cond.try_acquire().unwrap_err().is_would_block());
+    /// # drop(g);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<L::Guard<'_>, TryAcquireError<L::Guard<'_>>> {
+        self.lock.try_acquire_guard()
+    }
+
+    /// Acquires the underlying lock, waiting at most `timeout` (Python's
+    /// `acquire(timeout=t)`). A zero timeout only checks; `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// [`AcquireTimeoutError::Timeout`] when the lock stayed held;
+    /// [`AcquireTimeoutError::OwnerDied`] (with the guard) if its holder's process died.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let cond = multiproc::sync::Condition::new()?;
+    /// let _g = cond.acquire_timeout(Duration::from_millis(10)).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<L::Guard<'_>, AcquireTimeoutError<L::Guard<'_>>> {
+        self.lock.acquire_timeout_guard(timeout)
     }
 
     /// Releases the lock, waits for a notification, re-acquires the lock.

@@ -16,13 +16,13 @@
 //! `try_x()` never waits, `x_timeout(d)` waits at most `d` (zero only checks, `Duration::MAX`
 //! waits forever), and each fails with a typed error:
 //!
-//! | type | `try_` fails with | `_timeout` fails with |
+//! | type: call | `try_` fails with | `_timeout` fails with |
 //! |---|---|---|
-//! | [`Lock`], [`RLock`] (and [`Value`](crate::Value), [`Array`](crate::Array)) | [`TryAcquireError`] (`WouldBlock`, or `OwnerDied` with the guard) | [`AcquireTimeoutError`] (`Timeout`, or `OwnerDied` with the guard) |
-//! | [`Semaphore`], [`BoundedSemaphore`] | [`WouldBlock`] | [`Timeout`] |
-//! | [`Event`] | (check [`Event::is_set`]) | [`Timeout`] |
-//! | [`Condition`] | (its lock's `try_acquire`) | [`ConditionTimeoutError`] (`Timeout`, `NotOwner`, `OwnerDied`) |
-//! | [`Barrier`] | - | [`BarrierError`] (`Timeout`, which breaks the barrier as in Python, or `Broken`) |
+//! | [`Lock`], [`RLock`], [`Condition`] (and [`Value`](crate::Value), [`Array`](crate::Array)): `acquire` | [`TryAcquireError`] (`WouldBlock`, or `OwnerDied` with the guard) | [`AcquireTimeoutError`] (`Timeout`, or `OwnerDied` with the guard) |
+//! | [`Semaphore`], [`BoundedSemaphore`]: `acquire` | [`WouldBlock`] | [`Timeout`] |
+//! | [`Event`]: `wait` | (check [`Event::is_set`]) | [`Timeout`] |
+//! | [`Condition`]: `wait`, `wait_for` | - | [`ConditionTimeoutError`] (`Timeout`, `NotOwner`, `OwnerDied`) |
+//! | [`Barrier`]: `wait` | - | [`BarrierError`] (`Timeout`, which breaks the barrier as in Python, or `Broken`) |
 //!
 //! | file | holds |
 //! |---|---|
