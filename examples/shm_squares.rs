@@ -13,7 +13,7 @@ use multiproc::{Array, Process, Value};
 fn square_list((mylist, result, square_sum): (Vec<i32>, Array<i32>, Value<i32>)) {
     {
         // One lock for the whole fill: the guard derefs to `&mut [i32]`.
-        let mut out = result.lock().expect("lock");
+        let mut out = result.acquire().expect("lock");
         for (slot, num) in out.iter_mut().zip(&mylist) {
             *slot = num * num;
         }

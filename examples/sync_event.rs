@@ -15,7 +15,7 @@ fn wait_for_event(e: Event) {
 
 fn wait_for_event_timeout((e, t_ms): (Event, u64)) {
     println!("wait_for_event_timeout: starting");
-    let set = e.wait_timeout(Duration::from_millis(t_ms));
+    let set = e.wait_timeout(Duration::from_millis(t_ms)).is_ok();
     println!("wait_for_event_timeout: e.is_set()-> {set}");
 }
 

@@ -43,7 +43,7 @@
 //! use multiproc::{Array, Process, Value};
 //!
 //! fn square_list((xs, out, sum): (Vec<i32>, Array<i32>, Value<i32>)) {
-//!     let mut g = out.lock().unwrap(); // &mut [i32] in shared memory, under the lock
+//!     let mut g = out.acquire().unwrap(); // &mut [i32] in shared memory, under the lock
 //!     for (o, x) in g.iter_mut().zip(&xs) {
 //!         *o = x * x;
 //!     }
@@ -156,6 +156,7 @@ pub mod handle;
 mod process;
 pub mod queue;
 mod service;
+mod shared;
 mod shm;
 pub mod sync;
 mod sys;
@@ -172,9 +173,9 @@ pub use crate::process::{
     get_start_method_opt, init, parent_process, process_cpu_count, set_start_method,
 };
 pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
-pub use crate::shm::ShmSafe;
-pub use crate::shm::{
-    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, SharedMemory, Value,
-    ValueGuard, ValueLock,
+pub use crate::shared::{
+    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, Value, ValueGuard,
+    ValueLock,
 };
+pub use crate::shm::{SharedMemory, ShmSafe};
 pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::{METHODS, each_method};
 use multiproc::handle::Fd;
-use multiproc::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, get_context};
+use multiproc::{GetError, JoinableQueue, PutError, Queue, SimpleQueue, get_context};
 use serde::{Deserialize, Serialize, Serializer};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -152,7 +152,7 @@ fn joinable_queue_join_waits_for_tasks() {
         for _ in &ps {
             q.put(None).unwrap();
         }
-        assert!(q.join_timeout(Duration::from_secs(30)));
+        assert_eq!(q.join_timeout(Duration::from_secs(30)), Ok(()));
         for p in &ps {
             assert_eq!(p.join().unwrap(), 0);
         }
@@ -321,7 +321,7 @@ fn big_producer((q, sizes): (Queue<Vec<u8>>, Vec<usize>)) {
 #[test]
 fn items_of_any_size() {
     each_method("items_of_any_size", LIMIT, |ctx| {
-        let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
+        let q: Queue<Vec<u8>> = Queue::builder().capacity(64 << 10).build().unwrap();
         let sizes = vec![0, 1, 100, 16 << 10, 40 << 10, 1 << 20, 7, 24 << 20, 3];
         let p = ctx.process(big_producer, (q.clone(), sizes.clone()));
         p.start().unwrap();
@@ -357,7 +357,7 @@ fn threads_share_a_queue() {
 /// item whole, and the count stays right.
 #[test]
 fn put_timeout_mid_stream_abandons_the_item() {
-    let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
+    let q: Queue<Vec<u8>> = Queue::builder().capacity(64 << 10).build().unwrap();
     let t = Instant::now();
     match q.put_timeout(vec![5u8; 1 << 20], Duration::from_millis(100)) {
         Err(PutError::Timeout(v)) => assert_eq!(v.len(), 1 << 20),
@@ -386,7 +386,7 @@ fn contend((q, id): (Queue<(u32, u32)>, u32)) {
 #[test]
 fn parent_and_children_put_concurrently() {
     each_method("parent_and_children_put_concurrently", LIMIT, |ctx| {
-        let q: Queue<(u32, u32)> = QueueBuilder::new().capacity(16 << 10).build().unwrap();
+        let q: Queue<(u32, u32)> = Queue::builder().capacity(16 << 10).build().unwrap();
         q.put((9, 0)).unwrap();
         assert_eq!(q.get().unwrap(), (9, 0));
         let ps: Vec<_> = (1..=2).map(|id| ctx.process(contend, (q.clone(), id))).collect();
@@ -409,5 +409,108 @@ fn parent_and_children_put_concurrently() {
             assert_eq!(p.join().unwrap(), 0);
         }
         assert!(q.is_empty());
+    });
+}
+
+// ---- every _timeout with Duration::MAX (waits forever, never panics) and Duration::ZERO
+// (only checks) ----
+
+/// At most this long for a call that must not wait ("at once", on a busy machine).
+const AT_ONCE: Duration = Duration::from_secs(5);
+/// How long another thread waits before it completes the call under test.
+const LATER: Duration = Duration::from_millis(50);
+
+/// Runs `f` on another thread after [`LATER`], while `body` runs here.
+fn later<R>(f: impl FnOnce() + Send, body: impl FnOnce() -> R) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(LATER);
+            f();
+        });
+        body()
+    })
+}
+
+#[test]
+fn put_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("put_timeout_max_and_zero", LIMIT);
+    let q: Queue<u32> = Queue::with_maxsize(2).unwrap();
+    q.put_timeout(1, Duration::MAX).unwrap();
+    q.put_timeout(2, Duration::ZERO).unwrap(); // room: zero puts it
+    let t = Instant::now();
+    assert!(matches!(q.put_timeout(3, Duration::ZERO), Err(PutError::Timeout(3))));
+    assert!(t.elapsed() < AT_ONCE);
+    // Full: MAX waits without a deadline until another thread makes room.
+    let t = Instant::now();
+    later(|| assert_eq!(q.get().unwrap(), 1), || q.put_timeout(4, Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert_eq!((q.get().unwrap(), q.get().unwrap()), (2, 4));
+}
+
+#[test]
+fn get_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("get_timeout_max_and_zero", LIMIT);
+    let q: Queue<u32> = Queue::new().unwrap();
+    let t = Instant::now();
+    assert!(matches!(q.get_timeout(Duration::ZERO), Err(GetError::Timeout)));
+    assert!(t.elapsed() < AT_ONCE);
+    q.put(1).unwrap();
+    assert_eq!(q.get_timeout(Duration::ZERO).unwrap(), 1); // an item: zero takes it
+    let t = Instant::now();
+    assert_eq!(later(|| q.put(2).unwrap(), || q.get_timeout(Duration::MAX).unwrap()), 2);
+    assert!(t.elapsed() >= LATER);
+    q.put(3).unwrap();
+    assert_eq!(q.get_timeout(Duration::MAX).unwrap(), 3);
+}
+
+#[test]
+fn get_bytes_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("get_bytes_timeout_max_and_zero", LIMIT);
+    let q: Queue<Vec<u8>> = Queue::new().unwrap();
+    let t = Instant::now();
+    assert!(matches!(q.get_bytes_timeout(Duration::ZERO), Err(GetError::Timeout)));
+    assert!(t.elapsed() < AT_ONCE);
+    q.put_bytes(b"now").unwrap();
+    assert_eq!(q.get_bytes_timeout(Duration::ZERO).unwrap(), b"now");
+    let t = Instant::now();
+    let got = later(|| q.put_bytes(b"later").unwrap(), || q.get_bytes_timeout(Duration::MAX).unwrap());
+    assert_eq!(got, b"later");
+    assert!(t.elapsed() >= LATER);
+}
+
+#[test]
+fn join_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("join_timeout_max_and_zero", LIMIT);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    assert_eq!(q.join_timeout(Duration::ZERO), Ok(())); // nothing put: done
+    assert_eq!(q.join_timeout(Duration::MAX), Ok(()));
+    q.put(1).unwrap();
+    let t = Instant::now();
+    assert_eq!(q.join_timeout(Duration::ZERO), Err(multiproc::sync::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    let finish = || {
+        assert_eq!(q.get().unwrap(), 1);
+        q.task_done().unwrap();
+    };
+    let t = Instant::now();
+    assert_eq!(later(finish, || q.join_timeout(Duration::MAX)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(q.unfinished_tasks(), 0);
+}
+
+fn put_later(q: Queue<String>) {
+    std::thread::sleep(LATER);
+    q.put("from the child".to_string()).unwrap();
+}
+
+/// `get_timeout(Duration::MAX)` sleeps until a child's item arrives.
+#[test]
+fn get_timeout_max_from_child() {
+    each_method("get_timeout_max_from_child", LIMIT, |ctx| {
+        let q: Queue<String> = Queue::new().unwrap();
+        let p = ctx.process(put_later, q.clone());
+        p.start().unwrap();
+        assert_eq!(q.get_timeout(Duration::MAX).unwrap(), "from the child");
+        assert_eq!(p.join().unwrap(), 0);
     });
 }

@@ -7,7 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::each_method;
-use multiproc::{Queue, QueueBuilder};
+use multiproc::Queue;
 
 const PRODUCERS: u32 = 4;
 const CONSUMERS: u32 = 4;
@@ -49,7 +49,7 @@ fn consume((q, out): (Queue<Item>, Queue<Report>)) {
 fn four_by_four_exactly_once() {
     each_method("four_by_four_exactly_once", Duration::from_secs(120), |ctx| {
         let t = Instant::now();
-        let q: Queue<Item> = QueueBuilder::new().maxsize(50_000).build().unwrap();
+        let q: Queue<Item> = Queue::builder().maxsize(50_000).build().unwrap();
         let out: Queue<Report> = Queue::new().unwrap();
         let consumers: Vec<_> = (0..CONSUMERS).map(|_| ctx.process(consume, (q.clone(), out.clone()))).collect();
         let producers: Vec<_> = (0..PRODUCERS).map(|id| ctx.process(produce, (q.clone(), id))).collect();
@@ -129,7 +129,7 @@ fn consume_mixed((q, out): (Queue<Sized>, Queue<Vec<(u32, u32)>>)) {
 fn four_by_four_mixed_sizes_small_ring() {
     each_method("four_by_four_mixed_sizes_small_ring", Duration::from_secs(120), |ctx| {
         let t = Instant::now();
-        let q: Queue<Sized> = QueueBuilder::new().capacity(64 << 10).build().unwrap();
+        let q: Queue<Sized> = Queue::builder().capacity(64 << 10).build().unwrap();
         let out: Queue<Vec<(u32, u32)>> = Queue::new().unwrap();
         let consumers: Vec<_> = (0..CONSUMERS).map(|_| ctx.process(consume_mixed, (q.clone(), out.clone()))).collect();
         let producers: Vec<_> = (0..PRODUCERS).map(|id| ctx.process(produce_mixed, (q.clone(), id))).collect();

@@ -4,7 +4,7 @@
 mod common;
 
 use std::io::ErrorKind;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{each_method, unique_name};
 use multiproc::{
@@ -144,14 +144,14 @@ fn copies_are_independent() {
 type Locked = (Value<i32>, Value<f64>, Value<i64>, Value<Point>, Array<f64>);
 
 fn double_locked((a, b, c, p, arr): Locked) {
-    *a.lock().unwrap() *= 2;
+    *a.acquire().unwrap() *= 2;
     b.set(b.get() * 2.0);
-    *c.lock().unwrap() *= 2;
-    let mut g = p.lock().unwrap();
+    *c.acquire().unwrap() *= 2;
+    let mut g = p.acquire().unwrap();
     g.x *= 2.0;
     g.y *= 2.0;
     drop(g);
-    arr.lock().unwrap().iter_mut().for_each(|x| *x *= 2.0);
+    arr.acquire().unwrap().iter_mut().for_each(|x| *x *= 2.0);
 }
 
 /// 77, 152: locked values and arrays doubled by a child, parent sees the results.
@@ -190,11 +190,11 @@ fn get_lock_and_get_obj() {
     let v = Value::with_lock(5u8, lock.clone()).unwrap();
     let a = Array::<u8>::zeroed_with_lock(2, lock.clone()).unwrap();
     let held = lock.acquire().unwrap();
-    assert!(v.get_lock().locked() && a.get_lock().locked());
-    assert!(v.try_lock().unwrap_err().is_would_block());
-    assert!(a.lock_timeout(Duration::from_millis(20)).unwrap_err().is_timeout());
+    assert!(v.get_lock().is_locked() && a.get_lock().is_locked());
+    assert!(v.try_acquire().unwrap_err().is_would_block());
+    assert!(a.acquire_timeout(Duration::from_millis(20)).unwrap_err().is_timeout());
     drop(held);
-    assert!(v.try_lock().is_ok());
+    assert!(v.try_acquire().is_ok());
 
     let rlock = RLock::new().unwrap();
     let v = Value::with_lock(1u64, rlock.clone()).unwrap();
@@ -213,28 +213,28 @@ fn get_lock_and_get_obj() {
 #[test]
 fn reentrant_lock_of_the_same_value_panics_instead_of_aliasing() {
     let v = Value::new(0i32).unwrap();
-    let g = v.lock().unwrap();
+    let g = v.acquire().unwrap();
     let v2 = v.clone();
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let _second = v2.lock();
+        let _second = v2.acquire();
     }));
     assert!(r.is_err());
     drop(g);
     let ValueLock::RLock(l) = v.get_lock() else { panic!("default lock") };
-    assert!(!l.locked());
-    *v.lock().unwrap() += 1;
+    assert!(!l.is_locked());
+    *v.acquire().unwrap() += 1;
     assert_eq!(v.get(), 1);
 }
 
 fn increment((v, n): (Value<i64>, u32)) {
     for _ in 0..n {
-        *v.lock().unwrap() += 1;
+        *v.acquire().unwrap() += 1;
     }
 }
 
 fn increment_array((a, n): (Array<u64>, u32)) {
     for _ in 0..n {
-        let mut g = a.lock().unwrap();
+        let mut g = a.acquire().unwrap();
         for x in g.iter_mut() {
             *x += 1;
         }
@@ -272,11 +272,69 @@ fn locked_array_zeroed_and_bulk_written() {
     for _ in 0..3 {
         let a = Array::<i32>::zeroed(10).unwrap();
         assert_eq!(a.to_vec(), [0; 10]);
-        a.lock().unwrap().copy_from_slice(&(0..10).collect::<Vec<_>>());
+        a.acquire().unwrap().copy_from_slice(&(0..10).collect::<Vec<_>>());
         assert_eq!(a.get(9), Some(9));
         a.set(0, -1);
         assert_eq!(a.to_vec()[0], -1);
     }
+}
+
+// ---- acquire_timeout of Value / Array with Duration::MAX (waits forever, never panics) and
+// Duration::ZERO (only checks) ----
+
+/// At most this long for a call that must not wait ("at once", on a busy machine).
+const AT_ONCE: Duration = Duration::from_secs(5);
+/// How long another thread waits before it releases the lock.
+const LATER: Duration = Duration::from_millis(50);
+
+#[test]
+fn value_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("value_acquire_timeout_max_and_zero", LIMIT);
+    let lock = Lock::new().unwrap();
+    let v = Value::with_lock(1u32, lock.clone()).unwrap();
+    *v.acquire_timeout(Duration::MAX).unwrap() += 1;
+    *v.acquire_timeout(Duration::ZERO).unwrap() += 1; // free: zero takes it
+    lock.acquire().unwrap().leak();
+    let t = Instant::now();
+    assert!(v.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(t.elapsed() < AT_ONCE);
+    // Held: MAX sleeps without a deadline until another thread releases the lock.
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(LATER);
+            lock.release().unwrap();
+        });
+        *v.acquire_timeout(Duration::MAX).unwrap() += 1;
+    });
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(v.get(), 4);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn array_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("array_acquire_timeout_max_and_zero", LIMIT);
+    let a = Array::<u8>::zeroed(3).unwrap();
+    a.acquire_timeout(Duration::MAX).unwrap()[0] = 1;
+    a.acquire_timeout(Duration::ZERO).unwrap()[1] = 2;
+    // The default RLock, held by another thread: ZERO only checks, MAX waits for it.
+    let ValueLock::RLock(rlock) = a.get_lock() else { panic!("default lock") };
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = rlock.acquire().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(LATER);
+        });
+        held_rx.recv().unwrap();
+        let t = Instant::now();
+        assert!(a.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert!(t.elapsed() < AT_ONCE);
+        a.acquire_timeout(Duration::MAX).unwrap()[2] = 3;
+    });
+    assert_eq!(a.to_vec(), [1, 2, 3]);
+    assert!(!a.get_lock().is_locked());
 }
 
 // ---- SharedMemory (§2 154-161) ----
@@ -620,7 +678,7 @@ fn open_fds() -> usize {
 
 fn increment_all(vs: Vec<Value<u32>>) {
     for v in &vs {
-        *v.lock().unwrap() += 1;
+        *v.acquire().unwrap() += 1;
     }
 }
 

@@ -158,14 +158,14 @@ fn tracker_cleans_up_leaks_at_exit_and_warns() {
 }
 
 fn hold_and_die((v, fd): (Value<[u64; 2]>, Fd)) {
-    let mut g = v.lock().unwrap();
+    let mut g = v.acquire().unwrap();
     g[0] = 1; // half of an update that keeps g[0] == g[1]
     report(fd, "locked");
     std::thread::sleep(Duration::from_secs(60));
     g[1] = 1;
 }
 
-/// A process dies while holding a Value's lock: the next `lock()` gets `OwnerDied` with the
+/// A process dies while holding a Value's lock: the next `acquire()` gets `OwnerDied` with the
 /// guard (the half-done update visible) instead of hanging, as CPython does (pain point 5).
 #[test]
 fn value_lock_holder_killed_gives_owner_died() {
@@ -177,13 +177,13 @@ fn value_lock_holder_killed_gives_owner_died() {
         assert_eq!(read_line(&mut r), "locked");
         p.kill().unwrap();
         assert_eq!(p.join().unwrap(), -9);
-        let died = v.lock().expect_err("the holder died: OwnerDied expected");
+        let died = v.acquire().expect_err("the holder died: OwnerDied expected");
         let mut g = died.into_guard();
         assert_eq!(*g, [1, 0]);
         g[1] = g[0]; // repair
         g.make_consistent();
         drop(g);
-        assert_eq!(*v.lock().expect("consistent again"), [1, 1]);
+        assert_eq!(*v.acquire().expect("consistent again"), [1, 1]);
     });
 }
 

@@ -16,12 +16,12 @@ const LIMIT: Duration = Duration::from_secs(60);
 #[test]
 fn lock_basics() {
     let lock = Lock::new().unwrap();
-    assert!(!lock.locked());
+    assert!(!lock.is_locked());
     let g = lock.acquire().unwrap();
-    assert!(lock.locked());
+    assert!(lock.is_locked());
     assert!(matches!(lock.try_acquire(), Err(TryAcquireError::WouldBlock)));
     drop(g);
-    assert!(!lock.locked());
+    assert!(!lock.is_locked());
     assert_eq!(lock.release(), Err(ReleaseError::NotHeld));
     lock.acquire().unwrap().leak();
     assert_eq!(lock.release(), Ok(()));
@@ -35,7 +35,7 @@ fn lock_basics() {
 
 fn hold_lock_then_release((lock, done): (Lock, Lock)) {
     let g = lock.acquire().unwrap();
-    assert!(lock.locked() && lock.is_mine(), "locked() is true in the child too");
+    assert!(lock.is_locked() && lock.is_mine(), "locked() is true in the child too");
     // Hold until the parent releases `done`... which it holds until it has seen us.
     let _d = done.acquire().unwrap();
     drop(g);
@@ -51,13 +51,13 @@ fn lock_locked_across_processes() {
         let d = done.acquire().unwrap();
         let p = ctx.process(hold_lock_then_release, (lock.clone(), done.clone()));
         p.start().unwrap();
-        wait_until("the child to take the lock", || lock.locked());
+        wait_until("the child to take the lock", || lock.is_locked());
         assert_eq!(lock.owner_pid(), p.pid());
         assert!(!lock.is_mine());
         assert!(lock.try_acquire().unwrap_err().is_would_block());
         drop(d);
         assert_eq!(p.join().unwrap(), 0);
-        assert!(!lock.locked());
+        assert!(!lock.is_locked());
     });
 }
 
@@ -74,7 +74,7 @@ fn lock_released_by_another_process() {
         let p = ctx.process(release_someone_elses, lock.clone());
         p.start().unwrap();
         assert_eq!(p.join().unwrap(), 0);
-        assert!(!lock.locked());
+        assert!(!lock.is_locked());
         let _g = lock.try_acquire().unwrap();
     });
 }
@@ -89,19 +89,19 @@ fn rlock_recursion() {
     }
     assert_eq!(r.count(), 3);
     for _ in 0..3 {
-        assert!(r.locked());
+        assert!(r.is_locked());
         r.release().unwrap();
     }
-    assert!(!r.locked());
+    assert!(!r.is_locked());
     assert_eq!(r.release(), Err(ReleaseError::NotOwner));
     // Guards nest too.
     let a = r.acquire().unwrap();
     let b = r.try_acquire().unwrap();
     assert_eq!(r.count(), 2);
     drop(b);
-    assert!(r.locked());
+    assert!(r.is_locked());
     drop(a);
-    assert!(!r.locked());
+    assert!(!r.is_locked());
 }
 
 fn rlock_child_holds((r, done): (RLock, Lock)) {
@@ -119,7 +119,7 @@ fn rlock_owned_by_another_process() {
         let d = done.acquire().unwrap();
         let p = ctx.process(rlock_child_holds, (r.clone(), done.clone()));
         p.start().unwrap();
-        wait_until("the child to take the rlock", || r.locked());
+        wait_until("the child to take the rlock", || r.is_locked());
         assert!(!r.is_mine());
         assert_eq!(r.release(), Err(ReleaseError::NotOwner));
         assert!(r.try_acquire().unwrap_err().is_would_block());
@@ -211,13 +211,16 @@ fn stress_shared_counter_under_lock() {
             assert_eq!(p.join().unwrap(), 0);
         }
         assert_eq!(counter.get(), (N * M) as u64);
-        assert!(!lock.locked());
+        assert!(!lock.is_locked());
     });
 }
 
 // ---- _TestSemaphore (52-54) ----
 
-use multiproc::sync::{Barrier, BoundedSemaphore, BrokenBarrier, Condition, ConditionError, Event, Semaphore};
+use multiproc::sync::{
+    Barrier, BarrierError, BoundedSemaphore, Condition, ConditionError, ConditionTimeoutError, Event, Semaphore,
+    Timeout, WouldBlock,
+};
 
 /// 52: Semaphore(2): two acquires, a failing try, releases back to 2 and beyond.
 #[test]
@@ -227,8 +230,8 @@ fn semaphore_counts() {
     assert_eq!(s.get_value(), 1);
     s.acquire().leak();
     assert_eq!(s.get_value(), 0);
-    assert!(s.locked());
-    assert!(s.try_acquire().is_none());
+    assert!(s.is_locked());
+    assert_eq!(s.try_acquire().unwrap_err(), WouldBlock);
     assert_eq!(s.get_value(), 0);
     for v in 1..=4 {
         s.release().unwrap();
@@ -242,7 +245,7 @@ fn bounded_semaphore_refuses_over_release() {
     let s = BoundedSemaphore::new(2).unwrap();
     s.acquire().leak();
     s.acquire().leak();
-    assert!(s.try_acquire().is_none());
+    assert_eq!(s.try_acquire().unwrap_err(), WouldBlock);
     s.release().unwrap();
     s.release().unwrap();
     assert_eq!(s.get_value(), 2);
@@ -255,11 +258,11 @@ fn bounded_semaphore_refuses_over_release() {
 fn semaphore_timeouts() {
     let s = Semaphore::new(0).unwrap();
     let t = Instant::now();
-    assert!(s.try_acquire().is_none());
-    assert!(s.acquire_timeout(Duration::ZERO).is_none());
+    assert_eq!(s.try_acquire().unwrap_err(), WouldBlock);
+    assert_eq!(s.acquire_timeout(Duration::ZERO).unwrap_err(), Timeout);
     assert!(t.elapsed() < Duration::from_secs(5)); // at once, not after a timeout
     let t = Instant::now();
-    assert!(s.acquire_timeout(Duration::from_millis(100)).is_none());
+    assert_eq!(s.acquire_timeout(Duration::from_millis(100)).unwrap_err(), Timeout);
     assert!(t.elapsed() >= Duration::from_millis(100));
     assert_eq!(s.get_value(), 0);
 }
@@ -309,14 +312,14 @@ fn event_behaviour() {
     each_method("event_behaviour", LIMIT, |ctx| {
         let e = Event::new().unwrap();
         assert!(!e.is_set());
-        assert!(!e.wait_timeout(Duration::ZERO));
+        assert_eq!(e.wait_timeout(Duration::ZERO), Err(Timeout));
         let t = Instant::now();
-        assert!(!e.wait_timeout(Duration::from_millis(100)));
+        assert_eq!(e.wait_timeout(Duration::from_millis(100)), Err(Timeout));
         assert!(t.elapsed() >= Duration::from_millis(100));
         e.set();
         assert!(e.is_set());
         e.wait();
-        assert!(e.wait_timeout(Duration::from_millis(100)));
+        assert_eq!(e.wait_timeout(Duration::from_millis(100)), Ok(()));
         e.clear();
         assert!(!e.is_set());
         let p = ctx.process(set_after_delay, e.clone());
@@ -365,7 +368,11 @@ fn cond_waiter((c, sleeping, woken, timeout_ms): (Condition, Semaphore, Semaphor
         c.wait().unwrap();
         true
     } else {
-        c.wait_timeout(Duration::from_millis(timeout_ms)).unwrap()
+        match c.wait_timeout(Duration::from_millis(timeout_ms)) {
+            Ok(()) => true,
+            Err(ConditionTimeoutError::Timeout) => false,
+            Err(e) => panic!("{e}"),
+        }
     };
     if notified {
         woken.release().unwrap();
@@ -525,17 +532,17 @@ fn condition_timeouts_and_ownership() {
     assert_eq!(c.notify(1), Err(ConditionError::NotOwner));
     assert_eq!(c.notify_all(), Err(ConditionError::NotOwner));
     let _g = c.acquire().unwrap();
-    assert_eq!(c.wait_timeout(Duration::ZERO), Ok(false));
+    assert_eq!(c.wait_timeout(Duration::ZERO), Err(ConditionTimeoutError::Timeout));
     let t = Instant::now();
-    assert_eq!(c.wait_timeout(Duration::from_millis(100)), Ok(false));
+    assert_eq!(c.wait_timeout(Duration::from_millis(100)), Err(ConditionTimeoutError::Timeout));
     assert!(t.elapsed() >= Duration::from_millis(100));
-    assert!(c.lock().is_mine(), "the lock is held again after a timed-out wait");
+    assert!(c.get_lock().is_mine(), "the lock is held again after a timed-out wait");
     // Over a plain Lock too.
     let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
     assert_eq!(c.wait(), Err(ConditionError::NotOwner));
     let _g = c.acquire().unwrap();
-    assert_eq!(c.wait_timeout(Duration::from_millis(10)), Ok(false));
-    assert!(c.lock().is_mine());
+    assert_eq!(c.wait_timeout(Duration::from_millis(10)), Err(ConditionTimeoutError::Timeout));
+    assert!(c.get_lock().is_mine());
 }
 
 fn count_up((c, counter): (Condition<Lock>, Semaphore)) {
@@ -560,7 +567,10 @@ fn condition_wait_for() {
         c.wait_for(|| counter.get_value() == 4).unwrap();
         assert_eq!(counter.get_value(), 4);
         let t = Instant::now();
-        assert_eq!(c.wait_for_timeout(Duration::from_millis(100), || counter.get_value() == 5), Ok(false));
+        assert_eq!(
+            c.wait_for_timeout(Duration::from_millis(100), || counter.get_value() == 5),
+            Err(ConditionTimeoutError::Timeout)
+        );
         assert!(t.elapsed() >= Duration::from_millis(100));
         drop(g);
         assert_eq!(p.join().unwrap(), 0);
@@ -582,8 +592,8 @@ fn condition_wait_notified_by_child() {
         let _b = c.acquire().unwrap();
         let p = ctx.process(notify_after_delay, c.clone());
         p.start().unwrap();
-        assert_eq!(c.wait_timeout(Duration::from_secs(60)), Ok(true));
-        assert_eq!(c.lock().count(), 2);
+        assert_eq!(c.wait_timeout(Duration::from_secs(60)), Ok(()));
+        assert_eq!(c.get_lock().count(), 2);
         assert_eq!(p.join().unwrap(), 0);
     });
 }
@@ -625,7 +635,7 @@ fn barrier_passes_in_lockstep() {
             run_parties(&ctx, &b, n, &zeros);
             assert_eq!(zeros.get_value(), n, "exactly one party gets index 0 per pass");
             assert_eq!(b.n_waiting(), 0);
-            assert!(!b.broken());
+            assert!(!b.is_broken());
         }
     });
 }
@@ -664,12 +674,12 @@ fn barrier_action_once_per_generation() {
 }
 
 fn expect_broken((b, got_broken): (Barrier, Semaphore)) {
-    if b.wait() == Err(BrokenBarrier) {
+    if b.wait() == Err(BarrierError::Broken) {
         got_broken.release().unwrap();
     }
 }
 
-/// 70: after abort() the waiting parties get BrokenBarrier and broken is true; 72: a reset
+/// 70: after abort() the waiting parties get `BarrierError::Broken` and `is_broken()` is true; 72: a reset
 /// after the abort makes the barrier reusable.
 #[test]
 fn barrier_abort_then_reset() {
@@ -686,10 +696,10 @@ fn barrier_abort_then_reset() {
             assert_eq!(p.join().unwrap(), 0);
         }
         assert_eq!(got.get_value(), 2);
-        assert!(b.broken());
-        assert_eq!(b.wait(), Err(BrokenBarrier));
+        assert!(b.is_broken());
+        assert_eq!(b.wait(), Err(BarrierError::Broken));
         b.reset();
-        assert!(!b.broken());
+        assert!(!b.is_broken());
         let zeros = Semaphore::new(0).unwrap();
         let ps: Vec<_> = (0..2).map(|_| ctx.process(barrier_passes, (b.clone(), 2, zeros.clone()))).collect();
         for p in &ps {
@@ -703,7 +713,7 @@ fn barrier_abort_then_reset() {
     });
 }
 
-/// 71: reset() while N-1 parties wait: each gets BrokenBarrier; afterwards all N pass.
+/// 71: reset() while N-1 parties wait: each gets `BarrierError::Broken`; afterwards all N pass.
 #[test]
 fn barrier_reset_while_waiting() {
     each_method("barrier_reset_while_waiting", LIMIT, |ctx| {
@@ -719,7 +729,7 @@ fn barrier_reset_while_waiting() {
             assert_eq!(p.join().unwrap(), 0);
         }
         assert_eq!(got.get_value(), 2);
-        assert!(!b.broken());
+        assert!(!b.is_broken());
         let zeros = Semaphore::new(0).unwrap();
         let ps: Vec<_> = (0..2).map(|_| ctx.process(barrier_passes, (b.clone(), 3, zeros.clone()))).collect();
         for p in &ps {
@@ -748,7 +758,8 @@ fn default_timeout_party((b, got): (Barrier, Semaphore)) {
     }
 }
 
-/// 73: one party is late: every party (all N) gets BrokenBarrier from a timed wait.
+/// 73: one party is late: every party (all N) gets an error from a timed wait (Python's
+/// `BrokenBarrierError`: `Timeout` or `Broken` here).
 /// 74: the constructor's timeout applies to wait() without argument.
 #[test]
 fn barrier_timeouts() {
@@ -764,7 +775,7 @@ fn barrier_timeouts() {
             assert_eq!(p.join().unwrap(), 0);
         }
         assert_eq!(got.get_value(), 3);
-        assert!(b.broken());
+        assert!(b.is_broken());
 
         let b = Barrier::builder(3).timeout(Duration::from_millis(200)).build().unwrap();
         assert_eq!(b.timeout(), Some(Duration::from_millis(200)));
@@ -779,7 +790,7 @@ fn barrier_timeouts() {
         }
         assert!(t.elapsed() >= Duration::from_millis(200));
         assert_eq!(got.get_value(), 2);
-        assert!(b.broken());
+        assert!(b.is_broken());
     });
 }
 
@@ -811,8 +822,8 @@ fn barrier_action_panic_breaks_it() {
         p.start().unwrap();
         assert_eq!(p.join().unwrap(), 1, "the action's panic reaches the party that ran it");
         assert_eq!(p.failure().unwrap().message, "action failed");
-        assert!(b.broken());
-        assert_eq!(b.wait(), Err(BrokenBarrier));
+        assert!(b.is_broken());
+        assert_eq!(b.wait(), Err(BarrierError::Broken));
     });
 }
 
@@ -856,4 +867,236 @@ fn barrier_groups_by_pass() {
             assert!(chunk.iter().all(|&p| p == i as u32), "pass {i} interleaved: {chunk:?}");
         }
     });
+}
+
+// ---- every _timeout with Duration::MAX (waits forever, never panics) and Duration::ZERO
+// (only checks) ----
+
+/// At most this long for a call that must not wait ("at once", on a busy machine).
+const AT_ONCE: Duration = Duration::from_secs(5);
+/// How long another thread waits before it completes the call under test.
+const LATER: Duration = Duration::from_millis(50);
+
+/// Runs `f` on another thread after [`LATER`], while `body` runs here.
+fn later<R>(f: impl FnOnce() + Send, body: impl FnOnce() -> R) -> R {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(LATER);
+            f();
+        });
+        body()
+    })
+}
+
+#[test]
+fn lock_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("lock_acquire_timeout_max_and_zero", LIMIT);
+    let lock = Lock::new().unwrap();
+    drop(lock.acquire_timeout(Duration::MAX).unwrap());
+    drop(lock.acquire_timeout(Duration::ZERO).unwrap()); // free: zero takes it
+    lock.acquire().unwrap().leak();
+    let t = Instant::now();
+    assert!(matches!(lock.acquire_timeout(Duration::ZERO), Err(AcquireTimeoutError::Timeout)));
+    assert!(t.elapsed() < AT_ONCE);
+    // Held: MAX sleeps without a deadline until another thread releases it.
+    let t = Instant::now();
+    let g = later(|| lock.release().unwrap(), || lock.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert!(lock.is_mine());
+    drop(g);
+    assert!(!lock.is_locked());
+}
+
+#[test]
+fn rlock_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("rlock_acquire_timeout_max_and_zero", LIMIT);
+    let r = RLock::new().unwrap();
+    let a = r.acquire_timeout(Duration::MAX).unwrap();
+    let b = r.acquire_timeout(Duration::ZERO).unwrap(); // owned here: re-entered at once
+    assert_eq!(r.count(), 2);
+    drop((b, a));
+    // Held by another thread: ZERO only checks, MAX waits until that thread lets go.
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let _g = r.acquire().unwrap();
+            held_tx.send(()).unwrap();
+            std::thread::sleep(LATER);
+        });
+        held_rx.recv().unwrap();
+        let t = Instant::now();
+        assert!(r.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        assert!(t.elapsed() < AT_ONCE);
+        let g = r.acquire_timeout(Duration::MAX).unwrap();
+        assert!(r.is_mine() && r.count() == 1);
+        drop(g);
+    });
+    assert!(!r.is_locked());
+}
+
+#[test]
+fn semaphore_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("semaphore_acquire_timeout_max_and_zero", LIMIT);
+    let s = Semaphore::new(1).unwrap();
+    drop(s.acquire_timeout(Duration::MAX).unwrap());
+    let p = s.acquire_timeout(Duration::ZERO).unwrap(); // a free permit: zero takes it
+    let t = Instant::now();
+    assert_eq!(s.acquire_timeout(Duration::ZERO).unwrap_err(), Timeout);
+    assert!(t.elapsed() < AT_ONCE);
+    p.leak();
+    let t = Instant::now();
+    let p = later(|| s.release().unwrap(), || s.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(s.get_value(), 0);
+    drop(p);
+    assert_eq!(s.get_value(), 1);
+}
+
+#[test]
+fn bounded_semaphore_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("bounded_semaphore_acquire_timeout_max_and_zero", LIMIT);
+    let s = BoundedSemaphore::new(1).unwrap();
+    drop(s.acquire_timeout(Duration::MAX).unwrap());
+    s.acquire_timeout(Duration::ZERO).unwrap().leak();
+    let t = Instant::now();
+    assert_eq!(s.acquire_timeout(Duration::ZERO).unwrap_err(), Timeout);
+    assert!(t.elapsed() < AT_ONCE);
+    let t = Instant::now();
+    let p = later(|| s.release().unwrap(), || s.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    drop(p);
+    assert_eq!(s.get_value(), 1);
+    assert_eq!(s.release(), Err(ReleaseError::TooManyReleases));
+}
+
+#[test]
+fn event_wait_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("event_wait_timeout_max_and_zero", LIMIT);
+    let e = Event::new().unwrap();
+    let t = Instant::now();
+    assert_eq!(e.wait_timeout(Duration::ZERO), Err(Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    let t = Instant::now();
+    assert_eq!(later(|| e.set(), || e.wait_timeout(Duration::MAX)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(e.wait_timeout(Duration::MAX), Ok(()));
+    assert_eq!(e.wait_timeout(Duration::ZERO), Ok(()));
+}
+
+fn set_event_later(e: Event) {
+    std::thread::sleep(LATER);
+    e.set();
+}
+
+/// `wait_timeout(Duration::MAX)` sleeps on the shared futex until a child sets the event.
+#[test]
+fn event_wait_timeout_max_set_by_child() {
+    each_method("event_wait_timeout_max_set_by_child", LIMIT, |ctx| {
+        let e = Event::new().unwrap();
+        let p = ctx.process(set_event_later, e.clone());
+        p.start().unwrap();
+        assert_eq!(e.wait_timeout(Duration::MAX), Ok(()));
+        assert!(e.is_set());
+        assert_eq!(p.join().unwrap(), 0);
+    });
+}
+
+#[test]
+fn condition_acquire_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("condition_acquire_timeout_max_and_zero", LIMIT);
+    let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    drop(c.acquire_timeout(Duration::MAX).unwrap());
+    let g = c.acquire_timeout(Duration::ZERO).unwrap(); // free: zero takes it
+    let t = Instant::now();
+    assert!(c.acquire_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(c.try_acquire().unwrap_err().is_would_block());
+    assert!(t.elapsed() < AT_ONCE);
+    g.leak();
+    let t = Instant::now();
+    let g = later(|| c.get_lock().release().unwrap(), || c.acquire_timeout(Duration::MAX).unwrap());
+    assert!(t.elapsed() >= LATER);
+    assert!(c.get_lock().is_mine());
+    drop(g);
+    assert!(!c.get_lock().is_locked());
+}
+
+#[test]
+fn condition_wait_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("condition_wait_timeout_max_and_zero", LIMIT);
+    let c = Condition::new().unwrap();
+    assert_eq!(c.wait_timeout(Duration::MAX), Err(ConditionTimeoutError::NotOwner));
+    let g = c.acquire().unwrap();
+    let t = Instant::now();
+    assert_eq!(c.wait_timeout(Duration::ZERO), Err(ConditionTimeoutError::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    assert!(c.get_lock().is_mine() && c.get_lock().count() == 1, "a zero wait takes the lock back");
+    assert_eq!(c.n_waiting(), 0);
+    // MAX: the notifier can take the lock only once this wait has registered and released it.
+    let notify = || {
+        let _g = c.acquire().unwrap();
+        c.notify(1).unwrap();
+    };
+    let t = Instant::now();
+    assert_eq!(later(notify, || c.wait_timeout(Duration::MAX)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert!(c.get_lock().is_mine());
+    drop(g);
+}
+
+#[test]
+fn condition_wait_for_timeout_max_and_zero() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let _w = common::Watchdog::new("condition_wait_for_timeout_max_and_zero", LIMIT);
+    let c = Condition::with_lock(Lock::new().unwrap()).unwrap();
+    let ready = AtomicBool::new(false);
+    let is_ready = || ready.load(Ordering::SeqCst);
+    let g = c.acquire().unwrap();
+    let t = Instant::now();
+    assert_eq!(c.wait_for_timeout(Duration::ZERO, is_ready), Err(ConditionTimeoutError::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    assert!(c.get_lock().is_mine());
+    let make_ready = || {
+        let _g = c.acquire().unwrap();
+        ready.store(true, Ordering::SeqCst);
+        c.notify_all().unwrap();
+    };
+    let t = Instant::now();
+    assert_eq!(later(make_ready, || c.wait_for_timeout(Duration::MAX, is_ready)), Ok(()));
+    assert!(t.elapsed() >= LATER);
+    assert_eq!(c.wait_for_timeout(Duration::ZERO, is_ready), Ok(())); // true: only checked
+    assert_eq!(c.wait_for_timeout(Duration::MAX, is_ready), Ok(()));
+    drop(g);
+}
+
+#[test]
+fn barrier_wait_timeout_max_and_zero() {
+    let _w = common::Watchdog::new("barrier_wait_timeout_max_and_zero", LIMIT);
+    let one = Barrier::new(1).unwrap();
+    assert_eq!(one.wait_timeout(Duration::ZERO), Ok(0)); // the last to arrive passes
+    assert_eq!(one.wait_timeout(Duration::MAX), Ok(0));
+    // A zero timeout that would have to wait fails at once and breaks the barrier.
+    let b = Barrier::new(2).unwrap();
+    let t = Instant::now();
+    assert_eq!(b.wait_timeout(Duration::ZERO), Err(BarrierError::Timeout));
+    assert!(t.elapsed() < AT_ONCE);
+    assert!(b.is_broken());
+    assert_eq!(b.wait_timeout(Duration::MAX), Err(BarrierError::Broken));
+    b.reset();
+    // MAX waits without a deadline for the other party.
+    let t = Instant::now();
+    let mut other = None;
+    let mine = later(|| other = Some(b.wait_timeout(Duration::MAX)), || b.wait_timeout(Duration::MAX));
+    assert!(t.elapsed() >= LATER);
+    let mut idx = [mine.unwrap(), other.unwrap().unwrap()];
+    idx.sort();
+    assert_eq!(idx, [0, 1]);
+    assert!(!b.is_broken());
+    // A default timeout of Duration::MAX is none: wait() waits forever.
+    let b = Barrier::builder(2).timeout(Duration::MAX).build().unwrap();
+    assert_eq!(b.timeout(), None);
+    let mut other = None;
+    let mine = later(|| other = Some(b.wait()), || b.wait());
+    let mut idx = [mine.unwrap(), other.unwrap().unwrap()];
+    idx.sort();
+    assert_eq!(idx, [0, 1]);
 }

@@ -30,7 +30,7 @@ fn lock_owner_killed_while_parent_waits() {
         let lock = Lock::new().unwrap();
         let p = ctx.process(take_and_hang, lock.clone());
         p.start().unwrap();
-        wait_until("the child to hold the lock", || lock.locked());
+        wait_until("the child to hold the lock", || lock.is_locked());
         let killed_at = std::thread::scope(|s| {
             let killer = s.spawn(|| {
                 std::thread::sleep(Duration::from_millis(300));
@@ -67,18 +67,18 @@ fn lock_owner_killed_before_acquire() {
         let lock = Lock::new().unwrap();
         let p = ctx.process(take_and_hang, lock.clone());
         p.start().unwrap();
-        wait_until("the child to hold the lock", || lock.locked());
+        wait_until("the child to hold the lock", || lock.is_locked());
         p.kill().unwrap();
         assert_eq!(p.join().unwrap(), -9);
         match lock.try_acquire() {
             Err(TryAcquireError::OwnerDied(d)) => d.into_guard().make_consistent(),
             other => panic!("expected OwnerDied, got {other:?}"),
         }
-        assert!(!lock.locked());
+        assert!(!lock.is_locked());
         // Kill another owner; a timed acquire notices well within its timeout.
         let p = ctx.process(take_and_hang, lock.clone());
         p.start().unwrap();
-        wait_until("the child to hold the lock", || lock.locked());
+        wait_until("the child to hold the lock", || lock.is_locked());
         p.kill().unwrap();
         let t = Instant::now();
         match lock.acquire_timeout(Duration::from_secs(30)) {
@@ -97,7 +97,7 @@ fn rlock_owner_killed_while_parent_waits() {
         let r = RLock::new().unwrap();
         let p = ctx.process(take_rlock_and_hang, r.clone());
         p.start().unwrap();
-        wait_until("the child to hold the rlock", || r.locked() && r.count() == 2);
+        wait_until("the child to hold the rlock", || r.is_locked() && r.count() == 2);
         std::thread::scope(|s| {
             let killer = s.spawn(|| {
                 std::thread::sleep(Duration::from_millis(300));
@@ -115,7 +115,7 @@ fn rlock_owner_killed_while_parent_waits() {
             assert_eq!(r.count(), 1);
             drop(g);
         });
-        assert!(!r.locked());
+        assert!(!r.is_locked());
         assert_eq!(p.join().unwrap(), -9);
         let _g = r.acquire().expect("consistent");
     });
@@ -139,7 +139,7 @@ fn condition_lock_owner_killed() {
         p.start().unwrap();
         std::thread::scope(|s| {
             s.spawn(|| {
-                wait_until("the child to hold the lock", || c.lock().locked() && !c.lock().is_mine());
+                wait_until("the child to hold the lock", || c.get_lock().is_locked() && !c.get_lock().is_mine());
                 std::thread::sleep(Duration::from_millis(100));
                 p.kill().unwrap();
             });
@@ -147,10 +147,10 @@ fn condition_lock_owner_killed() {
             assert_eq!(c.wait(), Err(ConditionError::OwnerDied));
             assert!(t.elapsed() < Duration::from_secs(20));
         });
-        assert!(c.lock().is_mine());
+        assert!(c.get_lock().is_mine());
         g.make_consistent();
         drop(g);
-        assert!(!c.lock().locked());
+        assert!(!c.get_lock().is_locked());
         assert_eq!(p.join().unwrap(), -9);
     });
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use multiproc::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, get_all_start_methods, get_context};
+use multiproc::{GetError, JoinableQueue, PutError, Queue, get_all_start_methods, get_context};
 
 fn put_and_exit((q, method): (Queue<String>, String)) {
     q.put(format!("hello from pid {} ({method})", std::process::id())).unwrap();
@@ -72,7 +72,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     println!("  {got} items in {:.1} ms: {:.1} M items/s (CPython: ~0.1 M/s)", dt * 1e3, got as f64 / dt / 1e6);
 
     println!("\nItems of any size (a 64 KiB ring):");
-    let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build()?;
+    let q: Queue<Vec<u8>> = Queue::builder().capacity(64 << 10).build()?;
     let q2 = q.clone();
     let t = std::thread::spawn(move || q2.put(vec![7u8; 50 << 20]).map_err(|e| e.to_string()));
     let big = q.get()?;
@@ -99,7 +99,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     println!("\nA producer SIGKILLed in the middle of streaming an item:");
-    let q: Queue<Vec<u8>> = QueueBuilder::new().capacity(64 << 10).build()?;
+    let q: Queue<Vec<u8>> = Queue::builder().capacity(64 << 10).build()?;
     let p = multiproc::Process::new(endless, q.clone());
     p.start()?;
     for _ in 0..3 {

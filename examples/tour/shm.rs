@@ -7,12 +7,12 @@ use multiproc::{Array, Item, Process, RawArray, ShareableList, SharedMemory, Sta
 
 fn add_many((v, n): (Value<u64>, u64)) {
     for _ in 0..n {
-        *v.lock().expect("lock") += 1; // Python: with v.get_lock(): v.value += 1
+        *v.acquire().expect("lock") += 1; // Python: with v.get_lock(): v.value += 1
     }
 }
 
 fn fill_chunk((a, start, len): (Array<f64>, usize, usize)) {
-    let mut g = a.lock().expect("lock");
+    let mut g = a.acquire().expect("lock");
     for (i, x) in g[start..start + len].iter_mut().enumerate() {
         *x = ((start + i) as f64).sqrt();
     }

@@ -58,7 +58,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     // A holder killed with SIGKILL: CPython would block forever here.
     let p = Process::new(hold_forever, lock.clone());
     p.start()?;
-    while !lock.locked() {
+    while !lock.is_locked() {
         std::thread::sleep(Duration::from_millis(1));
     }
     println!("Lock held by child pid {:?}; killing it", lock.owner_pid());

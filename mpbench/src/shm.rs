@@ -2,7 +2,7 @@
 //! child, against a plain memcpy of the same size in this binary (interleaved).
 //!
 //! Rows:
-//! - `value_increment_locked`: `*v.lock() += 1` on a `Value<i64>` with its default `RLock`, one
+//! - `value_increment_locked`: `*v.acquire() += 1` on a `Value<i64>` with its default `RLock`, one
 //!   process, uncontended (Python: `with v.get_lock(): v.value += 1`).
 //! - `value_increment_locked_2proc`: the same loop in two child processes released together
 //!   by a start flag (contended); the time runs from the flag to both joins.
@@ -20,7 +20,7 @@ use crate::common::{Args, emit, median};
 
 fn increment((v, n): (Value<i64>, u64)) {
     for _ in 0..n {
-        *v.lock().expect("lock") += 1;
+        *v.acquire().expect("lock") += 1;
     }
 }
 
@@ -35,11 +35,11 @@ fn increment_after_go((v, n, go): (Value<i64>, u64, RawValue<u32>)) {
 /// In the child: one warm-up pass, then `passes` timed passes; stores the best seconds/pass.
 fn bulk_write((a, passes, secs): (Array<f64>, u32, RawValue<f64>)) {
     let src: Vec<f64> = (0..a.len()).map(|i| i as f64).collect();
-    a.lock().expect("lock").copy_from_slice(&src);
+    a.acquire().expect("lock").copy_from_slice(&src);
     let mut best = f64::INFINITY;
     for _ in 0..passes {
         let t = Instant::now();
-        a.lock().expect("lock").copy_from_slice(black_box(&src));
+        a.acquire().expect("lock").copy_from_slice(black_box(&src));
         best = best.min(t.elapsed().as_secs_f64());
     }
     secs.set(best);

@@ -27,6 +27,7 @@ use crate::error::CodecError;
 /// }
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[non_exhaustive]
 pub enum PutError<T> {
     /// The queue holds `maxsize` items (or its ring has no room for this one).
     Full(T),
@@ -126,6 +127,7 @@ impl<T> Error for PutError<T> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum GetError {
     /// No item was ready.
     Empty,

@@ -70,6 +70,7 @@ pub use self::err::{GetError, PutError, TaskDoneError};
 use self::ring::{PopFail, PushFail, Ring, Sink};
 use crate::error::CodecError;
 use crate::shm::Segment;
+use crate::sync::Timeout;
 
 const FD_IN_QUEUE: &str = "the item holds file descriptors (a handle such as Fd, a Connection or a \
      queue), which cannot travel through a queue's shared memory; pass handles in a Process's \
@@ -84,41 +85,51 @@ thread_local! {
     static DEC: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
 }
 
-fn deadline_after(d: Duration) -> Option<Instant> {
-    crate::deadline::after(d)
-}
-
-/// Configures a queue: `maxsize` and the size of the shared ring.
+/// Configures a queue of `T`: `maxsize` and the size of the shared ring. Made by
+/// [`Queue::builder`]; [`build`](Self::build) makes a [`Queue`],
+/// [`build_joinable`](Self::build_joinable) a [`JoinableQueue`].
 ///
 /// # Examples
 /// ```
-/// use multiproc::{Queue, QueueBuilder};
+/// use multiproc::Queue;
 ///
-/// let q: Queue<u64> = QueueBuilder::new().maxsize(100).capacity(64 << 10).build()?;
+/// let q: Queue<u64> = Queue::builder().maxsize(100).capacity(64 << 10).build()?;
 /// assert_eq!(q.maxsize(), 100);
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Clone)]
-pub struct QueueBuilder {
+pub struct QueueBuilder<T> {
     maxsize: usize,
     capacity: usize,
+    _t: PhantomData<fn(T) -> T>,
 }
 
-impl Default for QueueBuilder {
+impl<T> Default for QueueBuilder<T> {
     fn default() -> Self {
         QueueBuilder::new()
     }
 }
 
-impl QueueBuilder {
-    /// Unbounded, with a ring of [`DEFAULT_CAPACITY`] bytes.
+impl<T> Clone for QueueBuilder<T> {
+    fn clone(&self) -> Self {
+        QueueBuilder { maxsize: self.maxsize, capacity: self.capacity, _t: PhantomData }
+    }
+}
+
+impl<T> fmt::Debug for QueueBuilder<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueBuilder").field("maxsize", &self.maxsize).field("capacity", &self.capacity).finish()
+    }
+}
+
+impl<T> QueueBuilder<T> {
+    /// Unbounded, with a ring of [`DEFAULT_CAPACITY`] bytes (the same as [`Queue::builder`]).
     ///
     /// # Examples
     /// ```
-    /// let b = multiproc::QueueBuilder::new();
+    /// let b = multiproc::QueueBuilder::<u8>::new();
     /// ```
-    pub fn new() -> QueueBuilder {
-        QueueBuilder { maxsize: 0, capacity: DEFAULT_CAPACITY }
+    pub fn new() -> QueueBuilder<T> {
+        QueueBuilder { maxsize: 0, capacity: DEFAULT_CAPACITY, _t: PhantomData }
     }
 
     /// At most `n` items in the queue (0: unbounded, Python's `maxsize <= 0`). A queue is also
@@ -126,9 +137,11 @@ impl QueueBuilder {
     ///
     /// # Examples
     /// ```
-    /// let b = multiproc::QueueBuilder::new().maxsize(6);
+    /// let q: multiproc::Queue<u8> = multiproc::Queue::builder().maxsize(6).build()?;
+    /// assert_eq!(q.maxsize(), 6);
+    /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn maxsize(mut self, n: usize) -> QueueBuilder {
+    pub fn maxsize(mut self, n: usize) -> QueueBuilder<T> {
         self.maxsize = n;
         self
     }
@@ -139,9 +152,11 @@ impl QueueBuilder {
     ///
     /// # Examples
     /// ```
-    /// let b = multiproc::QueueBuilder::new().capacity(8 << 20);
+    /// let q: multiproc::Queue<u8> = multiproc::Queue::builder().capacity(8 << 20).build()?;
+    /// assert_eq!(q.capacity(), 8 << 20);
+    /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn capacity(mut self, bytes: usize) -> QueueBuilder {
+    pub fn capacity(mut self, bytes: usize) -> QueueBuilder<T> {
         self.capacity = bytes;
         self
     }
@@ -163,10 +178,10 @@ impl QueueBuilder {
     ///
     /// # Examples
     /// ```
-    /// let q: multiproc::Queue<u8> = multiproc::QueueBuilder::new().build()?;
+    /// let q: multiproc::Queue<u8> = multiproc::Queue::builder().build()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn build<T>(&self) -> io::Result<Queue<T>> {
+    pub fn build(self) -> io::Result<Queue<T>> {
         Ok(Queue::from_ring(self.ring()?))
     }
 
@@ -177,10 +192,10 @@ impl QueueBuilder {
     ///
     /// # Examples
     /// ```
-    /// let q: multiproc::JoinableQueue<u8> = multiproc::QueueBuilder::new().maxsize(4).build_joinable()?;
+    /// let q: multiproc::JoinableQueue<u8> = multiproc::Queue::builder().maxsize(4).build_joinable()?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn build_joinable<T>(&self) -> io::Result<JoinableQueue<T>> {
+    pub fn build_joinable(self) -> io::Result<JoinableQueue<T>> {
         Ok(JoinableQueue { q: self.build()? })
     }
 }
@@ -247,14 +262,16 @@ impl<T> Queue<T> {
         QueueBuilder::new().maxsize(maxsize).build()
     }
 
-    /// A builder for `maxsize` and the ring's capacity.
+    /// A builder for `maxsize` and the ring's capacity, ending in
+    /// [`build`](QueueBuilder::build) or [`build_joinable`](QueueBuilder::build_joinable).
     ///
     /// # Examples
     /// ```
-    /// let q: multiproc::Queue<u32> = multiproc::Queue::<u32>::builder().capacity(1 << 16).build()?;
+    /// let q: multiproc::Queue<u32> = multiproc::Queue::builder().capacity(1 << 16).build()?;
+    /// assert_eq!(q.capacity(), 1 << 16);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn builder() -> QueueBuilder {
+    pub fn builder() -> QueueBuilder<T> {
         QueueBuilder::new()
     }
 
@@ -405,7 +422,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.put_inner(value, None, true)
     }
 
-    /// Puts `value`, waiting at most `timeout` for room.
+    /// Puts `value`, waiting at most `timeout` for room (Python's `put(x, True, t)`). A zero
+    /// timeout only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`PutError::Timeout`] when the queue stayed full; otherwise as [`put`](Self::put).
@@ -419,7 +437,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
-        self.put_inner(value, deadline_after(timeout), true)
+        self.put_inner(value, crate::deadline::after(timeout), true)
     }
 
     /// Puts `value` only if there is room now (Python's `put_nowait`).
@@ -472,7 +490,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         self.get_inner(None, GetError::Timeout)
     }
 
-    /// Takes the front item, waiting at most `timeout` for one to start arriving. (An item
+    /// Takes the front item, waiting at most `timeout` for one to start arriving (Python's
+    /// `get(True, t)`). A zero timeout only checks; `Duration::MAX` waits forever. (An item
     /// larger than a quarter of the ring that has started arriving is read to its end.)
     ///
     /// # Errors
@@ -486,7 +505,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.get_inner(deadline_after(timeout), GetError::Timeout)
+        self.get_inner(crate::deadline::after(timeout), GetError::Timeout)
     }
 
     /// Takes the front item if there is one now (Python's `get_nowait`).
@@ -590,7 +609,8 @@ impl Queue<Vec<u8>> {
         self.get_bytes_inner(None, GetError::Timeout)
     }
 
-    /// [`get_bytes`](Self::get_bytes) waiting at most `timeout`.
+    /// [`get_bytes`](Self::get_bytes) waiting at most `timeout` (zero only checks,
+    /// `Duration::MAX` waits forever).
     ///
     /// # Errors
     /// As [`get_timeout`](Self::get_timeout).
@@ -603,7 +623,7 @@ impl Queue<Vec<u8>> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn get_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
-        self.get_bytes_inner(deadline_after(timeout), GetError::Timeout)
+        self.get_bytes_inner(crate::deadline::after(timeout), GetError::Timeout)
     }
 
     /// [`get_bytes`](Self::get_bytes) only if an item is there now.
@@ -859,18 +879,25 @@ impl<T> JoinableQueue<T> {
         self.q.ring.join(None);
     }
 
-    /// Waits at most `timeout` for every task to be done; `true` if they all are.
+    /// Waits at most `timeout` for every task to be done. A zero timeout only checks;
+    /// `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// [`Timeout`] when tasks were still unfinished at the end of the timeout.
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
+    /// use multiproc::sync::Timeout;
     /// let q = multiproc::JoinableQueue::new()?;
     /// q.put(1u8).unwrap();
-    /// assert!(!q.join_timeout(Duration::from_millis(10)));
+    /// assert_eq!(q.join_timeout(Duration::from_millis(10)), Err(Timeout));
+    /// q.task_done().unwrap();
+    /// assert_eq!(q.join_timeout(Duration::ZERO), Ok(()));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.q.ring.join(deadline_after(timeout))
+    pub fn join_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        if self.q.ring.join(crate::deadline::after(timeout)) { Ok(()) } else { Err(Timeout) }
     }
 }
 

@@ -17,7 +17,7 @@
 //! - `abort`: set `BROKEN`, wake everyone. `reset`: record "generation `gen` was reset" in
 //!   `reset_gen`, then store `gen + 1, count 0` without `BROKEN` and wake everyone: the waiters
 //!   of `gen` see the generation change, find it recorded as reset, and report
-//!   [`BrokenBarrier`]; the barrier is fresh for new arrivals.
+//!   [`BarrierError::Broken`]; the barrier is fresh for new arrivals.
 //! - Limits: the 16-bit generation wraps, and `reset_gen` remembers only the latest reset, so
 //!   a waiter of a reset generation that sleeps through a *second* reset and a pass would
 //!   report success. Both need many scheduling events while one waiter stays descheduled.
@@ -47,28 +47,76 @@ fn next_gen(w: u32) -> u32 {
     ((gen_of(w) + 1) & GEN_MASK) << GEN_SHIFT
 }
 
-/// The barrier was broken (aborted, reset while waiting, a party timed out, or the action
-/// panicked): Python's `threading.BrokenBarrierError`.
+/// Why a party did not pass a [`Barrier`]: both variants are Python's
+/// `threading.BrokenBarrierError`, and after either the barrier is broken for every party
+/// until [`reset`](Barrier::reset).
+///
+/// | variant | when |
+/// |---|---|
+/// | `Broken` | the barrier was or became broken: aborted, reset while this party waited, another party timed out, or the action panicked |
+/// | `Timeout` | this party's own timeout passed ([`Barrier::wait_timeout`], or the default timeout of [`Barrier::wait`]); as in Python, that breaks the barrier for everyone |
 ///
 /// # Examples
 /// ```
-/// let b = multiproc::sync::Barrier::new(2)?;
-/// b.abort();
-/// assert_eq!(b.wait(), Err(multiproc::sync::BrokenBarrier));
+/// use std::time::Duration;
+/// use multiproc::sync::{Barrier, BarrierError};
+///
+/// let b = Barrier::new(2)?;
+/// assert_eq!(b.wait_timeout(Duration::ZERO), Err(BarrierError::Timeout)); // nobody else came
+/// assert_eq!(b.wait(), Err(BarrierError::Broken)); // the timeout broke it
+/// assert!(b.wait().unwrap_err().is_broken());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BrokenBarrier;
+#[non_exhaustive]
+pub enum BarrierError {
+    /// The barrier is broken (aborted, reset while waiting, another party timed out, or the
+    /// action panicked).
+    Broken,
+    /// This party's timeout passed before every party arrived; the barrier is now broken.
+    Timeout,
+}
 
-impl fmt::Display for BrokenBarrier {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "the barrier is broken (aborted, reset, a party timed out, or the action panicked); call reset() to reuse it",
-        )
+impl BarrierError {
+    /// Is the barrier broken? True for both variants (Python raises `BrokenBarrierError` for
+    /// both), as [`PutError::is_full`](crate::PutError::is_full) is for `Full` and `Timeout`.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::sync::BarrierError;
+    /// assert!(BarrierError::Broken.is_broken() && BarrierError::Timeout.is_broken());
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        matches!(self, BarrierError::Broken | BarrierError::Timeout)
+    }
+
+    /// Is this [`BarrierError::Timeout`]: this party's own timeout passed?
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::sync::BarrierError;
+    /// assert!(BarrierError::Timeout.is_timeout() && !BarrierError::Broken.is_timeout());
+    /// ```
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, BarrierError::Timeout)
     }
 }
 
-impl std::error::Error for BrokenBarrier {}
+impl fmt::Display for BarrierError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BarrierError::Broken => {
+                "the barrier is broken (aborted, reset, a party timed out, or the action panicked); call reset() to reuse it"
+            }
+            BarrierError::Timeout => {
+                "timed out waiting at the barrier before every party arrived, which broke it for every party; call \
+                 reset() to reuse it, or give the parties a longer timeout"
+            }
+        })
+    }
+}
+
+impl std::error::Error for BarrierError {}
 
 /// Python's `multiprocessing.Barrier`: `parties` processes (or threads) block in `wait` until
 /// all have arrived, then all continue; the barrier is then ready for the next round.
@@ -128,7 +176,7 @@ impl BarrierBuilder {
         self
     }
 
-    /// The timeout of [`Barrier::wait`] (none by default).
+    /// The timeout of [`Barrier::wait`] (none by default; `Duration::MAX` is none too).
     ///
     /// # Examples
     /// See [`BarrierBuilder`].
@@ -151,7 +199,8 @@ impl BarrierBuilder {
                 format!("a barrier needs between 1 and {} parties, not {}", COUNT - 1, self.parties),
             ));
         }
-        let timeout_ns = self.timeout.map_or(u64::MAX, |d| d.as_nanos().min(u64::MAX as u128 - 1) as u64);
+        // `u64::MAX` means none: a timeout too long for 64-bit nanoseconds waits forever.
+        let timeout_ns = self.timeout.map_or(u64::MAX, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let state = BarrierState {
             word: AtomicU32::new(0),
             reset_gen: AtomicU32::new(0),
@@ -228,32 +277,39 @@ impl Barrier {
         if c >= self.parties() { 0 } else { c }
     }
 
-    /// Is the barrier broken?
+    /// Is the barrier broken? (Python's `broken` attribute.)
     ///
     /// # Examples
-    /// See [`BrokenBarrier`].
-    pub fn broken(&self) -> bool {
+    /// ```
+    /// let b = multiproc::sync::Barrier::new(2)?;
+    /// assert!(!b.is_broken());
+    /// b.abort();
+    /// assert!(b.is_broken());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_broken(&self) -> bool {
         self.word().load(Ordering::Relaxed) & BROKEN != 0
     }
 
-    /// Breaks the barrier: current and future waiters get [`BrokenBarrier`] until
+    /// Breaks the barrier: current and future waiters get [`BarrierError::Broken`] until
     /// [`reset`](Self::reset).
     ///
     /// # Examples
-    /// See [`BrokenBarrier`].
+    /// See [`Barrier::is_broken`].
     pub fn abort(&self) {
         self.word().fetch_or(BROKEN, Ordering::AcqRel);
         futex::wake(self.word(), i32::MAX as u32);
     }
 
-    /// Returns the barrier to its initial state; parties waiting now get [`BrokenBarrier`].
+    /// Returns the barrier to its initial state; parties waiting now get
+    /// [`BarrierError::Broken`].
     ///
     /// # Examples
     /// ```
     /// let b = multiproc::sync::Barrier::new(1)?;
     /// b.abort();
     /// b.reset();
-    /// assert!(!b.broken());
+    /// assert!(!b.is_broken());
     /// assert_eq!(b.wait(), Ok(0));
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -270,50 +326,60 @@ impl Barrier {
         futex::wake(w, i32::MAX as u32);
     }
 
-    /// Waits for all parties, up to the barrier's default timeout; returns this party's
-    /// arrival index in `0..parties` (exactly one party gets 0 each generation).
+    /// Waits for all parties, up to the barrier's default timeout (none unless set with
+    /// [`BarrierBuilder::timeout`]); returns this party's arrival index in `0..parties`
+    /// (exactly one party gets 0 each generation).
     ///
     /// # Errors
-    /// [`BrokenBarrier`] if the barrier is or becomes broken, or the timeout passes (which
-    /// breaks it for everyone).
+    /// [`BarrierError::Broken`] if the barrier is or becomes broken;
+    /// [`BarrierError::Timeout`] if the default timeout passes, which breaks the barrier for
+    /// every party (as in Python).
     ///
     /// # Examples
     /// See [`Barrier`].
-    pub fn wait(&self) -> Result<u32, BrokenBarrier> {
-        self.wait_deadline(self.timeout().and_then(super::deadline_in))
+    pub fn wait(&self) -> Result<u32, BarrierError> {
+        self.wait_deadline(self.timeout().and_then(crate::deadline::after))
     }
 
-    /// Like [`wait`](Self::wait) with an explicit timeout.
+    /// Like [`wait`](Self::wait), for at most `timeout` instead of the default timeout
+    /// (Python's `wait(timeout)`). A zero timeout passes only if this party is the last to
+    /// arrive; `Duration::MAX` waits forever.
+    ///
+    /// As in Python, a party whose timeout passes **breaks the barrier**: the parties waiting
+    /// with it, and every later arrival until [`reset`](Self::reset), get
+    /// [`BarrierError::Broken`].
     ///
     /// # Errors
-    /// As [`wait`](Self::wait).
+    /// [`BarrierError::Timeout`] when this party's timeout passed (the barrier is now broken);
+    /// [`BarrierError::Broken`] if it is or becomes broken otherwise.
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
-    /// let b = multiproc::sync::Barrier::new(2)?;
-    /// assert!(b.wait_timeout(Duration::from_millis(10)).is_err()); // nobody else came
-    /// assert!(b.broken());
+    /// use multiproc::sync::{Barrier, BarrierError};
+    /// let b = Barrier::new(2)?;
+    /// assert_eq!(b.wait_timeout(Duration::from_millis(10)), Err(BarrierError::Timeout)); // nobody else came
+    /// assert!(b.is_broken());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BrokenBarrier> {
-        self.wait_deadline(super::deadline_in(timeout))
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
+        self.wait_deadline(crate::deadline::after(timeout))
     }
 
-    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<u32, BrokenBarrier> {
+    fn wait_deadline(&self, deadline: Option<Instant>) -> Result<u32, BarrierError> {
         let w = self.word();
         let parties = self.parties();
         let mut v = w.load(Ordering::Acquire);
         let (idx, generation) = loop {
             if v & BROKEN != 0 {
-                return Err(BrokenBarrier);
+                return Err(BarrierError::Broken);
             }
             let count = v & COUNT;
             if count >= parties {
                 // The action of the previous generation runs: wait for it to finish.
                 if !self.sleep(v, deadline) {
                     self.abort();
-                    return Err(BrokenBarrier);
+                    return Err(BarrierError::Timeout);
                 }
                 v = w.load(Ordering::Acquire);
                 continue;
@@ -346,10 +412,10 @@ impl Barrier {
             let v = w.load(Ordering::Acquire);
             if gen_of(v) != generation {
                 let reset = self.state.reset_gen.load(Ordering::Acquire) == generation + 1;
-                return if reset { Err(BrokenBarrier) } else { Ok(idx) };
+                return if reset { Err(BarrierError::Broken) } else { Ok(idx) };
             }
             if v & BROKEN != 0 {
-                return Err(BrokenBarrier);
+                return Err(BarrierError::Broken);
             }
             if spins < SPIN_LIMIT {
                 spin_round(spins);
@@ -362,7 +428,7 @@ impl Barrier {
                     continue;
                 }
                 self.abort();
-                return Err(BrokenBarrier);
+                return Err(BarrierError::Timeout);
             }
         }
     }
@@ -378,7 +444,7 @@ impl fmt::Debug for Barrier {
         f.debug_struct("Barrier")
             .field("parties", &self.parties())
             .field("n_waiting", &self.n_waiting())
-            .field("broken", &self.broken())
+            .field("broken", &self.is_broken())
             .finish()
     }
 }

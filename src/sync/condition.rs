@@ -15,8 +15,8 @@
 //!   (`signals -= 1`) when there is one, sleeping on the word otherwise; re-acquire the lock.
 //! - `notify(n)` (lock held): move `k = min(n, waiters)` from `waiters` to `signals`, wake `k`.
 //! - A waiter that times out takes a signal if one is pending (it was notified after all and
-//!   returns `true`), otherwise it unregisters (`waiters -= 1`): the counts stay exact, which
-//!   is what CPython's test of timed-out waiters checks.
+//!   returns `Ok`), otherwise it unregisters (`waiters -= 1`) and reports a timeout: the counts
+//!   stay exact, which is what CPython's test of timed-out waiters checks.
 //! - Signals are anonymous, so a waiter that registers while older signals are pending could
 //!   steal one meant for an earlier waiter. To prevent that, a registrant (holding the lock)
 //!   first waits until `signals` is zero, setting `REGISTRANT`; whoever takes a signal and sees
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::error::OwnerDied;
+use super::error::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 use super::lock::{Lock, LockGuard};
 use super::raw::{Acquire, CondState, RawLock, SPIN_LIMIT, spin_round};
 use super::rlock::{RLock, RLockGuard};
@@ -77,6 +77,18 @@ pub trait ConditionLock: sealed::Sealed + Clone + Serialize + DeserializeOwned +
     /// # Errors
     /// [`OwnerDied`] if a process died holding the lock.
     fn acquire_guard(&self) -> Result<Self::Guard<'_>, OwnerDied<Self::Guard<'_>>>;
+    /// Acquires the lock if it is free (see [`Lock::try_acquire`], [`RLock::try_acquire`]).
+    ///
+    /// # Errors
+    /// As [`Lock::try_acquire`].
+    fn try_acquire_guard(&self) -> Result<Self::Guard<'_>, TryAcquireError<Self::Guard<'_>>>;
+    /// Acquires the lock, waiting at most `timeout` (see [`Lock::acquire_timeout`],
+    /// [`RLock::acquire_timeout`]).
+    ///
+    /// # Errors
+    /// As [`Lock::acquire_timeout`].
+    fn acquire_timeout_guard(&self, timeout: Duration)
+    -> Result<Self::Guard<'_>, AcquireTimeoutError<Self::Guard<'_>>>;
 }
 
 impl sealed::Sealed for Lock {
@@ -96,6 +108,12 @@ impl ConditionLock for Lock {
     type Guard<'a> = LockGuard<'a>;
     fn acquire_guard(&self) -> Result<LockGuard<'_>, OwnerDied<LockGuard<'_>>> {
         self.acquire()
+    }
+    fn try_acquire_guard(&self) -> Result<LockGuard<'_>, TryAcquireError<LockGuard<'_>>> {
+        self.try_acquire()
+    }
+    fn acquire_timeout_guard(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
+        self.acquire_timeout(timeout)
     }
 }
 
@@ -117,6 +135,12 @@ impl ConditionLock for RLock {
     type Guard<'a> = RLockGuard<'a>;
     fn acquire_guard(&self) -> Result<RLockGuard<'_>, OwnerDied<RLockGuard<'_>>> {
         self.acquire()
+    }
+    fn try_acquire_guard(&self) -> Result<RLockGuard<'_>, TryAcquireError<RLockGuard<'_>>> {
+        self.try_acquire()
+    }
+    fn acquire_timeout_guard(&self, timeout: Duration) -> Result<RLockGuard<'_>, AcquireTimeoutError<RLockGuard<'_>>> {
+        self.acquire_timeout(timeout)
     }
 }
 
@@ -151,6 +175,68 @@ impl fmt::Display for ConditionError {
 }
 
 impl std::error::Error for ConditionError {}
+
+/// Why [`Condition::wait_timeout`] or [`Condition::wait_for_timeout`] did not return `Ok`.
+/// Whatever the variant, the caller holds the lock again (unless it never held it:
+/// `NotOwner`).
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use multiproc::sync::{Condition, ConditionTimeoutError};
+/// let cond = Condition::new()?;
+/// assert_eq!(cond.wait_timeout(Duration::ZERO), Err(ConditionTimeoutError::NotOwner));
+/// let _g = cond.acquire().unwrap();
+/// let e = cond.wait_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert!(e.is_timeout());
+/// assert!(cond.get_lock().is_mine()); // the lock is held again
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConditionTimeoutError {
+    /// No notification came within the timeout (for `wait_for_timeout`: the predicate was
+    /// still false); the lock is held again.
+    Timeout,
+    /// As [`ConditionError::NotOwner`].
+    NotOwner,
+    /// As [`ConditionError::OwnerDied`]; reported instead of `Timeout` when both happened.
+    OwnerDied,
+}
+
+impl ConditionTimeoutError {
+    /// Is this [`ConditionTimeoutError::Timeout`]?
+    ///
+    /// # Examples
+    /// See [`ConditionTimeoutError`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, ConditionTimeoutError::Timeout)
+    }
+}
+
+impl From<ConditionError> for ConditionTimeoutError {
+    fn from(e: ConditionError) -> ConditionTimeoutError {
+        match e {
+            ConditionError::NotOwner => ConditionTimeoutError::NotOwner,
+            ConditionError::OwnerDied => ConditionTimeoutError::OwnerDied,
+        }
+    }
+}
+
+impl fmt::Display for ConditionTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConditionTimeoutError::Timeout => f.write_str(
+                "no notification came within the timeout; the lock is held again: re-check the shared state, then \
+                 wait again or give up",
+            ),
+            ConditionTimeoutError::NotOwner => ConditionError::NotOwner.fmt(f),
+            ConditionTimeoutError::OwnerDied => ConditionError::OwnerDied.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ConditionTimeoutError {}
 
 /// Python's `multiprocessing.Condition`: wait for a state change that another process (or
 /// thread) announces with `notify`.
@@ -219,19 +305,19 @@ impl<L: ConditionLock> Condition<L> {
         &self.state.word
     }
 
-    /// The underlying lock.
+    /// The underlying lock (as `get_lock()` of a [`Value`](crate::Value)).
     ///
     /// # Examples
     /// ```
     /// let cond = multiproc::sync::Condition::new()?;
-    /// assert!(!cond.lock().locked());
+    /// assert!(!cond.get_lock().is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn lock(&self) -> &L {
+    pub fn get_lock(&self) -> &L {
         &self.lock
     }
 
-    /// Acquires the underlying lock.
+    /// Acquires the underlying lock (Python's `acquire()`).
     ///
     /// # Errors
     /// [`OwnerDied`] (with the guard) if a process died holding the lock.
@@ -240,6 +326,43 @@ impl<L: ConditionLock> Condition<L> {
     /// See [`Condition`].
     pub fn acquire(&self) -> Result<L::Guard<'_>, OwnerDied<L::Guard<'_>>> {
         self.lock.acquire_guard()
+    }
+
+    /// Acquires the underlying lock if it is free now (Python's `acquire(False)`).
+    ///
+    /// # Errors
+    /// [`TryAcquireError::WouldBlock`] if another thread or process holds it;
+    /// [`TryAcquireError::OwnerDied`] (with the guard) if its holder's process died.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::sync::{Condition, Lock};
+    /// let cond = Condition::with_lock(Lock::new()?)?;
+    /// let g = cond.try_acquire().unwrap();
+    /// assert!(cond.try_acquire().unwrap_err().is_would_block());
+    /// # drop(g);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<L::Guard<'_>, TryAcquireError<L::Guard<'_>>> {
+        self.lock.try_acquire_guard()
+    }
+
+    /// Acquires the underlying lock, waiting at most `timeout` (Python's
+    /// `acquire(timeout=t)`). A zero timeout only checks; `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// [`AcquireTimeoutError::Timeout`] when the lock stayed held;
+    /// [`AcquireTimeoutError::OwnerDied`] (with the guard) if its holder's process died.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let cond = multiproc::sync::Condition::new()?;
+    /// let _g = cond.acquire_timeout(Duration::from_millis(10)).unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<L::Guard<'_>, AcquireTimeoutError<L::Guard<'_>>> {
+        self.lock.acquire_timeout_guard(timeout)
     }
 
     /// Releases the lock, waits for a notification, re-acquires the lock.
@@ -254,21 +377,30 @@ impl<L: ConditionLock> Condition<L> {
         self.wait_until(None).map(|_| ())
     }
 
-    /// Like [`wait`](Self::wait), for at most `timeout`; `Ok(false)` if it timed out.
+    /// Like [`wait`](Self::wait), for at most `timeout` (Python's `wait(timeout)`, which
+    /// returns `False` on a timeout). A zero timeout releases the lock and takes it back at
+    /// once; `Duration::MAX` waits forever.
+    ///
+    /// A wait that times out re-acquires the lock before it returns, as in Python.
     ///
     /// # Errors
-    /// As [`wait`](Self::wait).
+    /// [`ConditionTimeoutError::Timeout`] when no notification came in time; otherwise as
+    /// [`wait`](Self::wait).
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
-    /// let cond = multiproc::sync::Condition::new()?;
+    /// use multiproc::sync::{Condition, ConditionTimeoutError};
+    /// let cond = Condition::new()?;
     /// let _g = cond.acquire().unwrap();
-    /// assert_eq!(cond.wait_timeout(Duration::from_millis(10)), Ok(false));
+    /// assert_eq!(cond.wait_timeout(Duration::from_millis(10)), Err(ConditionTimeoutError::Timeout));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> Result<bool, ConditionError> {
-        self.wait_until(super::deadline_in(timeout))
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), ConditionTimeoutError> {
+        match self.wait_until(crate::deadline::after(timeout))? {
+            true => Ok(()),
+            false => Err(ConditionTimeoutError::Timeout),
+        }
     }
 
     /// Waits until `pred()` is true (checked first, then after each notification).
@@ -290,27 +422,35 @@ impl<L: ConditionLock> Condition<L> {
         Ok(())
     }
 
-    /// Waits up to `timeout` for `pred()`; returns its last value.
+    /// Waits up to `timeout` for `pred()` (checked first, then after each notification;
+    /// Python's `wait_for(pred, timeout)`, which returns the predicate's last value). A zero
+    /// timeout only checks the predicate; `Duration::MAX` waits forever.
     ///
     /// # Errors
-    /// As [`wait`](Self::wait).
+    /// [`ConditionTimeoutError::Timeout`] when `pred()` was still false at the end of the
+    /// timeout (the lock is held); otherwise as [`wait`](Self::wait).
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
     /// let cond = multiproc::sync::Condition::new()?;
     /// let _g = cond.acquire().unwrap();
-    /// assert_eq!(cond.wait_for_timeout(Duration::from_millis(10), || false), Ok(false));
+    /// assert!(cond.wait_for_timeout(Duration::from_millis(10), || false).unwrap_err().is_timeout());
+    /// assert_eq!(cond.wait_for_timeout(Duration::ZERO, || true), Ok(()));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait_for_timeout(&self, timeout: Duration, mut pred: impl FnMut() -> bool) -> Result<bool, ConditionError> {
-        let deadline = super::deadline_in(timeout);
+    pub fn wait_for_timeout(
+        &self,
+        timeout: Duration,
+        mut pred: impl FnMut() -> bool,
+    ) -> Result<(), ConditionTimeoutError> {
+        let deadline = crate::deadline::after(timeout);
         loop {
             if pred() {
-                return Ok(true);
+                return Ok(());
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(false);
+                return Err(ConditionTimeoutError::Timeout);
             }
             self.wait_until(deadline)?;
         }

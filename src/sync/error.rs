@@ -76,7 +76,8 @@ impl<G> fmt::Display for OwnerDied<G> {
 
 impl<G> Error for OwnerDied<G> {}
 
-/// Why `try_acquire` did not simply succeed.
+/// Why `try_acquire` of a [`Lock`](super::Lock), an [`RLock`](super::RLock), a
+/// [`Value`](crate::Value) or an [`Array`](crate::Array) did not simply succeed.
 ///
 /// # Examples
 /// ```
@@ -86,14 +87,16 @@ impl<G> Error for OwnerDied<G> {}
 /// assert!(matches!(lock.try_acquire(), Err(TryAcquireError::WouldBlock)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[non_exhaustive]
 pub enum TryAcquireError<G> {
-    /// The lock is held by someone else (or the semaphore has no permit).
+    /// The lock is held by someone else.
     WouldBlock,
     /// Acquired, but the previous owner had died holding it.
     OwnerDied(OwnerDied<G>),
 }
 
-/// Why `acquire_timeout` did not simply succeed.
+/// Why `acquire_timeout` of a [`Lock`](super::Lock), an [`RLock`](super::RLock), a
+/// [`Value`](crate::Value) or an [`Array`](crate::Array) did not simply succeed.
 ///
 /// # Examples
 /// ```
@@ -105,6 +108,7 @@ pub enum TryAcquireError<G> {
 /// assert!(matches!(r, Err(AcquireTimeoutError::Timeout)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[non_exhaustive]
 pub enum AcquireTimeoutError<G> {
     /// The timeout passed with the lock still held by someone else.
     Timeout,
@@ -120,6 +124,19 @@ impl<G> TryAcquireError<G> {
     pub fn is_would_block(&self) -> bool {
         matches!(self, TryAcquireError::WouldBlock)
     }
+
+    /// Is this [`TryAcquireError::OwnerDied`] (the caller holds the lock)?
+    ///
+    /// # Examples
+    /// ```
+    /// let lock = multiproc::sync::Lock::new()?;
+    /// let _held = lock.acquire().unwrap();
+    /// assert!(!lock.try_acquire().unwrap_err().is_owner_died());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_owner_died(&self) -> bool {
+        matches!(self, TryAcquireError::OwnerDied(_))
+    }
 }
 
 impl<G> AcquireTimeoutError<G> {
@@ -129,6 +146,20 @@ impl<G> AcquireTimeoutError<G> {
     /// See [`AcquireTimeoutError`].
     pub fn is_timeout(&self) -> bool {
         matches!(self, AcquireTimeoutError::Timeout)
+    }
+
+    /// Is this [`AcquireTimeoutError::OwnerDied`] (the caller holds the lock)?
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = multiproc::sync::Lock::new()?;
+    /// let _held = lock.acquire().unwrap();
+    /// assert!(!lock.acquire_timeout(Duration::ZERO).unwrap_err().is_owner_died());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_owner_died(&self) -> bool {
+        matches!(self, AcquireTimeoutError::OwnerDied(_))
     }
 }
 
@@ -175,6 +206,55 @@ impl<G> fmt::Display for AcquireTimeoutError<G> {
 }
 
 impl<G> Error for AcquireTimeoutError<G> {}
+
+/// A `try_` call found that it would have to wait, and did nothing: no permit of a
+/// [`Semaphore`](super::Semaphore) or [`BoundedSemaphore`](super::BoundedSemaphore) was free.
+///
+/// # Examples
+/// ```
+/// use multiproc::sync::{Semaphore, WouldBlock};
+/// let sem = Semaphore::new(0)?;
+/// assert_eq!(sem.try_acquire().unwrap_err(), WouldBlock);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct WouldBlock;
+
+impl fmt::Display for WouldBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "the call would block, so nothing was done; try again later, or wait with the blocking or _timeout form",
+        )
+    }
+}
+
+impl Error for WouldBlock {}
+
+/// A `_timeout` call waited for the whole timeout and what it waited for did not happen: an
+/// [`Event`](super::Event) stayed unset, no permit of a [`Semaphore`](super::Semaphore) came
+/// free, or the tasks of a [`JoinableQueue`](crate::JoinableQueue) were not all done.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use multiproc::sync::{Event, Timeout};
+/// let e = Event::new()?;
+/// assert_eq!(e.wait_timeout(Duration::ZERO), Err(Timeout));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Timeout;
+
+impl fmt::Display for Timeout {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "timed out: what the call waited for did not happen within the timeout; wait longer, or check that the \
+             process or thread meant to make it happen is still running",
+        )
+    }
+}
+
+impl Error for Timeout {}
 
 /// A `release` that Python would reject.
 ///

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::error::Timeout;
 use super::raw::{EventState, SpinBudget};
 use crate::shm::ShmBox;
 use crate::sys::futex;
@@ -117,17 +118,24 @@ impl Event {
         }
     }
 
-    /// Blocks until the flag is set or `timeout` passes; returns the flag.
+    /// Blocks until the flag is set or `timeout` passes (Python's `wait(timeout)`, which
+    /// returns the flag). A zero timeout only checks; `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// [`Timeout`] when the flag was still unset at the end of the timeout.
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
-    /// let e = multiproc::sync::Event::new()?;
-    /// assert!(!e.wait_timeout(Duration::from_millis(10)));
+    /// use multiproc::sync::{Event, Timeout};
+    /// let e = Event::new()?;
+    /// assert_eq!(e.wait_timeout(Duration::from_millis(10)), Err(Timeout));
+    /// e.set();
+    /// assert_eq!(e.wait_timeout(Duration::ZERO), Ok(()));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.is_set() || self.wait_slow(super::deadline_in(timeout))
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<(), Timeout> {
+        if self.is_set() || self.wait_slow(crate::deadline::after(timeout)) { Ok(()) } else { Err(Timeout) }
     }
 
     #[cold]

@@ -50,7 +50,7 @@ impl Lock {
     /// # Examples
     /// ```
     /// let lock = multiproc::sync::Lock::new()?;
-    /// assert!(!lock.locked());
+    /// assert!(!lock.is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> io::Result<Lock> {
@@ -79,9 +79,9 @@ impl Lock {
     /// let lock = multiproc::sync::Lock::new()?;
     /// {
     ///     let _g = lock.acquire().unwrap();
-    ///     assert!(lock.locked());
+    ///     assert!(lock.is_locked());
     /// }
-    /// assert!(!lock.locked());
+    /// assert!(!lock.is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[inline]
@@ -115,7 +115,8 @@ impl Lock {
         }
     }
 
-    /// Blocks up to `timeout` for the lock (Python's `acquire(timeout=t)`).
+    /// Blocks up to `timeout` for the lock (Python's `acquire(timeout=t)`). A zero timeout
+    /// only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] when the time passes; [`AcquireTimeoutError::OwnerDied`]
@@ -129,7 +130,7 @@ impl Lock {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, AcquireTimeoutError<LockGuard<'_>>> {
-        match self.wrap(self.raw().lock(super::deadline_in(timeout))) {
+        match self.wrap(self.raw().lock(crate::deadline::after(timeout))) {
             Some(Ok(g)) => Ok(g),
             Some(Err(d)) => Err(AcquireTimeoutError::OwnerDied(d)),
             None => Err(AcquireTimeoutError::Timeout),
@@ -146,7 +147,7 @@ impl Lock {
     /// ```
     /// let lock = multiproc::sync::Lock::new()?;
     /// lock.acquire().unwrap().leak();
-    /// assert!(lock.locked());
+    /// assert!(lock.is_locked());
     /// lock.release().unwrap();
     /// assert!(lock.release().is_err());
     /// # Ok::<(), std::io::Error>(())
@@ -155,15 +156,15 @@ impl Lock {
         if self.raw().unlock_any() { Ok(()) } else { Err(ReleaseError::NotHeld) }
     }
 
-    /// Is the lock held by anyone, in any process?
+    /// Is the lock held by anyone, in any process? (Python 3.14's `locked()`.)
     ///
     /// # Examples
     /// ```
     /// let lock = multiproc::sync::Lock::new()?;
-    /// assert!(!lock.locked());
+    /// assert!(!lock.is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn locked(&self) -> bool {
+    pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
     }
 
@@ -221,7 +222,7 @@ pub(crate) fn fmt_owner(raw: &MutexState, f: &mut fmt::Formatter<'_>) -> fmt::Re
 /// let lock = multiproc::sync::Lock::new()?;
 /// let guard = lock.acquire().unwrap();
 /// drop(guard); // released
-/// assert!(!lock.locked());
+/// assert!(!lock.is_locked());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]

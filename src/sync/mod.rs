@@ -12,6 +12,18 @@
 //! others: the next acquirer gets [`OwnerDied`] within about a tenth of a second (see the
 //! recovery rule in the `robust` module docs, summarised on [`OwnerDied`]).
 //!
+//! Every primitive follows the crate's [conventions](crate#conventions): `x()` blocks,
+//! `try_x()` never waits, `x_timeout(d)` waits at most `d` (zero only checks, `Duration::MAX`
+//! waits forever), and each fails with a typed error:
+//!
+//! | type: call | `try_` fails with | `_timeout` fails with |
+//! |---|---|---|
+//! | [`Lock`], [`RLock`], [`Condition`] (and [`Value`](crate::Value), [`Array`](crate::Array)): `acquire` | [`TryAcquireError`] (`WouldBlock`, or `OwnerDied` with the guard) | [`AcquireTimeoutError`] (`Timeout`, or `OwnerDied` with the guard) |
+//! | [`Semaphore`], [`BoundedSemaphore`]: `acquire` | [`WouldBlock`] | [`Timeout`] |
+//! | [`Event`]: `wait` | (check [`Event::is_set`]) | [`Timeout`] |
+//! | [`Condition`]: `wait`, `wait_for` | - | [`ConditionTimeoutError`] (`Timeout`, `NotOwner`, `OwnerDied`) |
+//! | [`Barrier`]: `wait` | - | [`BarrierError`] (`Timeout`, which breaks the barrier as in Python, or `Broken`) |
+//!
 //! | file | holds |
 //! |---|---|
 //! | `raw.rs` | the futex core: the robust mutex word and the semaphore, with state tables |
@@ -35,12 +47,10 @@ mod rlock;
 mod robust;
 mod semaphore;
 
-pub use self::barrier::{Barrier, BarrierBuilder, BrokenBarrier};
-pub use self::condition::{Condition, ConditionError, ConditionLock};
-pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, TryAcquireError};
+pub use self::barrier::{Barrier, BarrierBuilder, BarrierError};
+pub use self::condition::{Condition, ConditionError, ConditionLock, ConditionTimeoutError};
+pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, Timeout, TryAcquireError, WouldBlock};
 pub use self::event::Event;
 pub use self::lock::{Lock, LockGuard};
 pub use self::rlock::{RLock, RLockGuard};
 pub use self::semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};
-
-pub(crate) use crate::deadline::after as deadline_in;

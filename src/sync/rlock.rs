@@ -26,7 +26,7 @@ use crate::shm::ShmBox;
 /// assert_eq!(rlock.count(), 2);
 /// drop(b);
 /// drop(a);
-/// assert!(!rlock.locked());
+/// assert!(!rlock.is_locked());
 /// # Ok::<(), std::io::Error>(())
 /// ```
 #[derive(Clone, Serialize, Deserialize)]
@@ -43,7 +43,7 @@ impl RLock {
     /// # Examples
     /// ```
     /// let rlock = multiproc::sync::RLock::new()?;
-    /// assert!(!rlock.locked());
+    /// assert!(!rlock.is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn new() -> io::Result<RLock> {
@@ -124,7 +124,8 @@ impl RLock {
         }
     }
 
-    /// Blocks up to `timeout` for the lock.
+    /// Blocks up to `timeout` for the lock (Python's `acquire(timeout=t)`); returns at once if
+    /// this thread already owns it. A zero timeout only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] when the time passes; [`AcquireTimeoutError::OwnerDied`]
@@ -141,7 +142,7 @@ impl RLock {
         if self.reenter() {
             return Ok(RLockGuard { lock: self, _thread: PhantomData });
         }
-        match self.wrap(self.raw().lock(super::deadline_in(timeout))) {
+        match self.wrap(self.raw().lock(crate::deadline::after(timeout))) {
             Some(Ok(g)) => Ok(g),
             Some(Err(d)) => Err(AcquireTimeoutError::OwnerDied(d)),
             None => Err(AcquireTimeoutError::Timeout),
@@ -178,11 +179,11 @@ impl RLock {
         Ok(())
     }
 
-    /// Is the lock held by anyone, in any process?
+    /// Is the lock held by anyone, in any process? (Python 3.14's `locked()`.)
     ///
     /// # Examples
     /// See [`RLock`].
-    pub fn locked(&self) -> bool {
+    pub fn is_locked(&self) -> bool {
         self.raw().is_locked()
     }
 
@@ -205,7 +206,7 @@ impl RLock {
     /// # Examples
     /// See [`RLock`].
     pub fn count(&self) -> u32 {
-        if self.locked() { self.raw().count.load(Ordering::Relaxed) } else { 0 }
+        if self.is_locked() { self.raw().count.load(Ordering::Relaxed) } else { 0 }
     }
 
     /// The pid of the process owning the lock, if any.
@@ -240,7 +241,7 @@ impl fmt::Debug for RLock {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RLock(")?;
         super::lock::fmt_owner(self.raw(), f)?;
-        if !self.locked() {
+        if !self.is_locked() {
             write!(f, ", 0)")
         } else if self.is_mine() {
             write!(f, ", {})", self.count())

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::ReleaseError;
+use super::error::{ReleaseError, Timeout, WouldBlock};
 use super::raw::{RawSemaphore, SemState};
 use crate::shm::ShmBox;
 
@@ -24,7 +24,7 @@ use crate::shm::ShmBox;
 /// let sem = multiproc::sync::Semaphore::new(2)?;
 /// let a = sem.acquire();
 /// let b = sem.acquire();
-/// assert!(sem.try_acquire().is_none());
+/// assert!(sem.try_acquire().is_err()); // WouldBlock: no permit is free
 /// drop(a);
 /// assert_eq!(sem.get_value(), 1);
 /// # drop(b);
@@ -70,23 +70,42 @@ impl Semaphore {
 
     /// Takes a permit if one is available now (Python's `acquire(False)`).
     ///
+    /// # Errors
+    /// [`WouldBlock`] when no permit is free.
+    ///
     /// # Examples
-    /// See [`Semaphore`].
-    pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
-        self.raw().try_acquire().then(|| SemaphoreGuard { sem: self.raw() })
+    /// ```
+    /// use multiproc::sync::{Semaphore, WouldBlock};
+    /// let sem = Semaphore::new(1)?;
+    /// let p = sem.try_acquire().unwrap();
+    /// assert_eq!(sem.try_acquire().unwrap_err(), WouldBlock);
+    /// # drop(p);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<SemaphoreGuard<'_>, WouldBlock> {
+        if self.raw().try_acquire() { Ok(SemaphoreGuard { sem: self.raw() }) } else { Err(WouldBlock) }
     }
 
-    /// Takes a permit, blocking up to `timeout`; `None` if none became available.
+    /// Takes a permit, blocking up to `timeout` (Python's `acquire(timeout=t)`). A zero
+    /// timeout only checks; `Duration::MAX` waits forever.
+    ///
+    /// # Errors
+    /// [`Timeout`] when no permit came free in time.
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
-    /// let sem = multiproc::sync::Semaphore::new(0)?;
-    /// assert!(sem.acquire_timeout(Duration::from_millis(10)).is_none());
+    /// use multiproc::sync::{Semaphore, Timeout};
+    /// let sem = Semaphore::new(0)?;
+    /// assert_eq!(sem.acquire_timeout(Duration::from_millis(10)).unwrap_err(), Timeout);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
-        self.raw().acquire(super::deadline_in(timeout)).then(|| SemaphoreGuard { sem: self.raw() })
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_>, Timeout> {
+        if self.raw().acquire(crate::deadline::after(timeout)) {
+            Ok(SemaphoreGuard { sem: self.raw() })
+        } else {
+            Err(Timeout)
+        }
     }
 
     /// Adds a permit (from any thread or process), waking one waiter if someone sleeps.
@@ -114,16 +133,16 @@ impl Semaphore {
         self.raw().value()
     }
 
-    /// Is no permit free (Python 3.14's `locked()`)?
+    /// Is no permit free? (Python 3.14's `locked()`.)
     ///
     /// # Examples
     /// ```
     /// let sem = multiproc::sync::Semaphore::new(1)?;
     /// let _p = sem.acquire();
-    /// assert!(sem.locked());
+    /// assert!(sem.is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn locked(&self) -> bool {
+    pub fn is_locked(&self) -> bool {
         self.get_value() == 0
     }
 }
@@ -173,26 +192,36 @@ impl BoundedSemaphore {
 
     /// Takes a permit if one is available now.
     ///
+    /// # Errors
+    /// [`WouldBlock`] when no permit is free.
+    ///
     /// # Examples
     /// ```
     /// let sem = multiproc::sync::BoundedSemaphore::new(1)?;
-    /// assert!(sem.try_acquire().is_some());
+    /// let p = sem.try_acquire().unwrap();
+    /// assert!(sem.try_acquire().is_err());
+    /// # drop(p);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn try_acquire(&self) -> Option<SemaphoreGuard<'_>> {
+    pub fn try_acquire(&self) -> Result<SemaphoreGuard<'_>, WouldBlock> {
         self.inner.try_acquire()
     }
 
-    /// Takes a permit, blocking up to `timeout`.
+    /// Takes a permit, blocking up to `timeout`. A zero timeout only checks; `Duration::MAX`
+    /// waits forever.
+    ///
+    /// # Errors
+    /// [`Timeout`] when no permit came free in time.
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
     /// let sem = multiproc::sync::BoundedSemaphore::new(1)?;
-    /// assert!(sem.acquire_timeout(Duration::from_millis(10)).is_some());
+    /// let _p = sem.acquire_timeout(Duration::from_millis(10)).unwrap();
+    /// assert!(sem.acquire_timeout(Duration::ZERO).is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphoreGuard<'_>> {
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<SemaphoreGuard<'_>, Timeout> {
         self.inner.acquire_timeout(timeout)
     }
 
@@ -219,16 +248,16 @@ impl BoundedSemaphore {
         self.inner.get_value()
     }
 
-    /// Is no permit free?
+    /// Is no permit free? (Python 3.14's `locked()`.)
     ///
     /// # Examples
     /// ```
     /// let sem = multiproc::sync::BoundedSemaphore::new(0)?;
-    /// assert!(sem.locked());
+    /// assert!(sem.is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn locked(&self) -> bool {
-        self.inner.locked()
+    pub fn is_locked(&self) -> bool {
+        self.inner.is_locked()
     }
 }
 

@@ -32,7 +32,7 @@ use crate::sys::liveness;
 /// let lock = Lock::new()?;
 /// let v = Value::with_lock(0u32, lock.clone())?;
 /// let _held = lock.acquire().unwrap();
-/// assert!(v.get_lock().locked()); // the very same lock
+/// assert!(v.get_lock().is_locked()); // the very same lock
 /// assert!(matches!(v.get_lock(), ValueLock::Lock(_)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
@@ -57,21 +57,21 @@ impl From<RLock> for ValueLock {
 }
 
 impl ValueLock {
-    /// Is the lock held (by anyone)?
+    /// Is the lock held (by anyone)? (Python 3.14's `locked()`.)
     ///
     /// # Examples
     /// ```
     /// let v = multiproc::Value::new(1i64)?;
-    /// assert!(!v.get_lock().locked());
-    /// let g = v.lock().unwrap();
-    /// assert!(v.get_lock().locked());
+    /// assert!(!v.get_lock().is_locked());
+    /// let g = v.acquire().unwrap();
+    /// assert!(v.get_lock().is_locked());
     /// # drop(g);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn locked(&self) -> bool {
+    pub fn is_locked(&self) -> bool {
         match self {
-            ValueLock::Lock(l) => l.locked(),
-            ValueLock::RLock(l) => l.locked(),
+            ValueLock::Lock(l) => l.is_locked(),
+            ValueLock::RLock(l) => l.is_locked(),
         }
     }
 
@@ -145,7 +145,7 @@ pub(crate) enum Held<'a> {
 /// # Examples
 /// ```
 /// let a = multiproc::Array::from_slice(&[1u32, 2, 3])?;
-/// let mut g = a.lock().unwrap();
+/// let mut g = a.acquire().unwrap();
 /// g.iter_mut().for_each(|x| *x *= 10);
 /// assert_eq!(&*g, &[10, 20, 30]);
 /// # drop(g);
@@ -164,7 +164,7 @@ pub struct SharedGuard<'a, U: ?Sized> {
 /// # Examples
 /// ```
 /// let v = multiproc::Value::new(1u32)?;
-/// let mut g: multiproc::ValueGuard<'_, u32> = v.lock().unwrap();
+/// let mut g: multiproc::ValueGuard<'_, u32> = v.acquire().unwrap();
 /// *g += 1;
 /// # drop(g);
 /// # Ok::<(), std::io::Error>(())
@@ -175,7 +175,7 @@ pub type ValueGuard<'a, T> = SharedGuard<'a, T>;
 /// # Examples
 /// ```
 /// let a = multiproc::Array::<u32>::zeroed(2)?;
-/// let mut g: multiproc::ArrayGuard<'_, u32> = a.lock().unwrap();
+/// let mut g: multiproc::ArrayGuard<'_, u32> = a.acquire().unwrap();
 /// g[1] = 5;
 /// # drop(g);
 /// # Ok::<(), std::io::Error>(())
@@ -199,7 +199,7 @@ pub(crate) fn claim<'a, U: ?Sized>(ptr: *mut U, borrow: &'a AtomicU32, held: Hel
                 drop(held);
                 panic!(
                     "the shared data is already borrowed by a live guard (in process {now}): \
-                     lock() was re-entered through an RLock in the same thread, or its lock was \
+                     acquire() was re-entered through an RLock in the same thread, or its lock was \
                      released behind the guard's back"
                 );
             }
@@ -214,7 +214,7 @@ impl<U: ?Sized> SharedGuard<'_, U> {
     /// # Examples
     /// ```
     /// let v = multiproc::Value::new(0u8)?;
-    /// let g = v.lock().unwrap_or_else(|died| died.into_guard());
+    /// let g = v.acquire().unwrap_or_else(|died| died.into_guard());
     /// g.make_consistent(); // a no-op on a consistent lock
     /// # Ok::<(), std::io::Error>(())
     /// ```
@@ -257,7 +257,7 @@ impl<U: ?Sized + fmt::Debug> fmt::Debug for SharedGuard<'_, U> {
     }
 }
 
-/// Turns the lock outcome into the `lock()` result.
+/// Turns the lock outcome into the `acquire()` result.
 pub(crate) fn blocking<'a, U: ?Sized>(
     got: Got<'a>,
     make: impl FnOnce(Held<'a>) -> SharedGuard<'a, U>,
@@ -269,7 +269,7 @@ pub(crate) fn blocking<'a, U: ?Sized>(
     }
 }
 
-/// Turns the lock outcome into the `try_lock()` result.
+/// Turns the lock outcome into the `try_acquire()` result.
 pub(crate) fn trying<'a, U: ?Sized>(
     got: Got<'a>,
     make: impl FnOnce(Held<'a>) -> SharedGuard<'a, U>,
@@ -281,7 +281,7 @@ pub(crate) fn trying<'a, U: ?Sized>(
     }
 }
 
-/// Turns the lock outcome into the `lock_timeout()` result.
+/// Turns the lock outcome into the `acquire_timeout()` result.
 pub(crate) fn timed<'a, U: ?Sized>(
     got: Got<'a>,
     make: impl FnOnce(Held<'a>) -> SharedGuard<'a, U>,

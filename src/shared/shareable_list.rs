@@ -6,7 +6,7 @@ use std::io;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::SharedMemory;
+use crate::shm::SharedMemory;
 
 /// One item of a [`ShareableList`]: Python's `int`, `float`, `bool`, `None`, `str`, `bytes`.
 ///

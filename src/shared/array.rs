@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::locked::{ArrayGuard, Held, How, ValueLock, blocking, borrow_offset, claim, timed, trying};
 use super::value::check_layout;
-use super::{Segment, ShmSafe};
+use crate::shm::{Segment, ShmSafe};
 use crate::sync::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 
 /// A fixed-length array of `T` in shared memory without a lock: Python's `RawArray`.
@@ -309,17 +309,18 @@ impl<'de, T: ShmSafe + Copy> Deserialize<'de> for RawArray<T> {
 /// | `lock=my_lock` | [`Array::zeroed_with_lock`], [`Array::from_slice_with_lock`] |
 /// | `lock=False` | [`RawArray`] |
 /// | `arr[i]`, `arr[i] = x`, `arr[:]` (each under the lock) | [`get`](Self::get), [`set`](Self::set), [`to_vec`](Self::to_vec) |
-/// | `with arr.get_lock(): ...` on many elements | `let mut g = arr.lock().unwrap();` then `g[i]`, `g.copy_from_slice(..)` |
+/// | `with arr.get_lock(): ...` on many elements | `let mut g = arr.acquire().unwrap();` then `g[i]`, `g.copy_from_slice(..)` |
+/// | `arr.acquire()`, `arr.acquire(False)`, `arr.acquire(timeout=t)` | [`acquire`](Self::acquire), [`try_acquire`](Self::try_acquire), [`acquire_timeout`](Self::acquire_timeout) (a guard) |
 ///
-/// [`lock`](Self::lock) returns a guard that derefs to `&mut [T]`: bulk work happens in
-/// place, without copies.
+/// [`acquire`](Self::acquire) returns a guard that derefs to `&mut [T]`: bulk work happens
+/// in place, without copies.
 ///
 /// # Examples
 /// ```no_run
 /// use multiproc::{Array, Process};
 ///
 /// fn squares(a: Array<i32>) {
-///     let mut g = a.lock().unwrap();
+///     let mut g = a.acquire().unwrap();
 ///     for (i, x) in g.iter_mut().enumerate() {
 ///         *x = (i * i) as i32;
 ///     }
@@ -418,7 +419,8 @@ impl<T: ShmSafe + Copy> Array<T> {
         claim(ptr, self.borrow_word(), held)
     }
 
-    /// Locks the array; the guard derefs to `&mut [T]`.
+    /// Acquires the array's lock (Python's `arr.acquire()`, or `with arr.get_lock():`); the
+    /// guard derefs to `&mut [T]` and releases the lock on drop.
     ///
     /// # Errors
     /// [`OwnerDied`] (holding the guard) when a process died holding the lock.
@@ -429,47 +431,59 @@ impl<T: ShmSafe + Copy> Array<T> {
     /// # Examples
     /// ```
     /// let a = multiproc::Array::<u32>::zeroed(1000)?;
-    /// a.lock().unwrap().fill(7);
+    /// a.acquire().unwrap().fill(7);
     /// assert_eq!(a.get(999), Some(7));
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn lock(&self) -> Result<ArrayGuard<'_, T>, OwnerDied<ArrayGuard<'_, T>>> {
+    pub fn acquire(&self) -> Result<ArrayGuard<'_, T>, OwnerDied<ArrayGuard<'_, T>>> {
         blocking(self.lock.take(How::Block), |h| self.guard(h))
     }
 
-    /// Locks the array if its lock is free now.
+    /// Acquires the array's lock if it is free now (Python's `arr.acquire(False)`).
     ///
     /// # Errors
-    /// [`TryAcquireError::WouldBlock`] when held elsewhere; [`TryAcquireError::OwnerDied`].
+    /// [`TryAcquireError::WouldBlock`] when held elsewhere; [`TryAcquireError::OwnerDied`] as
+    /// for [`acquire`](Self::acquire).
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
     ///
     /// # Examples
     /// ```
     /// let a = multiproc::Array::<u8>::zeroed(1)?;
-    /// assert!(a.try_lock().is_ok());
+    /// assert!(a.try_acquire().is_ok());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn try_lock(&self) -> Result<ArrayGuard<'_, T>, TryAcquireError<ArrayGuard<'_, T>>> {
+    pub fn try_acquire(&self) -> Result<ArrayGuard<'_, T>, TryAcquireError<ArrayGuard<'_, T>>> {
         trying(self.lock.take(How::Try), |h| self.guard(h))
     }
 
-    /// Locks the array, waiting at most `timeout`.
+    /// Acquires the array's lock, waiting at most `timeout` (Python's
+    /// `arr.acquire(timeout=t)`). A zero timeout only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
-    /// [`AcquireTimeoutError::Timeout`]; [`AcquireTimeoutError::OwnerDied`].
+    /// [`AcquireTimeoutError::Timeout`] when the lock stayed held;
+    /// [`AcquireTimeoutError::OwnerDied`] as for [`acquire`](Self::acquire).
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
     /// let a = multiproc::Array::<u8>::zeroed(1)?;
-    /// assert!(a.lock_timeout(Duration::from_millis(10)).is_ok());
+    /// assert!(a.acquire_timeout(Duration::from_millis(10)).is_ok());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ArrayGuard<'_, T>, AcquireTimeoutError<ArrayGuard<'_, T>>> {
         timed(self.lock.take(How::Timeout(timeout)), |h| self.guard(h))
     }
 
     fn locked_anyway(&self) -> ArrayGuard<'_, T> {
-        self.lock().unwrap_or_else(OwnerDied::into_guard)
+        self.acquire().unwrap_or_else(OwnerDied::into_guard)
     }
 
     /// Number of elements.
@@ -546,7 +560,7 @@ impl<T: ShmSafe + Copy> Array<T> {
     /// # Examples
     /// ```
     /// let a = multiproc::Array::<u8>::zeroed(1)?;
-    /// assert!(!a.get_lock().locked());
+    /// assert!(!a.get_lock().is_locked());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn get_lock(&self) -> &ValueLock {

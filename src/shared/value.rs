@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::locked::{Held, How, ValueGuard, ValueLock, blocking, borrow_offset, claim, timed, trying};
-use super::{Segment, ShmSafe};
+use crate::shm::{Segment, ShmSafe};
 use crate::sync::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 
 /// One `T` in shared memory without a lock: Python's `RawValue`.
@@ -179,11 +179,12 @@ impl<'de, T: ShmSafe + Copy> Deserialize<'de> for RawValue<T> {
 /// | `Value('i', 0, lock=my_lock)` | [`Value::with_lock`]`(0i32, my_lock)` |
 /// | `Value('i', 0, lock=False)` | [`RawValue::new`]`(0i32)` (no `get_lock` at all) |
 /// | `v.value`, `v.value = x` (each under the lock) | [`get`](Self::get), [`set`](Self::set) |
-/// | `with v.get_lock(): v.value += 1` | `*v.lock().unwrap() += 1` |
+/// | `with v.get_lock(): v.value += 1` | `*v.acquire().unwrap() += 1` |
+/// | `v.acquire()`, `v.acquire(False)`, `v.acquire(timeout=t)` | [`acquire`](Self::acquire), [`try_acquire`](Self::try_acquire), [`acquire_timeout`](Self::acquire_timeout) (a guard) |
 /// | `v.get_lock()`, `v.get_obj()` | [`get_lock`](Self::get_lock), [`get_obj`](Self::get_obj) |
 ///
-/// [`lock`](Self::lock) returns a guard that derefs to `&mut T` (zero-copy) and releases the
-/// lock on drop. If a process died holding the lock, `lock` returns
+/// [`acquire`](Self::acquire) returns a guard that derefs to `&mut T` (zero-copy) and
+/// releases the lock on drop. If a process died holding the lock, `acquire` returns
 /// [`OwnerDied`](crate::sync::OwnerDied) with the guard inside: the value may be half-updated.
 ///
 /// Cloning shares the value and its lock; `Value` is `Serialize` and reaches children under
@@ -202,7 +203,7 @@ impl<'de, T: ShmSafe + Copy> Deserialize<'de> for RawValue<T> {
 ///
 /// fn add(v: Value<u64>) {
 ///     for _ in 0..1000 {
-///         *v.lock().unwrap() += 1;
+///         *v.acquire().unwrap() += 1;
 ///     }
 /// }
 ///
@@ -279,7 +280,8 @@ impl<T: ShmSafe + Copy> Value<T> {
         claim(self.raw.as_ptr(), self.borrow_word(), held)
     }
 
-    /// Locks the value; the guard derefs to `&mut T`.
+    /// Acquires the value's lock (Python's `v.acquire()`, or `with v.get_lock():`); the guard
+    /// derefs to `&mut T` and releases the lock on drop.
     ///
     /// # Errors
     /// [`OwnerDied`] (holding the guard) when a process died holding the lock.
@@ -291,21 +293,24 @@ impl<T: ShmSafe + Copy> Value<T> {
     /// ```
     /// let v = multiproc::Value::new([0u8; 4])?;
     /// {
-    ///     let mut g = v.lock().unwrap();
+    ///     let mut g = v.acquire().unwrap();
     ///     g[1] = 7;
     /// }
     /// assert_eq!(v.get(), [0, 7, 0, 0]);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn lock(&self) -> Result<ValueGuard<'_, T>, OwnerDied<ValueGuard<'_, T>>> {
+    pub fn acquire(&self) -> Result<ValueGuard<'_, T>, OwnerDied<ValueGuard<'_, T>>> {
         blocking(self.lock.take(How::Block), |h| self.guard(h))
     }
 
-    /// Locks the value if its lock is free now.
+    /// Acquires the value's lock if it is free now (Python's `v.acquire(False)`).
     ///
     /// # Errors
     /// [`TryAcquireError::WouldBlock`] when the lock is held elsewhere;
-    /// [`TryAcquireError::OwnerDied`] as for [`lock`](Self::lock).
+    /// [`TryAcquireError::OwnerDied`] as for [`acquire`](Self::acquire).
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
     ///
     /// # Examples
     /// ```
@@ -313,39 +318,46 @@ impl<T: ShmSafe + Copy> Value<T> {
     /// let lock = Lock::new()?;
     /// let v = Value::with_lock(0i32, lock.clone())?;
     /// let held = lock.acquire().unwrap();
-    /// assert!(v.try_lock().unwrap_err().is_would_block());
+    /// assert!(v.try_acquire().unwrap_err().is_would_block());
     /// drop(held);
-    /// assert!(v.try_lock().is_ok());
+    /// assert!(v.try_acquire().is_ok());
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn try_lock(&self) -> Result<ValueGuard<'_, T>, TryAcquireError<ValueGuard<'_, T>>> {
+    pub fn try_acquire(&self) -> Result<ValueGuard<'_, T>, TryAcquireError<ValueGuard<'_, T>>> {
         trying(self.lock.take(How::Try), |h| self.guard(h))
     }
 
-    /// Locks the value, waiting at most `timeout`.
+    /// Acquires the value's lock, waiting at most `timeout` (Python's
+    /// `v.acquire(timeout=t)`). A zero timeout only checks; `Duration::MAX` waits forever.
     ///
     /// # Errors
     /// [`AcquireTimeoutError::Timeout`] when the lock stayed held;
-    /// [`AcquireTimeoutError::OwnerDied`] as for [`lock`](Self::lock).
+    /// [`AcquireTimeoutError::OwnerDied`] as for [`acquire`](Self::acquire).
+    ///
+    /// # Panics
+    /// As [`acquire`](Self::acquire).
     ///
     /// # Examples
     /// ```
     /// use std::time::Duration;
     /// let v = multiproc::Value::new(1u16)?;
-    /// *v.lock_timeout(Duration::from_secs(1)).unwrap() += 1;
+    /// *v.acquire_timeout(Duration::from_secs(1)).unwrap() += 1;
     /// assert_eq!(v.get(), 2);
     /// # Ok::<(), std::io::Error>(())
     /// ```
-    pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
+    pub fn acquire_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<ValueGuard<'_, T>, AcquireTimeoutError<ValueGuard<'_, T>>> {
         timed(self.lock.take(How::Timeout(timeout)), |h| self.guard(h))
     }
 
     fn locked_anyway(&self) -> ValueGuard<'_, T> {
-        self.lock().unwrap_or_else(OwnerDied::into_guard)
+        self.acquire().unwrap_or_else(OwnerDied::into_guard)
     }
 
     /// The value, read under the lock (Python's `v.value`). After an owner death it reads
-    /// what is there and leaves the lock marked for the next `lock()` to report.
+    /// what is there and leaves the lock marked for the next `acquire()` to report.
     ///
     /// # Examples
     /// ```
