@@ -1,10 +1,18 @@
 //! Contexts: Python's `get_context(method)`, the start method bound to the factories, on top
 //! of everything else.
 
-use serde::Serialize;
+use std::io;
 
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::connection::Connection;
 use crate::func::Target;
 use crate::process::{Process, Run, StartMethod, TargetResult, get_start_method};
+use crate::queue::{JoinableQueue, Queue, SimpleQueue};
+use crate::shared::{Array, RawArray, RawValue, Value};
+use crate::shm::ShmSafe;
+use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
 
 /// A start method bound to the factories, as Python's `get_context(method)`.
 ///
@@ -82,5 +90,191 @@ impl Context {
         let p = Process::from_run(job);
         p.set_start_method(self.method).expect("fresh process");
         p
+    }
+
+    /// A [`Queue`] (Python's `ctx.Queue(maxsize)`; `0` is unbounded). Every object works with
+    /// every start method, so the context only carries over code written against it.
+    ///
+    /// # Examples
+    /// ```
+    /// let ctx = multiproc::get_context(None);
+    /// let q = ctx.queue::<u32>(0)?;
+    /// q.put(1).unwrap();
+    /// assert_eq!(q.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn queue<T: Serialize + DeserializeOwned>(&self, maxsize: usize) -> io::Result<Queue<T>> {
+        if maxsize == 0 { Queue::new() } else { Queue::with_maxsize(maxsize) }
+    }
+
+    /// A [`JoinableQueue`] (Python's `ctx.JoinableQueue(maxsize)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let q = multiproc::get_context(None).joinable_queue::<u32>(0)?;
+    /// q.put(1).unwrap();
+    /// q.get()?;
+    /// q.task_done()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn joinable_queue<T: Serialize + DeserializeOwned>(&self, maxsize: usize) -> io::Result<JoinableQueue<T>> {
+        if maxsize == 0 { JoinableQueue::new() } else { JoinableQueue::with_maxsize(maxsize) }
+    }
+
+    /// A [`SimpleQueue`] (Python's `ctx.SimpleQueue()`).
+    ///
+    /// # Examples
+    /// ```
+    /// let q = multiproc::get_context(None).simple_queue::<String>()?;
+    /// assert!(q.is_empty());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn simple_queue<T: Serialize + DeserializeOwned>(&self) -> io::Result<SimpleQueue<T>> {
+        SimpleQueue::new()
+    }
+
+    /// A pair of connections (Python's `ctx.Pipe(duplex)`); see [`pipe`](crate::pipe).
+    ///
+    /// # Examples
+    /// ```
+    /// let (a, b) = multiproc::get_context(None).pipe(true)?;
+    /// a.send(&5u8)?;
+    /// assert_eq!(b.recv::<u8>()?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pipe(&self, duplex: bool) -> io::Result<(Connection, Connection)> {
+        crate::connection::pipe(duplex)
+    }
+
+    /// A [`Lock`] (Python's `ctx.Lock()`).
+    ///
+    /// # Examples
+    /// ```
+    /// let lock = multiproc::get_context(None).lock()?;
+    /// drop(lock.acquire());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn lock(&self) -> io::Result<Lock> {
+        Lock::new()
+    }
+
+    /// An [`RLock`] (Python's `ctx.RLock()`).
+    ///
+    /// # Examples
+    /// ```
+    /// let r = multiproc::get_context(None).rlock()?;
+    /// drop(r.acquire());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn rlock(&self) -> io::Result<RLock> {
+        RLock::new()
+    }
+
+    /// A [`Semaphore`] (Python's `ctx.Semaphore(value)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let s = multiproc::get_context(None).semaphore(2)?;
+    /// assert_eq!(s.get_value(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn semaphore(&self, value: u32) -> io::Result<Semaphore> {
+        Semaphore::new(value)
+    }
+
+    /// A [`BoundedSemaphore`] (Python's `ctx.BoundedSemaphore(value)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let s = multiproc::get_context(None).bounded_semaphore(1)?;
+    /// assert_eq!(s.get_value(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bounded_semaphore(&self, value: u32) -> io::Result<BoundedSemaphore> {
+        BoundedSemaphore::new(value)
+    }
+
+    /// An [`Event`] (Python's `ctx.Event()`).
+    ///
+    /// # Examples
+    /// ```
+    /// let e = multiproc::get_context(None).event()?;
+    /// assert!(!e.is_set());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn event(&self) -> io::Result<Event> {
+        Event::new()
+    }
+
+    /// A [`Condition`] over a new [`RLock`] (Python's `ctx.Condition()`).
+    ///
+    /// # Examples
+    /// ```
+    /// let c = multiproc::get_context(None).condition()?;
+    /// let _g = c.acquire();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn condition(&self) -> io::Result<Condition<RLock>> {
+        Condition::new()
+    }
+
+    /// A [`Barrier`] for `parties` (Python's `ctx.Barrier(parties)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::get_context(None).barrier(2)?;
+    /// assert_eq!(b.parties(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn barrier(&self, parties: u32) -> io::Result<Barrier> {
+        Barrier::new(parties)
+    }
+
+    /// A [`Value`] with a new lock (Python's `ctx.Value(typecode, value)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let v = multiproc::get_context(None).value(7i64)?;
+    /// assert_eq!(v.get(), 7);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn value<T: ShmSafe + Copy>(&self, value: T) -> io::Result<Value<T>> {
+        Value::new(value)
+    }
+
+    /// An [`Array`] holding `items`, with a new lock (Python's `ctx.Array(typecode, items)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let a = multiproc::get_context(None).array(&[1.5f64, 2.5])?;
+    /// assert_eq!(a.to_vec(), [1.5, 2.5]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn array<T: ShmSafe + Copy>(&self, items: &[T]) -> io::Result<Array<T>> {
+        Array::from_slice(items)
+    }
+
+    /// A [`RawValue`] (Python's `ctx.RawValue(typecode, value)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let v = multiproc::get_context(None).raw_value(3u8)?;
+    /// assert_eq!(v.get(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn raw_value<T: ShmSafe + Copy>(&self, value: T) -> io::Result<RawValue<T>> {
+        RawValue::new(value)
+    }
+
+    /// A [`RawArray`] holding `items` (Python's `ctx.RawArray(typecode, items)`).
+    ///
+    /// # Examples
+    /// ```
+    /// let a = multiproc::get_context(None).raw_array(&[1u32, 2, 3])?;
+    /// assert_eq!(a.len(), 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn raw_array<T: ShmSafe + Copy>(&self, items: &[T]) -> io::Result<RawArray<T>> {
+        RawArray::from_slice(items)
     }
 }

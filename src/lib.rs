@@ -153,6 +153,7 @@ mod deadline;
 mod error;
 mod func;
 pub mod handle;
+pub mod logging;
 mod process;
 pub mod queue;
 mod service;
@@ -160,17 +161,17 @@ mod shared;
 mod shm;
 pub mod sync;
 mod sys;
-mod util;
+pub mod util;
 
 pub use crate::connection::{Connection, pipe};
 pub use crate::context::{Context, get_context};
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::func::Target;
-pub use crate::process::start::spawn::set_executable;
+pub use crate::process::start::spawn::{get_executable, set_executable};
 pub use crate::process::{
     ChildFailure, ContextError, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, StartMethod,
     TargetResult, active_children, cpu_count, current_process, exit, get_all_start_methods, get_start_method,
-    get_start_method_opt, init, parent_process, process_cpu_count, set_start_method,
+    get_start_method_opt, init, parent_process, process_cpu_count, set_forkserver_preload, set_start_method,
 };
 pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
 pub use crate::shared::{

@@ -5,7 +5,7 @@
 //!
 //! | layer | modules |
 //! |---|---|
-//! | 0 | `sys`, `util`, `func`, `deadline`, `error`, `codec`, `wait` |
+//! | 0 | `sys`, `util`, `func`, `logging`, `deadline`, `error`, `codec`, `wait` |
 //! | 1 | `handle`, `service` |
 //! | 2 | `shm` |
 //! | 3 | `sync` |
@@ -27,6 +27,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("sys", 0),
     ("util", 0),
     ("func", 0),
+    ("logging", 0),
     ("deadline", 0),
     ("error", 0),
     ("codec", 0),

@@ -29,14 +29,33 @@ pub struct CurrentProcess {
 }
 
 impl CurrentProcess {
-    /// The name: `MainProcess` in the main process, the `Process` name in a child.
+    /// The name: `MainProcess` in the main process, the `Process` name in a child (or what
+    /// [`set_name`](CurrentProcess::set_name) made it).
     ///
     /// # Examples
     /// ```
     /// assert_eq!(multiproc::current_process().name(), "MainProcess");
     /// ```
-    pub fn name(&self) -> &str {
-        &self.info.name
+    pub fn name(&self) -> String {
+        lock(&G.current).as_ref().map(|i| i.name.clone()).unwrap_or_else(|| self.info.name.clone())
+    }
+
+    /// Renames the calling process (Python's `current_process().name = ...`): later log
+    /// records and panic reports carry the new name. The default names of its children
+    /// (`Process-N:M`) follow its identity, not its name, as in Python.
+    ///
+    /// # Examples
+    /// ```
+    /// let me = multiproc::current_process();
+    /// me.set_name("loader");
+    /// assert_eq!(multiproc::current_process().name(), "loader");
+    /// me.set_name("MainProcess");
+    /// ```
+    pub fn set_name(&self, name: impl Into<String>) {
+        let mut g = lock(&G.current);
+        let mut info = (**g.get_or_insert_with(main_info)).clone();
+        info.name = name.into();
+        *g = Some(Arc::new(info));
     }
 
     /// The pid of the calling process.
@@ -107,12 +126,21 @@ impl CurrentProcess {
 /// See [`CurrentProcess`].
 pub fn current_process() -> CurrentProcess {
     let mut g = lock(&G.current);
-    let info = g.get_or_insert_with(|| {
-        let mut authkey = vec![0u8; 32];
-        getrandom::fill(&mut authkey).expect("the system random number generator failed");
-        Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey })
-    });
+    let info = g.get_or_insert_with(main_info);
     CurrentProcess { info: info.clone() }
+}
+
+/// The main process's description, made on first use.
+fn main_info() -> Arc<SelfInfo> {
+    crate::logging::set_name_source(log_name);
+    let mut authkey = vec![0u8; 32];
+    getrandom::fill(&mut authkey).expect("the system random number generator failed");
+    Arc::new(SelfInfo { name: "MainProcess".into(), identity: Vec::new(), daemon: false, authkey })
+}
+
+/// The name log records carry.
+fn log_name() -> String {
+    current_process().name()
 }
 
 /// The parent of a child process, as Python's `parent_process()`.
@@ -255,6 +283,7 @@ pub(crate) struct ChildGlobals {
     current: Arc<SelfInfo>,
     parent: (u32, String),
     method: StartMethod,
+    log: Option<u8>,
 }
 
 impl ChildGlobals {
@@ -268,6 +297,7 @@ impl ChildGlobals {
             }),
             parent: (info.parent_pid, info.parent_name.clone()),
             method: info.method,
+            log: info.log,
         }
     }
 
@@ -284,6 +314,8 @@ impl ChildGlobals {
         std::mem::forget(current.replace(self.current));
         std::mem::forget(parent.replace(self.parent));
         G.process_counter.store(0, Ordering::Relaxed);
+        crate::logging::become_child(self.log);
+        crate::logging::set_name_source(log_name);
         *method = Some(self.method);
     }
 }

@@ -51,6 +51,7 @@ pub use self::method::{ContextError, StartMethod};
 pub use self::process::Process;
 pub use self::records::{ChildFailure, FailureKind};
 pub use self::runtime::exit;
+pub use self::start::forkserver::client::set_forkserver_preload;
 pub use self::target::{Run, TargetResult};
 
 use self::globals::G;

@@ -364,6 +364,7 @@ impl Process {
             parent_pid: sys::liveness::my_pid(),
             parent_name: cur.name().to_string(),
             method,
+            log: crate::logging::inherited(),
         };
         exit::ensure_exit_hook();
         let child = launcher::run(move || start::launch(method, info, target))?;
@@ -563,6 +564,17 @@ impl Process {
     /// ```
     pub fn pid(&self) -> Option<u32> {
         self.state().child.as_ref().and_then(|c| c.pid())
+    }
+
+    /// The child's pid once started: Python's `ident`, another name for [`pid`](Process::pid).
+    ///
+    /// # Examples
+    /// ```
+    /// let p = multiproc::Process::new(|| {}, ());
+    /// assert_eq!(p.ident(), p.pid());
+    /// ```
+    pub fn ident(&self) -> Option<u32> {
+        self.pid()
     }
 
     /// The exit code once the child ended: 0, `n`, 1 after a panic, `-N` after signal `N`.
@@ -798,6 +810,10 @@ impl LiveChild for Process {
 
     fn is_daemon(&self) -> bool {
         Process::is_daemon(self)
+    }
+
+    fn name(&self) -> String {
+        Process::name(self)
     }
 
     fn is_alive(&self) -> bool {

@@ -73,6 +73,8 @@ pub(crate) struct ChildInfo {
     pub(crate) parent_pid: u32,
     pub(crate) parent_name: String,
     pub(crate) method: StartMethod,
+    /// The parent's stderr logging level, when it logs to stderr (`logging::inherited`).
+    pub(crate) log: Option<u8>,
 }
 
 /// The message that tells a spawned or fork-server child what to run.
@@ -131,6 +133,7 @@ pub(crate) trait LiveChild: Send + Sync {
     /// parent's list and must leave those alone).
     fn creator_pid(&self) -> u32;
     fn is_daemon(&self) -> bool;
+    fn name(&self) -> String;
     fn is_alive(&self) -> bool;
     fn terminate(&self);
     fn join(&self);

@@ -28,6 +28,7 @@ use super::method::StartMethod;
 use super::records::{
     BootMsg, ChildFailure, ChildInfo, EXIT_FORK_SERVER, EXIT_FORKED, FailureKind, MAX_BOOT_MSG, Report, ReportTo,
 };
+use crate::logging::{Level, mp_log};
 use crate::sys;
 use crate::util::{lock, to_hex};
 
@@ -215,6 +216,7 @@ pub(crate) fn warm_up_child_path() {
         parent_pid: 0,
         parent_name: String::new(),
         method: StartMethod::ForkServer,
+        log: None,
     };
     let msg = BootMsg { exe_id: sys::exe::identity().to_vec(), entry: 0, info, payload: vec![0; 64] };
     if let Ok(bytes) = crate::codec::encode(&msg) {
@@ -254,7 +256,10 @@ pub(crate) fn run_child(sock: OwnedFd, msg: BootMsg, fds: Vec<OwnedFd>, expected
     } else {
         // SAFETY-relevant check done above: same binary, so the offset names an entry.
         match sys::exe::fn_at::<Entry>(msg.entry, &msg.exe_id) {
-            Ok(entry) => run_caught(move || entry(ctx)),
+            Ok(entry) => {
+                mp_log!(Level::Info, "child process calling self.run()");
+                run_caught(move || entry(ctx))
+            }
             Err(e) => {
                 ctx.fail_bootstrap(e.to_string());
                 drop(ctx);
@@ -281,8 +286,9 @@ pub fn exit(code: i32) -> ! {
 
 /// Ends a child: report a failure, join its own children, flush, exit.
 pub(crate) fn finish_child(code: i32) -> ! {
+    mp_log!(Level::Info, "process exiting with exitcode {code}");
     send_report();
-    super::exit::exit_function();
+    crate::util::exit_sequence();
     // (stderr is unbuffered: nothing to flush there.)
     let _ = std::io::stdout().flush();
     match G.exit_mode.load(Ordering::Relaxed) {

@@ -3,6 +3,7 @@
 use std::io::Write;
 
 use crate::error::ProcessError;
+use crate::logging::{Level, mp_log};
 use crate::process::child::ChildHandle;
 use crate::process::current::ChildGlobals;
 use crate::process::globals::G;
@@ -34,6 +35,7 @@ pub(crate) fn launch(info: ChildInfo, target: Work) -> Result<ChildHandle, Proce
     let mut children = lock(&G.children);
     let mut registry = lock(&G.fork_reports);
     let heap = crate::shm::heap::hold_for_fork();
+    let hooks = crate::util::hold_for_fork();
     let report_to =
         reports::address(&mut registry).map_err(|e| ProcessError::os("listening for the children's reports", e))?;
     let mut out = std::io::stdout().lock();
@@ -65,11 +67,13 @@ pub(crate) fn launch(info: ChildInfo, target: Work) -> Result<ChildHandle, Proce
                 _ => sys::proc::exit_immediately(1),
             }
             runtime::become_child_panics();
+            hooks.child_after_fork();
+            mp_log!(Level::Info, "child process calling self.run()");
             let code = target.run_here();
             runtime::finish_child(code)
         }
         Ok(Forked::Parent(pid)) => {
-            drop((server, launcher, current, parent, method, report, failure, children, registry, heap));
+            drop((server, launcher, current, parent, method, report, failure, children, registry, heap, hooks));
             drop((out, err));
             // The parent's copy of the target goes now: the handles in it (a pipe's write
             // end, say) must close here, or a reader waiting for end of file would wait for

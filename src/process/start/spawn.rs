@@ -35,3 +35,14 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
 pub fn set_executable(path: impl Into<std::path::PathBuf>) {
     sys::exe::set_executable(path.into());
 }
+
+/// The binary spawned children run (Python's `get_executable`): the one set with
+/// [`set_executable`], else `/proc/self/exe` (the running binary).
+///
+/// # Examples
+/// ```
+/// assert_eq!(multiproc::get_executable(), std::path::PathBuf::from("/proc/self/exe"));
+/// ```
+pub fn get_executable() -> std::path::PathBuf {
+    sys::exe::executable()
+}

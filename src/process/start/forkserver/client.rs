@@ -1,10 +1,11 @@
 //! The client side of the fork server: start it, ask it for children, replace it when it died.
 
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 
 use super::conn::ServerConn;
 use super::status::StatusPipe;
-use super::wire::Request;
+use super::wire::{ENV_PRELOAD, Request, encode_preload};
 use crate::error::{ProcessError, ProcessErrorKind};
 use crate::process::child::ChildHandle;
 use crate::process::globals::G;
@@ -13,14 +14,51 @@ use crate::sys;
 use crate::sys::exe::ENV_PARENT;
 use crate::util::lock;
 
+/// The functions a new fork server runs first (`set_forkserver_preload`).
+static PRELOAD: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
+
+/// Sets functions the fork server runs once, before it forks any child, so that expensive
+/// set-up (loading a model, building tables, warming caches) is done once and shared by every
+/// child it forks afterwards, copy-on-write: Python's `set_forkserver_preload`, with
+/// functions instead of module names.
+///
+/// The list is read when a fork server starts: set it before the first start with
+/// [`StartMethod::ForkServer`](crate::StartMethod::ForkServer) (a server already running
+/// keeps what it ran). A preload function that panics is reported on stderr and the server
+/// goes on, as CPython's goes on after a failed import.
+///
+/// # Examples
+/// ```no_run
+/// use std::sync::OnceLock;
+/// use multiproc::{StartMethod, get_context, set_forkserver_preload};
+///
+/// static TABLE: OnceLock<Vec<u64>> = OnceLock::new();
+/// fn build_table() {
+///     TABLE.get_or_init(|| (0..1_000_000).map(|x| x * x).collect());
+/// }
+///
+/// set_forkserver_preload(&[build_table]);
+/// let p = get_context(Some(StartMethod::ForkServer))
+///     .process(|| assert_eq!(TABLE.get().map(|t| t[3]), Some(9)), ());
+/// p.start()?;
+/// assert_eq!(p.join()?, 0);
+/// # Ok::<(), multiproc::ProcessError>(())
+/// ```
+pub fn set_forkserver_preload(functions: &[fn()]) {
+    *lock(&PRELOAD) = functions.to_vec();
+}
+
 fn start_server() -> Result<ServerConn, ProcessError> {
     let (ours, theirs) =
         sys::socket::socketpair(sys::socket::PairKind::SeqPacket).map_err(|e| ProcessError::os("socketpair", e))?;
+    let me = sys::liveness::my_pid().to_string();
+    let offsets: Vec<isize> = lock(&PRELOAD).iter().map(|&f| sys::exe::fn_offset(f)).collect();
+    let preload = encode_preload(sys::exe::identity(), &offsets);
+    let env = [(ENV_PARENT, me.as_str()), (ENV_PRELOAD, preload.as_str())];
+    let pid = sys::exe::reexec("forkserver", theirs, &env).map(|c| c.id()).map_err(|e| {
+        ProcessError::new(ProcessErrorKind::ForkServer, format!("cannot start the fork server: {e}")).with_source(e)
+    })?;
     let me = sys::liveness::my_pid();
-    let pid =
-        sys::exe::reexec("forkserver", theirs, &[(ENV_PARENT, &me.to_string())]).map(|c| c.id()).map_err(|e| {
-            ProcessError::new(ProcessErrorKind::ForkServer, format!("cannot start the fork server: {e}")).with_source(e)
-        })?;
     Ok(ServerConn { owner: me, control: ours, pidfd: sys::proc::pidfd_open(pid).ok() })
 }
 

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
-use super::wire::{Notice, REQUEST_FDS, Request, Status};
+use super::wire::{ENV_PRELOAD, Notice, REQUEST_FDS, Request, Status, decode_preload};
 use crate::process::runtime;
 use crate::sys;
 use crate::sys::proc::Forked;
@@ -30,6 +30,7 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
     runtime::ensure_panic_hook();
     sys::exe::identity();
     crate::handle::warm_up();
+    run_preload();
     let fail = |what: &str, e: std::io::Error| -> ! {
         eprintln!("multiproc fork server: cannot {what}: {e}");
         std::process::exit(1)
@@ -93,6 +94,26 @@ pub(crate) fn serve(control: OwnedFd, parent: u32) -> ! {
     }
 }
 
+/// Runs the functions of `set_forkserver_preload`, once, before the first fork.
+fn run_preload() {
+    let Ok(spec) = std::env::var(ENV_PRELOAD) else { return };
+    sys::env_remove(ENV_PRELOAD);
+    let Some((exe_id, offsets)) = decode_preload(&spec) else {
+        eprintln!("multiproc fork server: malformed {ENV_PRELOAD} value {spec:?}; preloading nothing");
+        return;
+    };
+    for off in offsets {
+        match sys::exe::fn_at::<fn()>(off, &exe_id) {
+            Ok(f) => {
+                if std::panic::catch_unwind(f).is_err() {
+                    eprintln!("multiproc fork server: a preload function panicked; going on without it");
+                }
+            }
+            Err(e) => eprintln!("multiproc fork server: cannot preload: {e}"),
+        }
+    }
+}
+
 /// Reads the spares' notices that have arrived: which child each became, with its status
 /// pipe.
 fn take_notices(notices: &OwnedFd, children: &mut HashMap<u32, OwnedFd>, spare: &mut Option<u32>, lost: &mut u32) {
@@ -150,6 +171,7 @@ fn wait_as_spare(control: OwnedFd, notify: OwnedFd, server: u32, inherited: Inhe
     let _ = sys::fd::write_all(status_w.as_fd(), &Status::Pid(me).encode());
     drop((status_w, notify, control));
     runtime::set_forked(true);
+    crate::util::run_after_fork();
     let (msg, fds) = runtime::read_boot(&boot_child);
     runtime::run_child(boot_child, msg, fds, server)
 }

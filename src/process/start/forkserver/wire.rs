@@ -79,6 +79,24 @@ impl Status {
     }
 }
 
+/// Environment variable that tells a new fork server which functions to run before it forks
+/// anything (`set_forkserver_preload`).
+pub(super) const ENV_PRELOAD: &str = "MULTIPROC_PRELOAD";
+
+/// The preload list as [`ENV_PRELOAD`] carries it: `<binary identity hex>:<offset>,<offset>`.
+pub(super) fn encode_preload(exe_id: &[u8], offsets: &[isize]) -> String {
+    let offs: Vec<String> = offsets.iter().map(isize::to_string).collect();
+    format!("{}:{}", crate::util::to_hex(exe_id), offs.join(","))
+}
+
+/// The binary identity and offsets of an [`encode_preload`] value.
+pub(super) fn decode_preload(s: &str) -> Option<(Vec<u8>, Vec<isize>)> {
+    let (id, offs) = s.split_once(':')?;
+    let offsets =
+        if offs.is_empty() { Vec::new() } else { offs.split(',').map(|o| o.parse().ok()).collect::<Option<_>>()? };
+    Some((crate::util::from_hex(id)?, offsets))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +112,11 @@ mod tests {
         assert_eq!(Request::decode(&Request.encode(), 2), Some(Request));
         assert_eq!(Request::decode(b"F", 1), None);
         assert_eq!(Request::decode(b"G", 2), None);
+        let e = encode_preload(&[0xab, 1], &[-40, 7]);
+        assert_eq!(decode_preload(&e), Some((vec![0xab, 1], vec![-40, 7])));
+        assert_eq!(decode_preload(&encode_preload(&[1], &[])), Some((vec![1], vec![])));
+        for bad in ["", "ab", "zz:1", "ab:x", "ab:1,,2"] {
+            assert_eq!(decode_preload(bad), None, "{bad:?}");
+        }
     }
 }
