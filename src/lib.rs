@@ -175,8 +175,8 @@ pub use crate::process::{
 };
 pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
 pub use crate::shared::{
-    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, Value, ValueGuard,
-    ValueLock,
+    Array, ArrayGuard, Item, ListIndex, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, Value,
+    ValueGuard, ValueLock,
 };
 pub use crate::shm::{SharedMemory, ShmSafe};
 pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};
