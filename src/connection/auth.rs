@@ -54,7 +54,7 @@ pub(crate) const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 /// let mut l = Listener::builder().authkey(b"k").digest(Digest::Sha3_256).bind()?;
 /// let addr = l.address().clone();
 /// let t = std::thread::spawn(move || Client::builder(&addr).authkey(b"k").digest(Digest::Sha3_384).connect());
-/// let server_side = l.accept()?;
+/// let _server_side = l.accept()?;
 /// t.join().unwrap()?;
 /// assert_eq!(Digest::Sha3_256.name(), "sha3_256");
 /// # Ok::<(), multiproc::connection::ConnectionError>(())

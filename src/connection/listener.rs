@@ -421,8 +421,9 @@ impl ListenerBuilder {
     /// ([`ConnectionError::Authentication`], [`ConnectionError::HandshakeTimeout`], ...) with
     /// [`last_accepted`](Listener::last_accepted) set to that peer, as CPython's `accept`
     /// raises `AuthenticationError`. Default `false`: failures are counted and logged, and
-    /// `accept` waits on for a client that succeeds. Either way the listener stays usable,
-    /// and shed handshakes are never reported (they are load, not a peer's fault).
+    /// `accept` waits on for a client that succeeds. Either way the listener stays usable.
+    /// Shed handshakes are never reported (they are load, not a peer's fault), nor is a client
+    /// gone before its challenge could be sent (it is only counted).
     ///
     /// # Examples
     /// ```

@@ -8,13 +8,24 @@
 //! | `recv_bytes_into(buf, offset)` | [`Connection::recv_bytes_into`] |
 //! | `poll(timeout)` | [`Connection::poll`]`(Some(d))`, `poll(None)` blocks |
 //! | `Listener(address, authkey=...)`, `Client(address, authkey=...)` | [`Listener::bind`], [`Client::connect`] |
+//! | `listener.accept()` | [`Listener::accept`], [`Listener::accept_timeout`], [`Listener::try_accept`] |
 //! | `wait(objects, timeout)` | [`wait()`] (returns the indexes of the ready objects) |
-//! | `deliver_challenge`, `answer_challenge` | [`deliver_challenge`], [`answer_challenge`] |
+//! | `deliver_challenge(conn, key, digest_name)`, `answer_challenge` | [`deliver_challenge`], [`answer_challenge`]; the digest is [`ListenerBuilder::digest`] / [`ClientBuilder::digest`] |
 //!
 //! The bytes on the wire are CPython's: `send_bytes`/`recv_bytes` talk to a Python
 //! `multiprocessing.connection` peer directly, and the authkey handshake authenticates against
 //! CPython 3.11, 3.12 and 3.13. Typed `send`/`recv` carry a `postcard` payload inside the same
 //! framing (Python peers use `send_bytes`/`recv_bytes` for those).
+//!
+//! Unlike CPython's, a [`Listener`] runs the handshakes of many clients at once, each with its
+//! own deadline, so a client that stalls or sends garbage holds up no one; one that fails is
+//! closed and counted ([`Listener::handshake_stats`]) rather than raised from `accept` (unless
+//! asked: [`ListenerBuilder::report_failed_handshakes`]).
+//!
+//! Receiving follows the crate's convention: `recv*()` waits as long as it takes,
+//! `try_recv*()` fails with [`ConnectionError::WouldBlock`] when no message has begun to
+//! arrive, and `recv*_timeout(d)` fails with [`ConnectionError::Timeout`]; a handshake that
+//! runs out of time is [`ConnectionError::HandshakeTimeout`] (also `is_timeout()`).
 //!
 //! A [`Connection`] crosses into a child process as an argument of
 //! [`Process::new`](crate::Process::new) under every start method, and over a Unix-socket
