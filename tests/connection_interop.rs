@@ -234,10 +234,17 @@ fn sha3_digests_both_ways() {
 #[test]
 fn python_clients_are_served_beside_stalled_peers() {
     let _w = Watchdog::new("python beside stalled peers", Duration::from_secs(120));
-    let mut l = Listener::bind("127.0.0.1:0", Some(KEY)).unwrap();
+    // A handshake timeout beyond the test: the stalled peers stay in their handshakes.
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey(KEY)
+        .handshake_timeout(Duration::from_secs(300))
+        .bind()
+        .unwrap();
     let Address::Tcp(a) = l.address().clone() else { unreachable!() };
     let stalled: Vec<_> = (0..50).map(|_| std::net::TcpStream::connect(a).unwrap()).collect();
-    for (v, label) in versions() {
+    let versions = versions();
+    for &(v, label) in &versions {
         let t = std::time::Instant::now();
         let child = python(v, &["client", &python_address(l.address()), &hex(KEY)]).spawn().unwrap();
         let c = l.accept().unwrap_or_else(|e| panic!("{label}: {e}"));
@@ -254,5 +261,10 @@ fn python_clients_are_served_beside_stalled_peers() {
         let (code, text) = finish(child);
         assert_eq!(code, 0, "{label}: {text}");
     }
-    assert!(l.handshake_stats().in_flight >= 1, "the stalled peers are still in their handshakes");
+    let stats = l.handshake_stats();
+    assert_eq!(
+        (stats.in_flight, stats.completed, stats.failed),
+        (stalled.len(), versions.len() as u64, 0),
+        "{stats:?}"
+    );
 }
