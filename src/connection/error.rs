@@ -53,7 +53,8 @@ pub enum ConnectionError {
     /// An argument is out of range (CPython's `ValueError`).
     InvalidArgument(String),
     /// The timeout of a `_timeout` call passed before a message (or, for
-    /// [`accept_timeout`](super::Listener::accept_timeout), an authenticated client) arrived.
+    /// [`accept_timeout`](super::Listener::accept_timeout), an authenticated client) arrived,
+    /// or a [`connect_timeout`](super::ClientBuilder::connect_timeout) passed.
     Timeout,
     /// A `try_` call found nothing to receive (or, for
     /// [`try_accept`](super::Listener::try_accept), no authenticated client) and did not wait.
@@ -156,7 +157,7 @@ impl fmt::Display for ConnectionError {
             ConnectionError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
             ConnectionError::Timeout => write!(
                 f,
-                "timed out: nothing arrived within the timeout (no message, or no authenticated client for accept); call again or wait longer"
+                "timed out: no message arrived, no client completed its handshake (accept), or the connect did not complete, within the timeout; call again or allow more time"
             ),
             ConnectionError::WouldBlock => write!(
                 f,
