@@ -2,15 +2,16 @@
 
 use std::fmt;
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::auth::{self, DEFAULT_HANDSHAKE_TIMEOUT};
+use super::auth::{self, DEFAULT_HANDSHAKE_TIMEOUT, Digest, HandshakeDeadline};
+use super::handshake::{DEFAULT_MAX_HANDSHAKES, HandshakeStats, Handshakes, Incoming, Outcome, Settings};
 use super::{Connection, ConnectionError, DEFAULT_MAX_MESSAGE};
-use crate::sys::net::FileKind;
+use crate::sys::net::{FileKind, StreamAddr};
 
 /// Where a [`Listener`] listens and a [`Client`] connects.
 ///
@@ -212,15 +213,57 @@ enum Sock {
     Tcp(TcpListener),
 }
 
+impl Sock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Sock::Unix(l) => l.as_fd(),
+            Sock::Tcp(l) => l.as_fd(),
+        }
+    }
+
+    /// Takes one connection waiting in the kernel, without blocking (`None`: none waits).
+    fn take(&self) -> std::io::Result<Option<Incoming>> {
+        loop {
+            let res = match self {
+                Sock::Unix(l) => l.accept().map(|(s, a)| {
+                    let peer = a.as_pathname().map(|p| Address::Unix(p.to_path_buf()));
+                    (OwnedFd::from(s), FileKind::Unix, peer)
+                }),
+                Sock::Tcp(l) => l.accept().map(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    (OwnedFd::from(s), FileKind::Inet, Some(Address::Tcp(a)))
+                }),
+            };
+            return match res {
+                Ok((fd, kind, peer)) => Ok(Some(Incoming { fd: crate::sys::fd::off_stdio(fd)?, kind, peer })),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        }
+    }
+}
+
 /// A server socket that accepts authenticated [`Connection`]s (Python:
 /// `multiprocessing.connection.Listener`).
 ///
-/// With an authkey, [`accept`](Listener::accept) runs CPython's mutual challenge-response
-/// handshake (it delivers a challenge, then answers the client's); a client that fails it,
-/// breaks the protocol or stalls past the handshake timeout (20 s by default) gets an error
-/// from that `accept` call only, and the listener keeps serving. TCP listeners require an
-/// authkey and bind `127.0.0.1` unless given another address. A Unix listener without an
-/// address binds in a private temporary directory; its socket file is removed on close.
+/// With an authkey, every client goes through CPython's mutual challenge-response handshake
+/// (the listener delivers a challenge, then answers the client's) before
+/// [`accept`](Listener::accept) hands it out. The handshakes run concurrently, each with its
+/// own deadline (the handshake timeout, 20 s by default), driven by `accept` without threads:
+/// a client that stalls, trickles bytes, sends garbage or has the wrong key holds up no one,
+/// and a good client is served in a few round trips even while hundreds of bad ones are
+/// connected. At most [`max_handshakes`](ListenerBuilder::max_handshakes) (default 128) run
+/// at once; when a newcomer finds them all taken, the oldest handshake whose peer has said
+/// nothing is shed. A handshake that fails only closes that connection: it is counted in
+/// [`handshake_stats`](Listener::handshake_stats), logged at debug level (the `log` crate),
+/// and `accept` goes on waiting for a client that succeeds. Servers that want each failure
+/// as an error of `accept`, as CPython raises it, ask for it with
+/// [`report_failed_handshakes`](ListenerBuilder::report_failed_handshakes).
+///
+/// TCP listeners require an authkey and bind `127.0.0.1` unless given another address. A
+/// Unix listener without an address binds in a private temporary directory; its socket file
+/// is removed on close.
 ///
 /// # Examples
 /// ```
@@ -239,9 +282,9 @@ enum Sock {
 pub struct Listener {
     sock: Option<Sock>,
     address: Address,
-    authkey: Option<Vec<u8>>,
+    /// The handshakes in flight; `None` without an authkey.
+    handshakes: Option<Handshakes>,
     last_accepted: Option<Address>,
-    handshake_timeout: Duration,
     max_message: usize,
     /// The socket file and the private directory to remove on close.
     cleanup: Option<(PathBuf, Option<PathBuf>)>,
@@ -254,7 +297,7 @@ impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Listener")
             .field("address", &self.address)
-            .field("authenticated", &self.authkey.is_some())
+            .field("authenticated", &self.handshakes.is_some())
             .field("closed", &self.sock.is_none())
             .finish()
     }
@@ -270,6 +313,7 @@ impl fmt::Debug for Listener {
 ///     .family(Family::Tcp)
 ///     .authkey(b"k")
 ///     .handshake_timeout(Duration::from_secs(5))
+///     .max_handshakes(32)
 ///     .max_message(1 << 20)
 ///     .bind()?;
 /// assert!(l.address().to_string().starts_with("127.0.0.1:"));
@@ -283,6 +327,9 @@ pub struct ListenerBuilder {
     handshake_timeout: Duration,
     max_message: usize,
     backlog: Option<u32>,
+    digest: Digest,
+    max_handshakes: usize,
+    report_failed_handshakes: bool,
 }
 
 impl ListenerBuilder {
@@ -324,7 +371,10 @@ impl ListenerBuilder {
         self
     }
 
-    /// How long a client may take to complete the handshake (default 20 s).
+    /// How long each client may take to complete its handshake, counted from the moment the
+    /// listener took it from the kernel (default 20 s). A client that is late is closed and
+    /// counted in [`HandshakeStats::timed_out`]. A timeout too large to represent
+    /// (`Duration::MAX`) never passes.
     ///
     /// # Examples
     /// ```
@@ -334,6 +384,60 @@ impl ListenerBuilder {
     /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many handshakes may be in flight at once (default 128; at least 1). Each costs a
+    /// descriptor and under 1 KiB. When a new client arrives and all are taken, the oldest
+    /// handshake whose peer has sent nothing yet (else the oldest) is closed to make room, so
+    /// a flood of silent connections cannot lock good clients out; raise it for servers that
+    /// expect more clients to connect within one handshake's round trips.
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().authkey(b"k").max_handshakes(1024).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn max_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max;
+        self
+    }
+
+    /// The digest of the challenges this listener sends (default [`Digest::Sha256`], as
+    /// CPython's). Clients answer with the digest named, whatever their own setting.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Digest, Listener};
+    /// let l = Listener::builder().authkey(b"k").digest(Digest::Sha3_256).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn digest(mut self, digest: Digest) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    /// Whether [`accept`](Listener::accept) returns the error of each failed handshake
+    /// ([`ConnectionError::Authentication`], [`ConnectionError::HandshakeTimeout`], ...) with
+    /// [`last_accepted`](Listener::last_accepted) set to that peer, as CPython's `accept`
+    /// raises `AuthenticationError`. Default `false`: failures are counted and logged, and
+    /// `accept` waits on for a client that succeeds. Either way the listener stays usable.
+    /// Shed handshakes are never reported (they are load, not a peer's fault), nor is a client
+    /// gone before its challenge could be sent (it is only counted).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Client, Listener};
+    /// let mut l = Listener::builder().authkey(b"right").report_failed_handshakes(true).bind()?;
+    /// let addr = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::connect(&addr, Some(b"wrong")).map(|_| ()));
+    /// let err = l.accept().unwrap_err();
+    /// assert!(err.is_authentication() && err.to_string().contains("different authkeys"));
+    /// assert!(t.join().unwrap().is_err());
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn report_failed_handshakes(mut self, report: bool) -> Self {
+        self.report_failed_handshakes = report;
         self
     }
 
@@ -365,8 +469,9 @@ impl ListenerBuilder {
     /// Binds and listens.
     ///
     /// # Errors
-    /// [`ConnectionError::InvalidArgument`] for an unusable address or a TCP listener without
-    /// an authkey; [`ConnectionError::Io`] when binding fails (for example `AddrInUse`).
+    /// [`ConnectionError::InvalidArgument`] for an unusable address, a TCP listener without
+    /// an authkey or `max_handshakes(0)`; [`ConnectionError::Io`] when binding fails (for
+    /// example `AddrInUse`).
     ///
     /// # Examples
     /// ```
@@ -383,6 +488,11 @@ impl ListenerBuilder {
         if family == Family::Tcp && self.authkey.is_none() {
             return Err(ConnectionError::InvalidArgument(
                 "a TCP listener needs an authkey: anyone who can reach the port could otherwise connect; pass .authkey(...)".into(),
+            ));
+        }
+        if self.max_handshakes == 0 {
+            return Err(ConnectionError::InvalidArgument(
+                "max_handshakes(0) would accept no client; allow at least 1 handshake in flight".into(),
             ));
         }
         let mut cleanup = None;
@@ -413,24 +523,37 @@ impl ListenerBuilder {
                 (Sock::Unix(l), Address::Unix(path))
             }
         };
-        let listener = Listener {
+        let mut listener = Listener {
             sock: Some(sock),
             address,
-            authkey: self.authkey,
+            handshakes: None,
             last_accepted: None,
-            handshake_timeout: self.handshake_timeout,
             max_message: self.max_message,
             cleanup,
             owner: std::process::id(),
         };
+        // (On failure below the listener is dropped, which removes a socket file it created.)
+        let sock = listener.sock.as_ref().expect("just bound");
         if let Some(n) = self.backlog {
-            // std listens with its own backlog; a second listen() on the socket sets ours. (On
-            // failure the listener is dropped, which removes a socket file it created.)
-            let fd = match listener.sock.as_ref().expect("just bound") {
-                Sock::Unix(l) => std::os::fd::AsFd::as_fd(l),
-                Sock::Tcp(l) => std::os::fd::AsFd::as_fd(l),
+            // std listens with its own backlog; a second listen() on the socket sets ours.
+            crate::sys::net::set_backlog(sock.as_fd(), n)?;
+        }
+        // accept takes clients without blocking: it waits in poll, and a client that another
+        // process took first (a forked copy of the listener) is not waited for.
+        match sock {
+            Sock::Unix(l) => l.set_nonblocking(true)?,
+            Sock::Tcp(l) => l.set_nonblocking(true)?,
+        }
+        if let Some(key) = self.authkey {
+            let settings = Settings {
+                key,
+                digest: self.digest,
+                timeout: self.handshake_timeout,
+                max: self.max_handshakes,
+                max_message: self.max_message,
+                report: self.report_failed_handshakes,
             };
-            crate::sys::net::set_backlog(fd, n)?;
+            listener.handshakes = Some(Handshakes::new(sock.as_fd(), settings)?);
         }
         Ok(listener)
     }
@@ -497,6 +620,9 @@ impl Listener {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_message: DEFAULT_MAX_MESSAGE,
             backlog: None,
+            digest: Digest::default(),
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            report_failed_handshakes: false,
         }
     }
 
@@ -525,12 +651,17 @@ impl Listener {
         self.last_accepted.as_ref()
     }
 
-    /// Waits for a client and authenticates it (when the listener has an authkey).
+    /// Waits for a client and returns its connection once it has authenticated (when the
+    /// listener has an authkey; see [`Listener`] for how handshakes run).
+    ///
+    /// A client that fails its handshake is not an error of `accept` (unless
+    /// [`report_failed_handshakes`](ListenerBuilder::report_failed_handshakes) is set): it is
+    /// closed and counted, and `accept` waits on for one that succeeds.
     ///
     /// # Errors
-    /// [`ConnectionError::Closed`] after [`close`](Listener::close);
-    /// [`ConnectionError::Authentication`] if this client failed the handshake (the listener
-    /// stays usable); the OS error otherwise.
+    /// [`ConnectionError::Closed`] after [`close`](Listener::close); the OS error when the
+    /// listening socket fails (for example `EMFILE` with no handshake in flight to shed);
+    /// with `report_failed_handshakes`, the error of a failed handshake.
     ///
     /// # Examples
     /// ```
@@ -543,11 +674,14 @@ impl Listener {
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn accept(&mut self) -> Result<Connection, ConnectionError> {
-        self.accept_until(None)
+        self.accept_until(None)?.ok_or(ConnectionError::Timeout)
     }
 
     /// Like [`accept`](Listener::accept), failing with [`ConnectionError::Timeout`] if no
-    /// client connects within `timeout` (the handshake has its own timeout).
+    /// client has completed its handshake within `timeout`. Handshakes still under way when it
+    /// gives up go on in the next call (each keeps its own deadline). `Duration::ZERO` makes
+    /// one pass without waiting; a timeout too large to represent (`Duration::MAX`) waits as
+    /// long as it takes.
     ///
     /// # Errors
     /// As [`accept`](Listener::accept), plus [`ConnectionError::Timeout`].
@@ -560,41 +694,100 @@ impl Listener {
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn accept_timeout(&mut self, timeout: Duration) -> Result<Connection, ConnectionError> {
-        self.accept_until(Some(Instant::now() + timeout))
+        self.accept_until(crate::deadline::after(timeout))?.ok_or(ConnectionError::Timeout)
     }
 
-    fn accept_until(&mut self, deadline: Option<Instant>) -> Result<Connection, ConnectionError> {
+    /// Returns a client whose handshake completes without waiting, else fails with
+    /// [`ConnectionError::WouldBlock`] at once. Each call also takes new clients from the
+    /// kernel and moves every handshake in flight on by what its peer has sent, so an event
+    /// loop that calls it whenever [`wait`](crate::connection::wait) reports the listener
+    /// ready serves clients as a blocking `accept` does.
+    ///
+    /// # Errors
+    /// As [`accept`](Listener::accept), plus [`ConnectionError::WouldBlock`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::connection::{wait, Client, Listener};
+    /// let mut l = Listener::builder().authkey(b"k").bind()?;
+    /// assert!(l.try_accept().unwrap_err().is_would_block());
+    /// let addr = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::connect(&addr, Some(b"k")).map(|_| ()));
+    /// let conn = loop {
+    ///     wait(&[&l], Some(Duration::from_secs(10)))?;
+    ///     match l.try_accept() {
+    ///         Ok(c) => break c,
+    ///         Err(e) if e.is_would_block() => continue, // a handshake took a step
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// };
+    /// t.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_accept(&mut self) -> Result<Connection, ConnectionError> {
+        self.accept_until(Some(Instant::now()))?.ok_or(ConnectionError::WouldBlock)
+    }
+
+    /// `Ok(None)` when the deadline passed (`None`: never).
+    fn accept_until(&mut self, deadline: Option<Instant>) -> Result<Option<Connection>, ConnectionError> {
         let sock = self.sock.as_ref().ok_or(ConnectionError::Closed)?;
-        if deadline.is_some() {
-            let fd = match sock {
-                Sock::Unix(l) => l.as_raw_fd(),
-                Sock::Tcp(l) => l.as_raw_fd(),
-            };
-            if crate::sys::net::poll_raw(&[fd], deadline)?.is_empty() {
-                return Err(ConnectionError::Timeout);
-            }
-        }
-        let (fd, kind, peer): (OwnedFd, FileKind, Option<Address>) = match sock {
-            Sock::Unix(l) => {
-                let (s, a) = retry_intr(|| l.accept())?;
-                let peer = a.as_pathname().map(|p| Address::Unix(p.to_path_buf()));
-                (s.into(), FileKind::Unix, peer)
-            }
-            Sock::Tcp(l) => {
-                let (s, a) = retry_intr(|| l.accept())?;
-                let _ = s.set_nodelay(true);
-                (s.into(), FileKind::Inet, Some(Address::Tcp(a)))
+        let Some(handshakes) = &mut self.handshakes else {
+            loop {
+                if let Some(i) = sock.take()? {
+                    let mut conn = Connection::new(i.fd, i.kind, true, true);
+                    conn.set_max_message(self.max_message);
+                    self.last_accepted = i.peer;
+                    return Ok(Some(conn));
+                }
+                if crate::sys::net::poll_raw(&[sock.as_fd().as_raw_fd()], deadline)?.is_empty() {
+                    return Ok(None);
+                }
             }
         };
-        let mut conn = Connection::new(crate::sys::fd::off_stdio(fd)?, kind, true, true);
-        conn.set_max_message(self.max_message);
-        self.last_accepted = peer;
-        if let Some(key) = &self.authkey {
-            let until = Instant::now() + self.handshake_timeout;
-            auth::deliver_challenge_until(&conn, key, until)?;
-            auth::answer_challenge_until(&conn, key, until)?;
+        match handshakes.run(sock.as_fd(), deadline, &mut || sock.take())? {
+            None => Ok(None),
+            Some(Outcome::Accepted(conn, peer)) => {
+                self.last_accepted = peer;
+                Ok(Some(conn))
+            }
+            Some(Outcome::Failed(e, peer)) => {
+                self.last_accepted = peer;
+                Err(e)
+            }
         }
-        Ok(conn)
+    }
+
+    /// What the handshakes of this listener came to so far: completed, failed, timed out,
+    /// shed, and how many are under way (all zero without an authkey).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::connection::{Client, Listener};
+    /// let mut l = Listener::builder().authkey(b"right").bind()?;
+    /// let addr = l.address().clone();
+    /// let bad = std::thread::spawn(move || Client::connect(&addr, Some(b"wrong")).map(|_| ()));
+    /// // The bad client is no error of accept: it is closed and counted.
+    /// while !bad.is_finished() {
+    ///     assert!(l.accept_timeout(Duration::from_millis(20)).unwrap_err().is_timeout());
+    /// }
+    /// assert!(bad.join().unwrap().unwrap_err().is_authentication());
+    /// assert_eq!(l.handshake_stats().failed, 1);
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn handshake_stats(&self) -> HandshakeStats {
+        self.handshakes.as_ref().map(Handshakes::stats).unwrap_or_default()
+    }
+
+    /// What `wait()` watches: the listening socket, or the handshakes' epoll set (readable
+    /// when a client waits or a handshake can progress); `None` once closed.
+    pub(crate) fn ready_fd(&self) -> Option<RawFd> {
+        self.sock.as_ref()?;
+        Some(match &self.handshakes {
+            Some(h) => h.ready_fd().as_raw_fd(),
+            None => self.as_raw_fd(),
+        })
     }
 
     /// Stops listening and removes the socket file this listener created. Idempotent;
@@ -608,6 +801,8 @@ impl Listener {
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn close(&mut self) {
+        // The handshakes in flight first: their descriptors leave the epoll set before closing.
+        self.handshakes = None;
         self.sock = None;
         if let Some((path, dir)) = self.cleanup.take()
             && self.owner == std::process::id()
@@ -633,7 +828,9 @@ impl Listener {
 }
 
 impl AsRawFd for Listener {
-    /// The listening socket (readable when a client is waiting), or -1 once closed.
+    /// The listening socket (readable when a client waits in the kernel), or -1 once closed.
+    /// To wait until `accept` has something to do (handshakes in flight included), pass the
+    /// listener itself to [`wait`](crate::connection::wait).
     fn as_raw_fd(&self) -> RawFd {
         match &self.sock {
             Some(Sock::Unix(l)) => l.as_raw_fd(),
@@ -646,15 +843,6 @@ impl AsRawFd for Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-fn retry_intr<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
-    loop {
-        match f() {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }
 
@@ -693,6 +881,8 @@ pub struct ClientBuilder {
     address: Result<Address, String>,
     authkey: Option<Vec<u8>>,
     handshake_timeout: Duration,
+    connect_timeout: Option<Duration>,
+    digest: Digest,
     max_message: usize,
 }
 
@@ -700,8 +890,10 @@ impl Client {
     /// Connects to `address`, authenticating with `authkey` if given.
     ///
     /// # Errors
-    /// [`ConnectionError::Authentication`] if the keys differ; the OS error if nothing
-    /// listens there.
+    /// [`ConnectionError::Authentication`] if the keys differ
+    /// ([`is_key_mismatch`](super::AuthenticationError::is_key_mismatch)) or the listener does
+    /// not follow the handshake; [`ConnectionError::HandshakeTimeout`] if the handshake took
+    /// longer than 20 s; the OS error if nothing listens there.
     ///
     /// # Examples
     /// ```
@@ -727,6 +919,8 @@ impl Client {
             address: address.to_address().map_err(|e| e.to_string()),
             authkey: None,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            connect_timeout: None,
+            digest: Digest::default(),
             max_message: DEFAULT_MAX_MESSAGE,
         }
     }
@@ -744,7 +938,9 @@ impl ClientBuilder {
         self
     }
 
-    /// How long the handshake may take (default 20 s).
+    /// How long the handshake may take once connected (default 20 s); a late handshake
+    /// fails with [`ConnectionError::HandshakeTimeout`]. A timeout too large to represent
+    /// (`Duration::MAX`) never passes.
     ///
     /// # Examples
     /// ```
@@ -753,6 +949,40 @@ impl ClientBuilder {
     /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How long connecting may take (default: as long as the OS takes, as CPython's
+    /// `Client`): a TCP connection being set up, or a Unix listener whose backlog is full.
+    /// A late connect fails with [`ConnectionError::Timeout`]. `Duration::ZERO` tries once
+    /// without waiting; a timeout too large to represent (`Duration::MAX`) waits as long as
+    /// it takes.
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::connection::{Client, Listener};
+    /// let mut l = Listener::builder().bind()?;
+    /// let c = Client::builder(l.address()).connect_timeout(Duration::from_secs(5)).connect()?;
+    /// let _server_side = l.accept()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// The digest of the challenge this client sends the listener (default
+    /// [`Digest::Sha256`], as CPython's). The client answers the listener's challenge with
+    /// whatever digest the listener names.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Client, Digest};
+    /// let b = Client::builder("/tmp/some.sock").authkey(b"k").digest(Digest::Sha3_384);
+    /// ```
+    pub fn digest(mut self, digest: Digest) -> Self {
+        self.digest = digest;
         self
     }
 
@@ -770,32 +1000,53 @@ impl ClientBuilder {
     /// Connects and authenticates.
     ///
     /// # Errors
-    /// As [`Client::connect`].
+    /// As [`Client::connect`], plus [`ConnectionError::Timeout`] when a
+    /// [`connect_timeout`](ClientBuilder::connect_timeout) passed.
     ///
     /// # Examples
     /// ```
     /// assert!(multiproc::connection::Client::builder("\0multiproc-nobody").connect().is_err());
     /// ```
     pub fn connect(self) -> Result<Connection, ConnectionError> {
-        let address = self.address.map_err(ConnectionError::InvalidArgument)?;
-        let (fd, kind): (OwnedFd, FileKind) = match &address {
-            Address::Tcp(a) => {
-                let s = TcpStream::connect(a)?;
-                let _ = s.set_nodelay(true);
-                (s.into(), FileKind::Inet)
-            }
-            Address::Unix(p) => (UnixStream::connect(p)?.into(), FileKind::Unix),
-            Address::Abstract(n) => {
-                let sa = std::os::unix::net::SocketAddr::from_abstract_name(n)?;
-                (UnixStream::connect_addr(&sa)?.into(), FileKind::Unix)
+        let address = self.address.clone().map_err(ConnectionError::InvalidArgument)?;
+        let (fd, kind): (OwnedFd, FileKind) = match self.connect_timeout.and_then(crate::deadline::after) {
+            None => match &address {
+                Address::Tcp(a) => (TcpStream::connect(a)?.into(), FileKind::Inet),
+                Address::Unix(p) => (UnixStream::connect(p)?.into(), FileKind::Unix),
+                Address::Abstract(n) => {
+                    let sa = std::os::unix::net::SocketAddr::from_abstract_name(n)?;
+                    (UnixStream::connect_addr(&sa)?.into(), FileKind::Unix)
+                }
+            },
+            Some(deadline) => {
+                let (to, kind) = match &address {
+                    Address::Tcp(a) => (StreamAddr::Inet(*a), FileKind::Inet),
+                    Address::Unix(p) => (StreamAddr::UnixPath(p), FileKind::Unix),
+                    Address::Abstract(n) => (StreamAddr::UnixAbstract(n), FileKind::Unix),
+                };
+                match crate::sys::net::connect_until(to, deadline) {
+                    Ok(fd) => (fd, kind),
+                    Err(e) if e.kind() == std::io::ErrorKind::TimedOut => return Err(ConnectionError::Timeout),
+                    Err(e) => return Err(e.into()),
+                }
             }
         };
-        let mut conn = Connection::new(crate::sys::fd::off_stdio(fd)?, kind, true, true);
+        let fd = crate::sys::fd::off_stdio(fd)?;
+        if kind == FileKind::Inet {
+            let s = TcpStream::from(fd);
+            let _ = s.set_nodelay(true);
+            return self.handshake(s.into(), kind);
+        }
+        self.handshake(fd, kind)
+    }
+
+    fn handshake(&self, fd: OwnedFd, kind: FileKind) -> Result<Connection, ConnectionError> {
+        let mut conn = Connection::new(fd, kind, true, true);
         conn.set_max_message(self.max_message);
         if let Some(key) = &self.authkey {
-            let until = Instant::now() + self.handshake_timeout;
-            auth::answer_challenge_until(&conn, key, until)?;
-            auth::deliver_challenge_until(&conn, key, until)?;
+            let deadline = HandshakeDeadline::after(self.handshake_timeout);
+            auth::answer_challenge_until(&conn, key, deadline)?;
+            auth::deliver_challenge_until(&conn, key, self.digest, deadline)?;
         }
         Ok(conn)
     }

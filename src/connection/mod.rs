@@ -8,13 +8,24 @@
 //! | `recv_bytes_into(buf, offset)` | [`Connection::recv_bytes_into`] |
 //! | `poll(timeout)` | [`Connection::poll`]`(Some(d))`, `poll(None)` blocks |
 //! | `Listener(address, authkey=...)`, `Client(address, authkey=...)` | [`Listener::bind`], [`Client::connect`] |
+//! | `listener.accept()` | [`Listener::accept`], [`Listener::accept_timeout`], [`Listener::try_accept`] |
 //! | `wait(objects, timeout)` | [`wait()`] (returns the indexes of the ready objects) |
-//! | `deliver_challenge`, `answer_challenge` | [`deliver_challenge`], [`answer_challenge`] |
+//! | `deliver_challenge(conn, key, digest_name)`, `answer_challenge` | [`deliver_challenge`], [`answer_challenge`]; the digest is [`ListenerBuilder::digest`] / [`ClientBuilder::digest`] |
 //!
 //! The bytes on the wire are CPython's: `send_bytes`/`recv_bytes` talk to a Python
 //! `multiprocessing.connection` peer directly, and the authkey handshake authenticates against
 //! CPython 3.11, 3.12 and 3.13. Typed `send`/`recv` carry a `postcard` payload inside the same
 //! framing (Python peers use `send_bytes`/`recv_bytes` for those).
+//!
+//! Unlike CPython's, a [`Listener`] runs the handshakes of many clients at once, each with its
+//! own deadline, so a client that stalls or sends garbage holds up no one; one that fails is
+//! closed and counted ([`Listener::handshake_stats`]) rather than raised from `accept` (unless
+//! asked: [`ListenerBuilder::report_failed_handshakes`]).
+//!
+//! Receiving follows the crate's convention: `recv*()` waits as long as it takes,
+//! `try_recv*()` fails with [`ConnectionError::WouldBlock`] when no message has begun to
+//! arrive, and `recv*_timeout(d)` fails with [`ConnectionError::Timeout`]; a handshake that
+//! runs out of time is [`ConnectionError::HandshakeTimeout`] (also `is_timeout()`).
 //!
 //! A [`Connection`] crosses into a child process as an argument of
 //! [`Process::new`](crate::Process::new) under every start method, and over a Unix-socket
@@ -42,7 +53,9 @@
 mod auth;
 mod error;
 mod framing;
+mod handshake;
 mod listener;
+mod transport;
 mod wait;
 
 use std::cell::Cell;
@@ -54,10 +67,12 @@ use serde::de::{DeserializeOwned, Deserializer};
 use serde::ser::{Error as _, Serializer};
 use serde::{Deserialize, Serialize};
 
-pub use self::auth::{answer_challenge, deliver_challenge};
+pub use self::auth::{Digest, answer_challenge, deliver_challenge};
 pub use self::error::{AuthenticationError, ConnectionError};
 use self::framing::Reader;
+pub use self::handshake::HandshakeStats;
 pub use self::listener::{Address, Client, ClientBuilder, Family, Listener, ListenerBuilder, ToAddress};
+use self::transport::Transport;
 pub use self::wait::{Waitable, wait};
 use crate::handle::Fd;
 use crate::sys::net::{self, FileKind};
@@ -117,8 +132,8 @@ pub fn pipe(duplex: bool) -> std::io::Result<(Connection, Connection)> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Connection {
-    fd: Option<OwnedFd>,
-    kind: FileKind,
+    /// `None` once closed.
+    transport: Option<Transport>,
     readable: Cell<bool>,
     writable: bool,
     max_message: usize,
@@ -127,17 +142,33 @@ pub struct Connection {
 impl fmt::Debug for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("fd", &self.fd.as_ref().map(|f| f.as_raw_fd()))
-            .field("kind", &self.kind)
+            .field("fd", &self.transport.as_ref().map(|t| t.as_fd().as_raw_fd()))
+            .field("kind", &self.transport.as_ref().map(Transport::kind))
             .field("readable", &self.readable.get())
             .field("writable", &self.writable)
             .finish()
     }
 }
 
+/// How long a receive waits for its message.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Wait {
+    /// As long as it takes (`recv`).
+    Forever,
+    /// Until the deadline, for the whole message (`_timeout`; `None`: forever).
+    Until(Option<Instant>),
+    /// Not at all for a message to begin (`try_`); one that has begun is read to its end.
+    Never,
+}
+
 impl Connection {
     pub(crate) fn new(fd: OwnedFd, kind: FileKind, readable: bool, writable: bool) -> Connection {
-        Connection { fd: Some(fd), kind, readable: Cell::new(readable), writable, max_message: DEFAULT_MAX_MESSAGE }
+        Connection {
+            transport: Some(Transport::fd(fd, kind)),
+            readable: Cell::new(readable),
+            writable,
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
     }
 
     /// Wraps a connected socket or a pipe end (Python: `Connection(handle, readable, writable)`).
@@ -157,24 +188,28 @@ impl Connection {
         Connection::new(fd, kind, readable, writable)
     }
 
-    fn fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
-        self.fd.as_ref().map(|f| f.as_fd()).ok_or(ConnectionError::Closed)
+    fn transport(&self) -> Result<&Transport, ConnectionError> {
+        self.transport.as_ref().ok_or(ConnectionError::Closed)
     }
 
-    fn check_readable(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
-        let fd = self.fd()?;
+    fn fd(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
+        Ok(self.transport()?.as_fd())
+    }
+
+    fn check_readable(&self) -> Result<&Transport, ConnectionError> {
+        let t = self.transport()?;
         if !self.readable.get() {
             return Err(ConnectionError::WriteOnly);
         }
-        Ok(fd)
+        Ok(t)
     }
 
-    fn check_writable(&self) -> Result<BorrowedFd<'_>, ConnectionError> {
-        let fd = self.fd()?;
+    fn check_writable(&self) -> Result<&Transport, ConnectionError> {
+        let t = self.transport()?;
         if !self.writable {
             return Err(ConnectionError::ReadOnly);
         }
-        Ok(fd)
+        Ok(t)
     }
 
     /// The descriptor number (Python: `fileno()`).
@@ -202,7 +237,7 @@ impl Connection {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn closed(&self) -> bool {
-        self.fd.is_none()
+        self.transport.is_none()
     }
 
     /// Can this end receive? (Stays true after the peer closes, as in CPython.)
@@ -241,7 +276,7 @@ impl Connection {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn close(&mut self) {
-        self.fd = None;
+        self.transport = None;
     }
 
     /// The largest message this end accepts from its peer ([`DEFAULT_MAX_MESSAGE`] unless set).
@@ -285,8 +320,9 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_clone(&self) -> Result<Connection, ConnectionError> {
-        let fd = crate::sys::fd::dup_cloexec(self.fd()?)?;
-        let mut c = Connection::new(fd, self.kind, self.readable.get(), self.writable);
+        let t = self.transport()?;
+        let fd = crate::sys::fd::dup_cloexec(t.as_fd())?;
+        let mut c = Connection::new(fd, t.kind(), self.readable.get(), self.writable);
         c.max_message = self.max_message;
         Ok(c)
     }
@@ -305,8 +341,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_bytes(&self, buf: &[u8]) -> Result<(), ConnectionError> {
-        let fd = self.check_writable()?;
-        framing::write_message(fd, self.kind, buf, &[])
+        framing::write_message(self.check_writable()?, buf, &[])
     }
 
     /// Sends `buf[offset..offset + size]` (the rest of the buffer when `size` is `None`),
@@ -326,7 +361,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send_bytes_range(&self, buf: &[u8], offset: usize, size: Option<usize>) -> Result<(), ConnectionError> {
-        let fd = self.check_writable()?;
+        let t = self.check_writable()?;
         let n = buf.len();
         if offset > n {
             return Err(ConnectionError::InvalidArgument(format!(
@@ -339,7 +374,7 @@ impl Connection {
                 "offset {offset} + size {size} is past the end of the {n}-byte buffer"
             )));
         }
-        framing::write_message(fd, self.kind, &buf[offset..offset + size], &[])
+        framing::write_message(t, &buf[offset..offset + size], &[])
     }
 
     /// Sends `value` encoded with postcard (Python: `send(obj)`).
@@ -360,13 +395,13 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn send<T: Serialize + ?Sized>(&self, value: &T) -> Result<(), ConnectionError> {
-        let fd = self.check_writable()?;
+        let t = self.check_writable()?;
         let (bytes, fds) = crate::handle::to_bytes_with_fds(value)?;
-        if !fds.is_empty() && self.kind != FileKind::Unix {
+        if !fds.is_empty() && !t.passes_fds() {
             return Err(ConnectionError::HandlesNotSupported);
         }
         let borrowed = crate::sys::socket::borrow_all(&fds);
-        framing::write_message(fd, self.kind, &bytes, &borrowed)
+        framing::write_message(t, &bytes, &borrowed)
     }
 
     /// Receives one message into a new buffer (Python: `recv_bytes()`), blocking until one
@@ -386,7 +421,7 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>, ConnectionError> {
-        self.recv_raw(self.max_message, None, false).map(|(b, _)| b)
+        self.recv_raw(self.max_message, Wait::Forever, false).map(|(b, _)| b)
     }
 
     /// Like [`recv_bytes`](Connection::recv_bytes) with a smaller limit for this message
@@ -404,12 +439,14 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_max(&self, maxlength: usize) -> Result<Vec<u8>, ConnectionError> {
-        self.recv_raw(maxlength.min(self.max_message), None, false).map(|(b, _)| b)
+        self.recv_raw(maxlength.min(self.max_message), Wait::Forever, false).map(|(b, _)| b)
     }
 
     /// Like [`recv_bytes`](Connection::recv_bytes), giving up with
-    /// [`ConnectionError::Timeout`] when no message starts within `timeout`. A message whose
-    /// rest does not arrive within the timeout leaves the connection unreadable.
+    /// [`ConnectionError::Timeout`] when the message has not arrived within `timeout`. A
+    /// message whose rest does not arrive within the timeout leaves the connection
+    /// unreadable. `Duration::ZERO` only checks; a timeout too large to represent
+    /// (`Duration::MAX`) waits as long as it takes.
     ///
     /// # Errors
     /// As [`recv_bytes`](Connection::recv_bytes), plus [`ConnectionError::Timeout`].
@@ -417,30 +454,35 @@ impl Connection {
     /// # Examples
     /// ```
     /// use std::time::Duration;
-    /// let (a, _b) = multiproc::pipe(true)?;
+    /// let (a, b) = multiproc::pipe(true)?;
     /// assert!(a.recv_bytes_timeout(Duration::from_millis(5)).unwrap_err().is_timeout());
-    /// # Ok::<(), std::io::Error>(())
+    /// b.send_bytes(b"x")?;
+    /// assert_eq!(a.recv_bytes_timeout(Duration::MAX)?, b"x");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, ConnectionError> {
-        self.recv_raw(self.max_message, Some(Instant::now() + timeout), false).map(|(b, _)| b)
+        self.recv_raw(self.max_message, Wait::Until(crate::deadline::after(timeout)), false).map(|(b, _)| b)
     }
 
-    /// Receives a message if one is already waiting, else fails with
-    /// [`ConnectionError::Timeout`] at once.
+    /// Receives a message if one has begun to arrive, else fails with
+    /// [`ConnectionError::WouldBlock`] at once. A message whose first bytes are here is read
+    /// to its end (its sender is writing it), as CPython's `poll(0)` then `recv_bytes()` does,
+    /// so a large message in transit is received whole instead of being cut.
     ///
     /// # Errors
-    /// As [`recv_bytes_timeout`](Connection::recv_bytes_timeout).
+    /// [`ConnectionError::WouldBlock`] when nothing is waiting, otherwise as
+    /// [`recv_bytes`](Connection::recv_bytes).
     ///
     /// # Examples
     /// ```
     /// let (a, b) = multiproc::pipe(true)?;
-    /// assert!(b.try_recv_bytes().unwrap_err().is_timeout());
+    /// assert!(b.try_recv_bytes().unwrap_err().is_would_block());
     /// a.send_bytes(b"now")?;
     /// assert_eq!(b.try_recv_bytes()?, b"now");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv_bytes(&self) -> Result<Vec<u8>, ConnectionError> {
-        self.recv_raw(self.max_message, Some(Instant::now()), false).map(|(b, _)| b)
+        self.recv_raw(self.max_message, Wait::Never, false).map(|(b, _)| b)
     }
 
     /// Receives one message into `buf` starting at `offset`; returns its length (Python:
@@ -467,15 +509,14 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_bytes_into(&self, buf: &mut [u8], offset: usize) -> Result<usize, ConnectionError> {
-        let fd = self.check_readable()?;
+        let t = self.check_readable()?;
         if offset > buf.len() {
             return Err(ConnectionError::InvalidArgument(format!(
                 "offset {offset} is past the end of the {}-byte buffer",
                 buf.len()
             )));
         }
-        let socket = self.kind != FileKind::Pipe;
-        let mut r = Reader { fd, fds: None, deadline: None, socket, spin: true, started: false };
+        let mut r = Reader { t, fds: None, deadline: None, start_by: None, spin: true, started: false };
         let len = match self.guard(r.read_len(self.max_message), &r)? {
             None => return Err(ConnectionError::Eof),
             Some(l) => l,
@@ -504,11 +545,12 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv<T: DeserializeOwned>(&self) -> Result<T, ConnectionError> {
-        self.recv_typed(None)
+        self.recv_typed(Wait::Forever)
     }
 
-    /// Like [`recv`](Connection::recv), giving up with [`ConnectionError::Timeout`] when no
-    /// message starts within `timeout`.
+    /// Like [`recv`](Connection::recv), giving up with [`ConnectionError::Timeout`] when the
+    /// message has not arrived within `timeout` (as
+    /// [`recv_bytes_timeout`](Connection::recv_bytes_timeout)).
     ///
     /// # Errors
     /// As [`recv`](Connection::recv), plus [`ConnectionError::Timeout`].
@@ -519,35 +561,41 @@ impl Connection {
     /// let (a, b) = multiproc::pipe(true)?;
     /// a.send(&5u8)?;
     /// assert_eq!(b.recv_timeout::<u8>(Duration::from_secs(1))?, 5);
+    /// assert!(b.recv_timeout::<u8>(Duration::ZERO).unwrap_err().is_timeout());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn recv_timeout<T: DeserializeOwned>(&self, timeout: Duration) -> Result<T, ConnectionError> {
-        self.recv_typed(Some(Instant::now() + timeout))
+        self.recv_typed(Wait::Until(crate::deadline::after(timeout)))
     }
 
-    /// Receives and decodes a message if one is already waiting, else fails with
-    /// [`ConnectionError::Timeout`] at once.
+    /// Receives and decodes a message if one has begun to arrive, else fails with
+    /// [`ConnectionError::WouldBlock`] at once (as [`try_recv_bytes`](Connection::try_recv_bytes)).
     ///
     /// # Errors
-    /// As [`recv_timeout`](Connection::recv_timeout).
+    /// [`ConnectionError::WouldBlock`] when nothing is waiting, otherwise as
+    /// [`recv`](Connection::recv).
     ///
     /// # Examples
     /// ```
     /// let (a, b) = multiproc::pipe(true)?;
-    /// assert!(b.try_recv::<u8>().unwrap_err().is_timeout());
-    /// # Ok::<(), std::io::Error>(())
+    /// assert!(b.try_recv::<u8>().unwrap_err().is_would_block());
+    /// a.send(&9u8)?;
+    /// assert_eq!(b.try_recv::<u8>()?, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn try_recv<T: DeserializeOwned>(&self) -> Result<T, ConnectionError> {
-        self.recv_typed(Some(Instant::now()))
+        self.recv_typed(Wait::Never)
     }
 
-    fn recv_typed<T: DeserializeOwned>(&self, deadline: Option<Instant>) -> Result<T, ConnectionError> {
-        let (bytes, fds) = self.recv_raw(self.max_message, deadline, self.kind == FileKind::Unix)?;
+    fn recv_typed<T: DeserializeOwned>(&self, wait: Wait) -> Result<T, ConnectionError> {
+        let with_fds = self.transport()?.passes_fds();
+        let (bytes, fds) = self.recv_raw(self.max_message, wait, with_fds)?;
         Ok(crate::handle::from_bytes_with_fds(&bytes, fds)?)
     }
 
     /// Is a message (or end of file) waiting? Never consumes anything (Python: `poll`).
-    /// `Some(Duration::ZERO)` checks once, `None` waits as long as it takes.
+    /// `Some(Duration::ZERO)` checks once, `None` (or a timeout too large to represent, such
+    /// as `Duration::MAX`) waits as long as it takes.
     ///
     /// # Errors
     /// [`ConnectionError::Closed`], [`ConnectionError::WriteOnly`], or the OS error.
@@ -563,27 +611,25 @@ impl Connection {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> Result<bool, ConnectionError> {
-        let fd = self.check_readable()?;
-        let deadline = timeout.map(|t| Instant::now() + t);
-        Ok(!net::poll_raw(&[fd.as_raw_fd()], deadline)?.is_empty())
+        let t = self.check_readable()?;
+        let deadline = timeout.and_then(crate::deadline::after);
+        Ok(t.wait_readable(deadline)?)
     }
 
-    /// Receives one raw message with an explicit limit and deadline (the handshake uses it).
+    /// Receives one raw message with an explicit limit and wait (the handshake uses it).
     pub(crate) fn recv_raw(
         &self,
         max: usize,
-        deadline: Option<Instant>,
+        wait: Wait,
         with_fds: bool,
     ) -> Result<(Vec<u8>, Vec<OwnedFd>), ConnectionError> {
-        let fd = self.check_readable()?;
-        let mut r = Reader {
-            fd,
-            fds: with_fds.then(Vec::new),
-            deadline,
-            socket: self.kind != FileKind::Pipe,
-            spin: deadline.is_none_or(|d| d > Instant::now()),
-            started: false,
+        let t = self.check_readable()?;
+        let (deadline, start_by, spin) = match wait {
+            Wait::Forever => (None, None, true),
+            Wait::Until(d) => (d, None, d.is_none_or(|d| d > Instant::now())),
+            Wait::Never => (None, Some(Instant::now()), false),
         };
+        let mut r = Reader { t, fds: with_fds.then(Vec::new), deadline, start_by, spin, started: false };
         let len = match self.guard(r.read_len(max), &r)? {
             None => return Err(ConnectionError::Eof),
             Some(l) => l,
@@ -608,7 +654,7 @@ impl Connection {
 impl AsRawFd for Connection {
     /// The descriptor number, or -1 once closed.
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_ref().map_or(-1, |f| f.as_raw_fd())
+        self.transport.as_ref().map_or(-1, |t| t.as_fd().as_raw_fd())
     }
 }
 
@@ -628,8 +674,8 @@ impl Serialize for FdRef<'_> {
 /// direction. It can be sent to a child as a process argument or over another connection.
 impl Serialize for Connection {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let fd = self.fd.as_ref().ok_or_else(|| S::Error::custom("a closed Connection cannot be sent"))?;
-        let kind = match self.kind {
+        let t = self.transport.as_ref().ok_or_else(|| S::Error::custom("a closed Connection cannot be sent"))?;
+        let kind = match t.kind() {
             FileKind::Pipe => 0u8,
             FileKind::Unix => 1,
             FileKind::Inet => 2,
@@ -641,7 +687,7 @@ impl Serialize for Connection {
         if self.writable {
             flags |= FLAG_WRITABLE;
         }
-        (FdRef(fd.as_fd()), flags, self.max_message as u64).serialize(s)
+        (FdRef(t.as_fd()), flags, self.max_message as u64).serialize(s)
     }
 }
 
