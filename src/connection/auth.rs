@@ -24,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 
-use super::{Connection, ConnectionError, Wait};
+use super::conn::{Connection, Wait};
+use super::error::ConnectionError;
 use crate::connection::error::AuthenticationError;
 
 pub(crate) const CHALLENGE: &[u8] = b"#CHALLENGE#";

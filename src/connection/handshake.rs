@@ -61,9 +61,10 @@ use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
+use super::address::Address;
 use super::auth::{self, Challenge, Digest, FAILURE, MAX_HANDSHAKE, WELCOME};
-use super::listener::Address;
-use super::{Connection, ConnectionError};
+use super::conn::Connection;
+use super::error::ConnectionError;
 use crate::connection::error::AuthenticationError;
 use crate::sys::net::{self, FileKind, Poller};
 

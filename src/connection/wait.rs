@@ -3,7 +3,8 @@
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{Connection, Listener};
+use super::conn::Connection;
+use super::listener::Listener;
 
 /// Something [`wait`] can watch: it becomes ready when its descriptor is readable (data,
 /// end of file, a client waiting, a process ended).
