@@ -152,6 +152,9 @@ mod context;
 mod deadline;
 mod error;
 mod func;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod logging;
 mod process;

@@ -51,7 +51,7 @@
 //! ```
 
 mod address;
-mod auth;
+pub(crate) mod auth;
 mod client;
 mod conn;
 mod error;

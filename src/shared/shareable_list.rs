@@ -297,6 +297,21 @@ impl ShareableList {
         ShareableList::from_shm(SharedMemory::open(name)?)
     }
 
+    /// Opens a list over `data` as a segment's contents and reads every item (fuzzing).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn fuzz(data: &[u8]) {
+        let Ok(shm) = SharedMemory::anonymous(data.len().max(1)) else { return };
+        if shm.write_at(0, data).is_err() {
+            return;
+        }
+        if let Ok(sl) = ShareableList::from_shm(shm) {
+            let _ = (sl.format(), sl.to_vec(), sl.get(-1));
+            for i in 0..sl.len() {
+                let _ = sl.set(i, 7i64);
+            }
+        }
+    }
+
     fn from_shm(shm: SharedMemory) -> io::Result<ShareableList> {
         let corrupt = |why: String| io::Error::from(ShareableListError::Corrupt(why));
         let size = shm.size();

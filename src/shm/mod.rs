@@ -19,7 +19,7 @@ pub(crate) use self::region::ShmBox;
 pub(crate) use self::segment::Segment;
 
 mod shared_memory;
-mod tracker;
+pub(crate) mod tracker;
 
 pub use self::shared_memory::SharedMemory;
 pub use self::shm_safe::ShmSafe;
