@@ -35,7 +35,7 @@ pub fn connection_framing(data: &[u8]) {
     }
     if let Some(c) = fed(data) {
         let mut buf = [0u8; 64];
-        while c.recv_bytes_into(&mut buf, 3).is_ok() || matches!(c.recv::<u8>(), Ok(_)) {}
+        while c.recv_bytes_into(&mut buf, 3).is_ok() || c.recv::<u8>().is_ok() {}
     }
     if let Some(c) = fed(data) {
         while c.recv::<(u32, String, Vec<u8>, Option<bool>)>().is_ok() {}
