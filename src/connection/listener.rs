@@ -69,8 +69,10 @@ impl Sock {
 /// [`report_failed_handshakes`](ListenerBuilder::report_failed_handshakes).
 ///
 /// TCP listeners require an authkey and bind `127.0.0.1` unless given another address. A
-/// Unix listener without an address binds in a private temporary directory; its socket file
-/// is removed on close.
+/// Unix listener without an address binds in a private temporary directory; one at a given
+/// path makes its socket file owner-only (mode 0600); either socket file is removed on close.
+/// An abstract socket (`"\0name"`) has no permissions at all: anyone on the machine can
+/// connect, so give it an authkey.
 ///
 /// # Examples
 /// ```
@@ -314,6 +316,13 @@ impl ListenerBuilder {
             Some(Address::Unix(path)) => {
                 let l = off_stdio_listener(UnixListener::bind(&path)?)?;
                 cleanup = Some((path.clone(), None));
+                // Owner-only, whatever the umask: connecting needs write permission on the
+                // socket file. (Between bind and this call it has the umask's mode; with the
+                // usual umask 022 nobody else can write to it then either.)
+                if let Err(e) = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)) {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e.into());
+                }
                 (Sock::Unix(l), Address::Unix(path))
             }
             None => {
