@@ -251,7 +251,7 @@ fn process_churn_under_random_kills() {
             .collect();
         started += batch.len() as u64;
         for p in &batch {
-            if rng.next() % 3 == 0 {
+            if rng.next().is_multiple_of(3) {
                 p.kill().unwrap();
             }
         }
