@@ -161,6 +161,7 @@ mod shm;
 pub mod sync;
 mod sys;
 mod util;
+mod wait;
 
 pub use crate::connection::{Connection, pipe};
 pub use crate::context::{Context, get_context};

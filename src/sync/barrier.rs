@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::raw::{BarrierState, SPIN_LIMIT, spin_round};
+use super::raw::BarrierState;
 use crate::shm::ShmBox;
 use crate::sys::exe::{fn_at, fn_offset};
 use crate::sys::futex;
+use crate::wait::{self, Look, Next, Waiter};
 
 const COUNT: u32 = 0x7fff;
 const GEN_SHIFT: u32 = 15;
@@ -407,35 +408,60 @@ impl Barrier {
             futex::wake(w, i32::MAX as u32);
             return Ok(idx);
         }
-        let mut spins = 0;
-        loop {
-            let v = w.load(Ordering::Acquire);
-            if gen_of(v) != generation {
-                let reset = self.state.reset_gen.load(Ordering::Acquire) == generation + 1;
-                return if reset { Err(BarrierError::Broken) } else { Ok(idx) };
-            }
-            if v & BROKEN != 0 {
-                return Err(BarrierError::Broken);
-            }
-            if spins < SPIN_LIMIT {
-                spin_round(spins);
-                spins += 1;
-                continue;
-            }
-            if !self.sleep(v, deadline) {
-                let v = w.load(Ordering::Acquire);
-                if gen_of(v) != generation {
-                    continue;
-                }
-                self.abort();
-                return Err(BarrierError::Timeout);
-            }
+        wait::run(&wait::SYNC, None, deadline, Passing { barrier: self, generation }).map(|()| idx)
+    }
+
+    /// How generation `generation` ended, as the word `v` tells (`None`: not yet).
+    fn outcome(&self, v: u32, generation: u32) -> Option<Result<(), BarrierError>> {
+        if gen_of(v) != generation {
+            let reset = self.state.reset_gen.load(Ordering::Acquire) == generation + 1;
+            return Some(if reset { Err(BarrierError::Broken) } else { Ok(()) });
         }
+        if v & BROKEN != 0 {
+            return Some(Err(BarrierError::Broken));
+        }
+        None
     }
 
     /// Sleeps while the word is `v`; `false` if the deadline passed.
     fn sleep(&self, v: u32, deadline: Option<Instant>) -> bool {
         futex::wait(self.word(), v, deadline).unwrap_or(true)
+    }
+}
+
+/// A party that arrived, waiting for its generation to end.
+struct Passing<'a> {
+    barrier: &'a Barrier,
+    generation: u32,
+}
+
+impl Waiter for Passing<'_> {
+    type Output = Result<(), BarrierError>;
+
+    #[inline]
+    fn look(&mut self) -> Look<Result<(), BarrierError>> {
+        match self.barrier.outcome(self.barrier.word().load(Ordering::Acquire), self.generation) {
+            Some(done) => Look::Done(done),
+            None => Look::NotYet,
+        }
+    }
+
+    fn prepare(&mut self) -> Next<'_, Result<(), BarrierError>> {
+        let w = self.barrier.word();
+        let v = w.load(Ordering::Acquire);
+        match self.barrier.outcome(v, self.generation) {
+            Some(done) => Next::Done(done),
+            None => Next::Futex(w, v),
+        }
+    }
+
+    /// This party's timeout passed: unless the generation just ended, it breaks the barrier.
+    fn deadline_passed(&mut self) -> Result<(), BarrierError> {
+        let v = self.barrier.word().load(Ordering::Acquire);
+        self.barrier.outcome(v, self.generation).unwrap_or_else(|| {
+            self.barrier.abort();
+            Err(BarrierError::Timeout)
+        })
     }
 }
 
