@@ -24,7 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::sync::{AcquireTimeoutError, Lock, LockGuard, OwnerDied, RLock, RLockGuard, TryAcquireError};
-use crate::sys::liveness::{Owner, owner_is_dead};
+use crate::sys::liveness::{Owner, owner_is_dead, take_over};
 
 /// The lock of a [`Value`](crate::Value) or an [`Array`](crate::Array): a [`Lock`] or an
 /// [`RLock`], as Python's `lock=` argument. `get_lock()` returns exactly the lock given.
@@ -192,12 +192,16 @@ pub type ArrayGuard<'a, T> = SharedGuard<'a, [T]>;
 /// behind a guard's back).
 pub(crate) fn claim<'a, U: ?Sized>(ptr: *mut U, borrow: &'a AtomicU32, held: Held<'a>) -> SharedGuard<'a, U> {
     let me = Owner::me().word();
-    let mut cur = 0;
     loop {
-        match borrow.compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed) {
+        match borrow.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => break,
-            Err(now) if owner_is_dead(now) => cur = now,
-            Err(0) => cur = 0,
+            // The recovery rule; a lost race (the word changed) looks again.
+            Err(now) if owner_is_dead(now) => {
+                if take_over(borrow, now, me) {
+                    break;
+                }
+            }
+            Err(0) => {}
             Err(now) => {
                 drop(held);
                 panic!(

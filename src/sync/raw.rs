@@ -124,8 +124,6 @@ pub(crate) unsafe trait RawLock {
     unsafe fn unlock(&self);
     /// Is the lock held by anyone?
     fn is_locked(&self) -> bool;
-    /// Is the lock held by the calling thread?
-    fn is_owned_by_me(&self) -> bool;
 }
 
 /// A held [`RawLock`], released on drop (unwinding included): the generic safe wrapper over
@@ -353,13 +351,16 @@ unsafe impl RawLock for MutexState {
     fn is_locked(&self) -> bool {
         self.word().load(Ordering::Relaxed) != 0
     }
-
-    fn is_owned_by_me(&self) -> bool {
-        self.owner.is_mine()
-    }
 }
 
 impl MutexState {
+    /// Is the lock held by the calling thread? (The ring's locks have no use for the question,
+    /// so it is not part of [`RawLock`], and only this lock records its owner's thread.)
+    #[inline]
+    pub(crate) fn is_owned_by_me(&self) -> bool {
+        self.owner.is_mine()
+    }
+
     /// Releases on behalf of a guard. Only guards (which exist only while the lock is held for
     /// them) and the owner-checked paths of `RLock` and `Condition` call this.
     #[inline]

@@ -11,11 +11,11 @@
 //! | 0-21 ([`OWNER_MASK`]) | the owner's pid, 0 when nobody owns it (Linux pids stay below `PID_MAX_LIMIT`, 2^22) |
 //! | 22-31 | the lock's own flags (the mutex's `CONTENDED` bit); none in the other two |
 //!
-//! Beside it, a lock that must tell its owner's threads apart keeps the owning thread's tid
-//! ([`OwnerRecord`]: the word and the tid). The tid only answers "is it this very thread?"
-//! (an `RLock` re-entered, `Lock::is_mine`); it is written after the word is taken and
-//! cleared before the word is released, and only a reader of the owner's own process looks
-//! at it.
+//! The mutex, which must tell its owner's threads apart (an `RLock` re-entered,
+//! `Lock::is_mine`), keeps the owning thread's tid beside the word ([`OwnerRecord`]). The tid
+//! only answers "is it this very thread?": it is written after the word is taken and cleared
+//! before the word is released, and only a reader of the owner's own process looks at it. The
+//! ring's locks and the borrow word have no use for it and keep the bare word.
 //!
 //! # Owner died
 //!
@@ -38,8 +38,8 @@
 //! # The recovery rule
 //!
 //! The first taker that finds the owner dead replaces the dead owner's word by its own with a
-//! compare-and-swap (so two takers cannot both win, and a live new owner is never displaced)
-//! and is told: it holds the lock, and the acquire reports `OwnerDied` (`Acquire::OwnerDied`
+//! compare-and-swap ([`take_over`]: so two takers cannot both win, and a live new owner is
+//! never displaced) and is told: it holds the lock, and the acquire reports `OwnerDied` (`Acquire::OwnerDied`
 //! of `sync`'s raw lock trait). What it must repair depends on what the lock protects:
 //!
 //! | lock | after a takeover |
@@ -162,9 +162,16 @@ pub(crate) fn owner_is_dead(word: u32) -> bool {
     Owner::of(word).is_some_and(Owner::is_dead)
 }
 
-/// The owner of a lock in shared memory (see the module doc): the owner word, which the lock's
-/// compare-and-swap takes (the lock may keep flags above [`OWNER_MASK`] and sleep on it), and
-/// the owning thread.
+/// The recovery rule's takeover: if `observed` names a dead owner and `word` still holds it,
+/// replaces it by `new`; `true` when the caller now owns the lock (and must say so: see the
+/// module doc).
+pub(crate) fn take_over(word: &AtomicU32, observed: u32, new: u32) -> bool {
+    owner_is_dead(observed) && word.compare_exchange(observed, new, Ordering::Acquire, Ordering::Relaxed).is_ok()
+}
+
+/// An owner word with the owning thread beside it (see the module doc), for a lock that must
+/// tell the owner's threads apart: the word is the one the lock's compare-and-swap takes (the
+/// lock may keep flags above [`OWNER_MASK`] and sleep on it).
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct OwnerRecord {
@@ -209,14 +216,11 @@ impl OwnerRecord {
     /// recovery rule's takeover); `true` when the caller now owns the lock. Records the
     /// caller's thread.
     pub(crate) fn take_over_if_dead(&self, observed: u32, new: u32) -> bool {
-        if owner_is_dead(observed)
-            && self.word.compare_exchange(observed, new, Ordering::Acquire, Ordering::Relaxed).is_ok()
-        {
+        let taken = take_over(&self.word, observed, new);
+        if taken {
             self.set_thread();
-            true
-        } else {
-            false
         }
+        taken
     }
 }
 
