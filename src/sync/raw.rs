@@ -23,7 +23,7 @@
 //! | `p \| c`, `p` dead | CAS | `me \| CONTENDED`, `inconsistent = 1` | sleep phase after a slice, a timed lock at its deadline, `try_lock` |
 //! | any | swap | `0` | `unlock`; wake one sleeper iff the old value had `CONTENDED` |
 //!
-//! Waiting follows [`wait::MUTEX`](crate::wait::MUTEX): spin (stopping early once
+//! Waiting follows [`wait::MUTEX`]: spin (stopping early once
 //! `CONTENDED` is set: others already sleep), then sleep in slices; when a slice ends with the
 //! lock still held, the owner's liveness is probed ([`owner_is_dead`](crate::sys::liveness::owner_is_dead)); the uncontended paths
 //! never probe. The recovery rule is in `sys/liveness.rs`; what it means for these locks (the
