@@ -378,7 +378,7 @@ impl Barrier {
             let count = v & COUNT;
             if count >= parties {
                 // The action of the previous generation runs: wait for it to finish.
-                if !self.sleep(v, deadline) {
+                if !wait::run(&wait::SYNC, None, deadline, Changes { word: w, from: v }) {
                     self.abort();
                     return Err(BarrierError::Timeout);
                 }
@@ -422,10 +422,32 @@ impl Barrier {
         }
         None
     }
+}
 
-    /// Sleeps while the word is `v`; `false` if the deadline passed.
-    fn sleep(&self, v: u32, deadline: Option<Instant>) -> bool {
-        futex::wait(self.word(), v, deadline).unwrap_or(true)
+/// An arrival waiting for the word to change from `from` (the previous generation's action
+/// runs); `false` if the deadline passed first.
+struct Changes<'a> {
+    word: &'a AtomicU32,
+    from: u32,
+}
+
+impl Waiter for Changes<'_> {
+    type Output = bool;
+
+    fn look(&mut self) -> Look<bool> {
+        if self.word.load(Ordering::Acquire) != self.from { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        if self.word.load(Ordering::Acquire) != self.from {
+            Next::Done(true)
+        } else {
+            Next::Futex(self.word, self.from)
+        }
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        self.word.load(Ordering::Acquire) != self.from
     }
 }
 
