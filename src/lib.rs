@@ -165,6 +165,7 @@ mod shm;
 pub mod sync;
 mod sys;
 pub mod util;
+mod wait;
 
 pub use crate::connection::{Connection, pipe};
 pub use crate::context::{Context, get_context};

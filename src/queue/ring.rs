@@ -7,13 +7,15 @@
 
 use std::io;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::shm::Segment;
+use crate::sync::{Acquire, RawGuard, RawLock};
 use crate::sys::futex;
-use crate::sys::liveness::{my_tid, task_alive};
+use crate::sys::liveness::{Owner, my_tid, owner_is_dead, take_over};
+use crate::wait::{self, Look, Next, Policy, Waiter};
 
-const MAGIC: u64 = 0x6d70_7175_6575_6532; // "mpqueue2"
+const MAGIC: u64 = 0x6d70_7175_6575_6533; // "mpqueue3": the locks' owner records
 /// The header occupies the first page; the data area follows.
 const DATA_OFFSET: usize = 4096;
 /// Record header: `len: u32`, `kind: u32`, `id: u32`, `tid: u32`.
@@ -28,21 +30,6 @@ const LAST: u32 = 4;
 /// Smallest and largest data areas.
 pub(crate) const MIN_CAPACITY: usize = 4096;
 pub(crate) const MAX_CAPACITY: usize = 1 << 30;
-
-/// Spin iterations before sleeping (each a `spin_loop` hint, ~10-40 ns): a few microseconds.
-const SPIN: u32 = 200;
-/// Most `spin_loop` hints between two looks at the peer's commit word while spinning.
-const SPIN_GAP_MAX: u32 = 16;
-/// Longer spin while a streamed message is arriving: the next fragment is on its way.
-const STREAM_SPIN: u32 = 4000;
-/// After spinning, how long to keep yielding the CPU before sleeping on a futex.
-const YIELD_BUDGET: Duration = Duration::from_micros(50);
-/// Longest single futex sleep of a lock waiter or of a consumer in the middle of a streamed
-/// item: after it, the owner or the streaming producer is checked for liveness.
-const SLICE: Duration = Duration::from_millis(10);
-/// Longest single futex sleep waiting for data or room: only a wake-up lost to a process
-/// killed between its commit and its wake depends on it.
-const IDLE_SLICE: Duration = Duration::from_millis(100);
 
 #[repr(C, align(128))]
 struct Line<T>(T);
@@ -59,10 +46,8 @@ struct Meta {
 /// lock acquisition fetch the line back from the consumer's cache.
 #[repr(C)]
 struct Prod {
-    /// Owner tid of the producer lock, 0 when free.
-    owner: AtomicU32,
-    /// Threads sleeping on `owner`.
-    waiters: AtomicU32,
+    /// The producer lock.
+    lock: RingLock,
     /// A hint: a head the producer saw (never ahead of the real head).
     cached_head: AtomicU64,
     next_id: AtomicU32,
@@ -70,12 +55,11 @@ struct Prod {
     stream_id: AtomicU32,
 }
 
-/// Written by the consumer holding the lock.
 /// Written by the consumer holding the lock; its commit word (`head`) has a line of its own.
 #[repr(C)]
 struct Cons {
-    owner: AtomicU32,
-    waiters: AtomicU32,
+    /// The consumer lock.
+    lock: RingLock,
     /// A hint: a tail a consumer saw (never ahead of the real tail, never behind the head).
     cached_tail: AtomicU64,
 }
@@ -174,11 +158,10 @@ pub(crate) struct Ring {
 
 /// A held producer or consumer lock, released on drop (also when unwinding).
 struct Held<'a> {
-    ring: &'a Ring,
-    owner: &'a AtomicU32,
-    waiters: &'a AtomicU32,
     /// The producer's `stream_id`, cleared before the producer lock is released.
     stream_id: Option<&'a AtomicU32>,
+    /// Released after `drop` below has run (fields drop after it).
+    _guard: RawGuard<'a, RingLock>,
 }
 
 impl Drop for Held<'_> {
@@ -186,27 +169,248 @@ impl Drop for Held<'_> {
         if let Some(s) = self.stream_id {
             s.store(0, Ordering::Release);
         }
-        self.ring.unlock(self.owner, self.waiters);
     }
 }
 
 /// The deadline of a wait: `None` waits forever; a deadline in the past does not wait.
 type Deadline = Option<Instant>;
 
-fn slice_end(deadline: Deadline) -> Instant {
-    slice_end_after(deadline, SLICE)
+/// A producer or consumer lock of the ring: the second implementation of `sync`'s
+/// [`RawLock`] (the first is the robust mutex under `Lock`). Its word is an owner word
+/// (`sys/liveness.rs`) with no flag bits and no thread beside it; waiters are counted beside
+/// it.
+///
+/// | owner word | meaning | transitions |
+/// |---|---|---|
+/// | `0` | free | CAS `0 -> me`: fast path, spin phase, sleep phase, a timed lock's last look |
+/// | `pid` | held by a thread of `pid` | the holder stores `0`, issues a SeqCst fence and wakes one sleeper iff `waiters > 0`; a waiter whose slice ended (or whose deadline passed, or `try_lock`) finding `pid` dead CASes `pid -> me` and is told [`Acquire::OwnerDied`] |
+///
+/// `waiters` counts the threads in the sleep phase: incremented (SeqCst) before the first
+/// sleep, which then re-checks the word inside `FUTEX_WAIT`, decremented when the wait ends;
+/// the unlock's fence pairs with the increment, so an unlock either sees the waiter or the
+/// waiter sees the free word. The fence also orders every commit made under the lock before
+/// the sleeper-flag checks that follow an unlock ([`Ring::wake_check`]). Waiting follows
+/// [`wait::RING_LOCK`].
+///
+/// Recovery (the rule of `sys/liveness.rs`): a takeover is reported once, and needs no repair,
+/// since nothing a holder does is visible before its single commit store; the producer side
+/// ends the dead producer's stream (`README.md`).
+#[repr(C)]
+pub(crate) struct RingLock {
+    /// The owner word: `0` or the holder's pid.
+    owner: AtomicU32,
+    /// Threads in the sleep phase of `lock`.
+    waiters: AtomicU32,
 }
 
-fn slice_end_after(deadline: Deadline, slice: Duration) -> Instant {
-    let s = Instant::now() + slice;
-    match deadline {
-        Some(d) if d < s => d,
-        _ => s,
+impl RingLock {
+    #[inline]
+    fn word(&self) -> &AtomicU32 {
+        &self.owner
+    }
+
+    /// Has the holder (if any) died?
+    fn owner_is_dead(&self) -> bool {
+        owner_is_dead(self.word().load(Ordering::Acquire))
+    }
+
+    /// Takes the lock over from a dead owner, if it has one.
+    fn take_over_if_dead(&self, me: u32) -> bool {
+        take_over(self.word(), self.word().load(Ordering::SeqCst), me)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn lock_slow(&self, me: u32, deadline: Deadline) -> Acquire {
+        wait::run(&wait::RING_LOCK, None, deadline, LockWaiter { lock: self, me, registered: false })
     }
 }
 
-fn expired(deadline: Deadline) -> bool {
-    deadline.is_some_and(|d| Instant::now() >= d)
+// SAFETY: every transition out of 0 is a CAS, every transition to 0 is by the holder, and a
+// takeover is a CAS from the exact word of a dead owner, so one thread holds it at a time. A
+// sleeper is counted in `waiters` (SeqCst) before it sleeps on exactly the word it saw, and an
+// unlock's fence and `waiters` check wake one of them; sleeps end at the RING_LOCK policy's
+// slice, after which a dead owner is detected. The fast path makes no syscall.
+unsafe impl RawLock for RingLock {
+    #[inline]
+    fn lock(&self, deadline: Deadline) -> Acquire {
+        let me = Owner::me().word();
+        if self.word().compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            return Acquire::Acquired;
+        }
+        self.lock_slow(me, deadline)
+    }
+
+    fn try_lock(&self) -> Acquire {
+        let me = Owner::me().word();
+        if self.word().compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            return Acquire::Acquired;
+        }
+        if self.take_over_if_dead(me) { Acquire::OwnerDied } else { Acquire::NotAcquired }
+    }
+
+    #[inline]
+    unsafe fn unlock(&self) {
+        self.word().store(0, Ordering::Release);
+        // Pairs with a sleeper's increment of `waiters` followed by FUTEX_WAIT's own check of
+        // the word; it also orders every commit made under the lock before the sleeper-flag
+        // checks that follow an unlock (`wake_check`).
+        fence(Ordering::SeqCst);
+        if self.waiters.load(Ordering::Relaxed) > 0 {
+            futex::wake(self.word(), 1);
+        }
+    }
+
+    fn is_locked(&self) -> bool {
+        self.word().load(Ordering::Relaxed) != 0
+    }
+}
+
+/// [`RingLock::lock`]'s slow path, as a waiter of the wait core.
+struct LockWaiter<'a> {
+    lock: &'a RingLock,
+    /// The caller's owner word.
+    me: u32,
+    /// Counted in `waiters` (from the first sleep until the wait ends).
+    registered: bool,
+}
+
+impl LockWaiter<'_> {
+    fn take(&self) -> bool {
+        self.lock.word().compare_exchange(0, self.me, Ordering::Acquire, Ordering::Relaxed).is_ok()
+    }
+}
+
+impl Waiter for LockWaiter<'_> {
+    type Output = Acquire;
+
+    #[inline]
+    fn look(&mut self) -> Look<Acquire> {
+        if self.lock.word().load(Ordering::Relaxed) == 0 && self.take() {
+            Look::Done(Acquire::Acquired)
+        } else {
+            Look::NotYet
+        }
+    }
+
+    fn prepare(&mut self) -> Next<'_, Acquire> {
+        if !self.registered {
+            self.lock.waiters.fetch_add(1, Ordering::SeqCst);
+            self.registered = true;
+        }
+        let o = self.lock.word().load(Ordering::SeqCst);
+        if o != 0 {
+            return Next::Futex(self.lock.word(), o);
+        }
+        if self.take() { Next::Done(Acquire::Acquired) } else { Next::Again }
+    }
+
+    fn slice_ended(&mut self) -> Option<Acquire> {
+        self.lock.take_over_if_dead(self.me).then_some(Acquire::OwnerDied)
+    }
+
+    fn deadline_passed(&mut self) -> Acquire {
+        if self.take() {
+            Acquire::Acquired
+        } else if self.lock.take_over_if_dead(self.me) {
+            Acquire::OwnerDied
+        } else {
+            Acquire::NotAcquired
+        }
+    }
+}
+
+impl Drop for LockWaiter<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.lock.waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// A wait of the ring for `ready()` (data, room, the next fragment) on a wake word: see
+/// [`Ring::wait_until`].
+struct Ready<'a, R, G> {
+    seq: &'a AtomicU32,
+    sleepers: &'a AtomicU32,
+    ready: R,
+    /// After a slice without the data: give up?
+    gone: G,
+}
+
+impl<R: FnMut() -> bool, G: FnMut() -> bool> Waiter for Ready<'_, R, G> {
+    type Output = bool;
+
+    #[inline]
+    fn look(&mut self) -> Look<bool> {
+        if (self.ready)() { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        if (self.ready)() {
+            return Next::Done(true);
+        }
+        let s = self.seq.load(Ordering::SeqCst);
+        self.sleepers.store(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst); // pairs with the fence between a commit and the flag check
+        if (self.ready)() {
+            return Next::Done(true);
+        }
+        Next::Futex(self.seq, s)
+    }
+
+    fn slice_ended(&mut self) -> Option<bool> {
+        if (self.ready)() {
+            Some(true)
+        } else if (self.gone)() {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        (self.ready)()
+    }
+}
+
+/// `JoinableQueue::join`'s wait: counted in `join_waiters` from its first sleep.
+struct Join<'a> {
+    ring: &'a Ring,
+    registered: bool,
+}
+
+impl Waiter for Join<'_> {
+    type Output = bool;
+
+    fn look(&mut self) -> Look<bool> {
+        if self.ring.unfinished() == 0 { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        let t = &self.ring.hdr().tasks.0;
+        if !self.registered {
+            t.join_waiters.fetch_add(1, Ordering::SeqCst);
+            self.registered = true;
+        }
+        let d = t.done.load(Ordering::SeqCst);
+        if self.ring.unfinished() == 0 {
+            return Next::Done(true);
+        }
+        Next::Futex(&t.done, d)
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        self.ring.unfinished() == 0
+    }
+}
+
+impl Drop for Join<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.ring.hdr().tasks.0.join_waiters.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Ring {
@@ -334,134 +538,23 @@ impl Ring {
         out
     }
 
-    // ----- owner locks -----
-
-    /// Takes the lock whose owner word is `owner`. Returns `Ok(true)` when the lock was taken
-    /// over from a dead owner.
-    #[inline]
-    fn lock(&self, owner: &AtomicU32, waiters: &AtomicU32, deadline: Deadline) -> Result<bool, ()> {
-        let me = my_tid();
-        if owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-            return Ok(false);
-        }
-        self.lock_slow(owner, waiters, me, deadline)
-    }
-
-    #[cold]
-    fn lock_slow(&self, owner: &AtomicU32, waiters: &AtomicU32, me: u32, deadline: Deadline) -> Result<bool, ()> {
-        for _ in 0..SPIN {
-            std::hint::spin_loop();
-            if owner.load(Ordering::Relaxed) == 0
-                && owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok()
-            {
-                return Ok(false);
-            }
-        }
-        loop {
-            let o = owner.load(Ordering::SeqCst);
-            if o == 0 {
-                if owner.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    return Ok(false);
-                }
-                continue;
-            }
-            if o == me {
-                // Only reachable if this thread died holding it in a previous life (tid reuse).
-                return Ok(true);
-            }
-            if expired(deadline) {
-                return Err(());
-            }
-            waiters.fetch_add(1, Ordering::SeqCst);
-            let woken = futex::wait(owner, o, Some(slice_end(deadline))).unwrap_or(false);
-            waiters.fetch_sub(1, Ordering::SeqCst);
-            if !woken
-                && owner.load(Ordering::SeqCst) == o
-                && !task_alive(o)
-                && owner.compare_exchange(o, me, Ordering::Acquire, Ordering::Relaxed).is_ok()
-            {
-                return Ok(true);
-            }
-        }
-    }
-
-    #[inline]
-    fn unlock(&self, owner: &AtomicU32, waiters: &AtomicU32) {
-        owner.store(0, Ordering::Release);
-        // Pairs with the sleeper's increment of `waiters` followed by FUTEX_WAIT's own check of
-        // `owner`; it also orders every commit made under the lock before the sleeper-flag
-        // checks that follow an unlock (`wake_check`).
-        fence(Ordering::SeqCst);
-        if waiters.load(Ordering::Relaxed) > 0 {
-            futex::wake(owner, 1);
-        }
-    }
-
     // ----- sleeping on a condition -----
 
-    /// Waits until `ready()` holds: spins `spin` times, yields the CPU for up to
-    /// [`YIELD_BUDGET`], then sleeps on `seq` in slices, calling `on_slice` after each slice that
-    /// ended without a wake-up (returns `true` to give up).
+    /// Waits until `ready()` holds, the way `policy` says (spin, yield, then sleep on `seq` in
+    /// slices, calling `gone` after each slice without the data: `true` gives up).
     ///
     /// `sleepers` is a flag, not a count: a waiter sets it before its last check and sleep; a
     /// waker that finds it set clears it and wakes every sleeper, so a burst of commits costs
     /// one wake-up syscall, not one per commit. Woken waiters that must sleep again set it again.
     fn wait_until(
+        policy: &Policy,
         seq: &AtomicU32,
         sleepers: &AtomicU32,
         deadline: Deadline,
-        spin: u32,
-        slice: Duration,
-        mut ready: impl FnMut() -> bool,
-        mut on_slice: impl FnMut() -> bool,
+        ready: impl FnMut() -> bool,
+        gone: impl FnMut() -> bool,
     ) -> bool {
-        if ready() {
-            return true;
-        }
-        if !expired(deadline) {
-            // Look less and less often: every look pulls the peer's line into this cache, and
-            // the peer's next commit must take it back. A producer left alone for a while
-            // commits several messages per transfer of its line.
-            let mut gap = 1u32;
-            let mut spent = 0u32;
-            while spent < spin {
-                for _ in 0..gap {
-                    std::hint::spin_loop();
-                }
-                spent += gap;
-                gap = (gap * 2).min(SPIN_GAP_MAX);
-                if ready() {
-                    return true;
-                }
-            }
-            // The peer may be runnable on this very CPU (2 vCPUs shared by many processes):
-            // give it the CPU for a while before paying for a sleep and a wake-up.
-            let start = Instant::now();
-            while start.elapsed() < YIELD_BUDGET && !expired(deadline) {
-                std::thread::yield_now();
-                if ready() {
-                    return true;
-                }
-            }
-        }
-        loop {
-            if expired(deadline) {
-                return ready();
-            }
-            let s = seq.load(Ordering::SeqCst);
-            sleepers.store(1, Ordering::SeqCst);
-            fence(Ordering::SeqCst); // pairs with the fence between a commit and the flag check
-            if ready() {
-                return true;
-            }
-            let woken = futex::wait(seq, s, Some(slice_end_after(deadline, slice))).unwrap_or(false);
-            if ready() {
-                return true;
-            }
-            if !woken && on_slice() {
-                return false;
-            }
-        }
+        wait::run(policy, None, deadline, Ready { seq, sleepers, ready, gone })
     }
 
     /// Wakes every thread sleeping in `wait_until` on `seq`, if the flag
@@ -503,13 +596,12 @@ impl Ring {
     pub(crate) fn push(&self, parts: &[&[u8]], deadline: Deadline) -> Result<(), PushFail> {
         let h = self.hdr();
         let p = &h.prod.0;
-        match self.lock(&p.owner, &p.waiters, deadline) {
-            Err(()) => return Err(PushFail::Full),
-            Ok(true) => p.stream_id.store(0, Ordering::Release), // a dead producer's stream ends
-            Ok(false) => {}
+        let Some((guard, died)) = RawGuard::acquire(&p.lock, deadline) else { return Err(PushFail::Full) };
+        if died {
+            p.stream_id.store(0, Ordering::Release); // a dead producer's stream ends
         }
         // Released on every exit, unwinding included; a stream in progress ends with it.
-        let held = Held { ring: self, owner: &p.owner, waiters: &p.waiters, stream_id: Some(&p.stream_id) };
+        let held = Held { stream_id: Some(&p.stream_id), _guard: guard };
         let r = self.push_locked(parts, deadline);
         drop(held);
         // A whole record is published without a wake-up of its own: the unlock's fence serves.
@@ -592,7 +684,7 @@ impl Ring {
             fits(head)
         };
         let w = &h.wake.0;
-        Self::wait_until(&w.space_seq, &w.space_sleepers, deadline, SPIN, IDLE_SLICE, ready, || false)
+        Self::wait_until(&wait::RING, &w.space_seq, &w.space_sleepers, deadline, ready, || false)
     }
 
     fn write_record(&self, kind: u32, id: u32, parts: &[&[u8]], from: usize, n: usize, completes: bool) {
@@ -665,21 +757,13 @@ impl Ring {
         let c = &h.cons.0;
         let w = &h.wake.0;
         loop {
-            if !Self::wait_until(
-                &w.data_seq,
-                &w.data_sleepers,
-                deadline,
-                SPIN,
-                IDLE_SLICE,
-                || self.data_ready(),
-                || false,
-            ) {
+            if !Self::wait_until(&wait::RING, &w.data_seq, &w.data_sleepers, deadline, || self.data_ready(), || false) {
                 return Err(PopFail::Empty);
             }
-            if self.lock(&c.owner, &c.waiters, deadline).is_err() {
-                return Err(PopFail::Empty);
-            }
-            let held = Held { ring: self, owner: &c.owner, waiters: &c.waiters, stream_id: None };
+            // A consumer that died holding the lock left nothing to repair: its uncommitted
+            // record is read again.
+            let Some((guard, _died)) = RawGuard::acquire(&c.lock, deadline) else { return Err(PopFail::Empty) };
+            let held = Held { stream_id: None, _guard: guard };
             let got = self.pop_locked(sink);
             drop(held);
             // The last commit was made without a wake-up of its own: the unlock's fence serves.
@@ -687,7 +771,7 @@ impl Ring {
             if got {
                 return Ok(());
             }
-            if expired(deadline) && !self.data_ready() {
+            if wait::expired(deadline) && !self.data_ready() {
                 return Err(PopFail::Empty);
             }
         }
@@ -712,16 +796,19 @@ impl Ring {
                 c.cached_tail.store(tail, Ordering::Relaxed);
             }
             if pos(head) == pos(tail) {
-                let Some((id, tid, _)) = stream else { return false };
+                let Some((id, _, _)) = stream else { return false };
                 // Mid-stream: wait for the next fragment, unless the producer is gone or gave up.
-                // Checked after `ready()` failed: re-check the data after seeing the producer
-                // done, since it publishes its last fragment before clearing `stream_id`.
+                // While `stream_id` names the item, its producer holds the producer lock (a
+                // producer taking the lock over from a dead one clears `stream_id`), so the
+                // lock's owner record says whether it died. Checked after `ready()` failed:
+                // re-check the data after seeing the producer done, since it publishes its last
+                // fragment before clearing `stream_id`.
                 let gone = || {
                     let sid = h.prod.0.stream_id.load(Ordering::Acquire);
-                    (sid != id || !task_alive(tid)) && !self.data_ready()
+                    (sid != id || h.prod.0.lock.owner_is_dead()) && !self.data_ready()
                 };
                 let ready = || self.data_ready();
-                if !Self::wait_until(&w.data_seq, &w.data_sleepers, None, STREAM_SPIN, SLICE, ready, gone) {
+                if !Self::wait_until(&wait::RING_STREAM, &w.data_seq, &w.data_sleepers, None, ready, gone) {
                     return false; // the partial message is abandoned
                 }
                 continue;
@@ -802,28 +889,14 @@ impl Ring {
 
     /// Waits until every message put has been marked done; `false` on timeout.
     pub(crate) fn join(&self, deadline: Deadline) -> bool {
-        let t = &self.hdr().tasks.0;
-        loop {
-            if self.unfinished() == 0 {
-                return true;
-            }
-            if expired(deadline) {
-                return false;
-            }
-            t.join_waiters.fetch_add(1, Ordering::SeqCst);
-            let d = t.done.load(Ordering::SeqCst);
-            if self.unfinished() == 0 {
-                t.join_waiters.fetch_sub(1, Ordering::SeqCst);
-                return true;
-            }
-            let _ = futex::wait(&t.done, d, Some(slice_end_after(deadline, IDLE_SLICE)));
-            t.join_waiters.fetch_sub(1, Ordering::SeqCst);
-        }
+        self.unfinished() == 0 || wait::run(&wait::RING_JOIN, None, deadline, Join { ring: self, registered: false })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     fn pop_vec(r: &Ring, d: Deadline) -> Result<Vec<u8>, PopFail> {
@@ -881,5 +954,252 @@ mod tests {
         assert!(r.task_done());
         assert!(!r.task_done());
         assert!(r.join(None));
+    }
+
+    #[test]
+    fn ring_lock_is_a_raw_lock() {
+        let r = Ring::new(4096, 0).unwrap();
+        let l = &r.hdr().prod.0.lock;
+        assert!(!l.is_locked());
+        let (g, died) = RawGuard::acquire(l, None).unwrap();
+        assert!(!died && l.is_locked());
+        assert_eq!(l.owner.load(Ordering::Relaxed), Owner::me().word());
+        // Another thread of this (live) process: would block; a timed lock gives up.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                assert_eq!(l.try_lock(), Acquire::NotAcquired);
+                assert_eq!(l.lock(crate::deadline::after(Duration::from_millis(30))), Acquire::NotAcquired);
+            });
+        });
+        drop(g);
+        assert!(!l.is_locked());
+        // Threads counting under the lock: mutual exclusion, and sleepers are woken.
+        let n = AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..2000 {
+                        let (_g, died) = RawGuard::acquire(l, None).unwrap();
+                        assert!(!died);
+                        let v = n.load(Ordering::Relaxed);
+                        std::hint::spin_loop();
+                        n.store(v + 1, Ordering::Relaxed);
+                    }
+                });
+            }
+        });
+        assert_eq!(n.load(Ordering::Relaxed), 8000);
+        assert_eq!(l.waiters.load(Ordering::Relaxed), 0, "every waiter withdrew its registration");
+    }
+
+    /// A child process takes the lock and exits holding it: the next taker is told, once.
+    #[test]
+    fn ring_lock_owner_death() {
+        let r = Ring::new(4096, 0).unwrap();
+        let l = &r.hdr().cons.0.lock;
+        let me = Owner::me(); // registers the at-fork handler, so the child's look-up is a getpid
+        for how in ["try", "timed", "blocking"] {
+            // SAFETY: the child only takes the free lock (an atomic CAS, after one getpid
+            // refreshing its cached pid: no allocation, no lock) and exits at once.
+            let pid = match unsafe { crate::sys::proc::fork() }.unwrap() {
+                crate::sys::proc::Forked::Child => {
+                    let ok = l.lock(None) == Acquire::Acquired;
+                    crate::sys::proc::exit_immediately(if ok { 0 } else { 1 });
+                }
+                crate::sys::proc::Forked::Parent(pid) => {
+                    let mut status = 0;
+                    // SAFETY: reaps the child just created; `status` is a valid out pointer.
+                    assert_eq!(unsafe { libc::waitpid(pid as i32, &mut status, 0) }, pid as i32);
+                    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+                    pid
+                }
+            };
+            assert!(l.is_locked() && l.owner.load(Ordering::Relaxed) == pid);
+            let t = Instant::now();
+            let got = match how {
+                "try" => l.try_lock(),
+                "timed" => l.lock(crate::deadline::after(Duration::from_millis(1))),
+                _ => l.lock(None),
+            };
+            assert_eq!(got, Acquire::OwnerDied, "{how}");
+            assert!(t.elapsed() < Duration::from_secs(10), "{how}: told after {:?}", t.elapsed());
+            assert_eq!(l.owner.load(Ordering::Relaxed), me.word());
+            // SAFETY: taken over just above.
+            unsafe { l.unlock() };
+            assert_eq!(l.try_lock(), Acquire::Acquired, "reported once: nothing to repair");
+            // SAFETY: taken just above.
+            unsafe { l.unlock() };
+        }
+    }
+
+    // ---- the ring lock's state machine, model-checked (as `sync/model.rs` does the mutex) ----
+
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    enum Pc {
+        /// `lock`'s fast path: CAS 0 -> me.
+        Fast,
+        /// A look of the spin phase.
+        Look,
+        /// `prepare`: count in `waiters` (once per wait).
+        Register,
+        /// `prepare`: load the word; free: take it, else sleep on it.
+        Load,
+        Take,
+        /// FUTEX_WAIT(o): sleeps if the word still equals `o`.
+        Wait(u32),
+        Asleep(u32),
+        /// The wait ended with the lock: withdraw the registration.
+        Unregister,
+        Critical,
+        /// `unlock`: store 0 (then the fence).
+        Release,
+        /// `unlock`: read `waiters`, wake one if non-zero.
+        CheckWaiters,
+        Wake,
+        Done,
+        /// Died (in the critical section): never runs again.
+        Dead,
+    }
+
+    #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+    struct Model {
+        word: u32,
+        waiters: u32,
+        pcs: Vec<Pc>,
+        registered: Vec<bool>,
+        rounds: Vec<u8>,
+    }
+
+    /// Every interleaving of `threads` threads taking the lock `rounds` times; thread 0 may
+    /// die in the critical section, and then (only then) a sleeper's slice may end and take
+    /// the lock over. `broken`: the unlock reads `waiters` before it frees the word.
+    fn check_ring_lock(threads: usize, rounds: u8, may_die: bool, broken: bool) -> Result<usize, String> {
+        let init = Model {
+            word: 0,
+            waiters: 0,
+            pcs: vec![Pc::Fast; threads],
+            registered: vec![false; threads],
+            rounds: vec![rounds; threads],
+        };
+        let dead = |m: &Model, w: u32| w != 0 && m.pcs[w as usize - 1] == Pc::Dead;
+        let mut seen = std::collections::HashSet::new();
+        let mut stack = vec![init];
+        while let Some(s) = stack.pop() {
+            if !seen.insert(s.clone()) {
+                continue;
+            }
+            if s.pcs.iter().filter(|p| matches!(p, Pc::Critical)).count() > 1 {
+                return Err(format!("two threads in the critical section: {s:?}"));
+            }
+            let runnable: Vec<usize> =
+                (0..threads).filter(|&t| !matches!(s.pcs[t], Pc::Asleep(_) | Pc::Done | Pc::Dead)).collect();
+            let owner_dead = dead(&s, s.word);
+            if runnable.is_empty() && !owner_dead && s.pcs.iter().any(|p| matches!(p, Pc::Asleep(_))) {
+                return Err(format!("lost wake-up: every live thread sleeps: {s:?}"));
+            }
+            let mut next = Vec::new();
+            for t in 0..threads {
+                let me = t as u32 + 1;
+                let mut n = s.clone();
+                let finish = |n: &mut Model| {
+                    n.rounds[t] -= 1;
+                    if n.rounds[t] == 0 { Pc::Done } else { Pc::Fast }
+                };
+                match s.pcs[t] {
+                    Pc::Fast | Pc::Look => {
+                        n.pcs[t] = if n.word == 0 {
+                            n.word = me;
+                            Pc::Critical
+                        } else if s.pcs[t] == Pc::Fast {
+                            Pc::Look
+                        } else {
+                            Pc::Register
+                        };
+                    }
+                    Pc::Register => {
+                        if !n.registered[t] {
+                            n.waiters += 1;
+                            n.registered[t] = true;
+                        }
+                        n.pcs[t] = Pc::Load;
+                    }
+                    Pc::Load => n.pcs[t] = if n.word == 0 { Pc::Take } else { Pc::Wait(n.word) },
+                    Pc::Take => {
+                        n.pcs[t] = if n.word == 0 {
+                            n.word = me;
+                            Pc::Unregister
+                        } else {
+                            Pc::Load
+                        }
+                    }
+                    Pc::Wait(o) => n.pcs[t] = if n.word == o { Pc::Asleep(o) } else { Pc::Load },
+                    Pc::Asleep(_) => {
+                        // Only a slice's end wakes it without an unlock: it takes the lock
+                        // over iff the owner died.
+                        if owner_dead {
+                            n.word = me;
+                            n.pcs[t] = Pc::Unregister;
+                            next.push(n);
+                        }
+                        continue;
+                    }
+                    Pc::Unregister => {
+                        n.waiters -= 1;
+                        n.registered[t] = false;
+                        n.pcs[t] = Pc::Critical;
+                    }
+                    Pc::Critical => {
+                        if may_die && t == 0 {
+                            let mut d = s.clone();
+                            d.pcs[t] = Pc::Dead;
+                            next.push(d);
+                        }
+                        n.pcs[t] = if broken { Pc::CheckWaiters } else { Pc::Release };
+                    }
+                    Pc::Release => {
+                        n.word = 0;
+                        n.pcs[t] = if broken { finish(&mut n) } else { Pc::CheckWaiters };
+                    }
+                    Pc::CheckWaiters => {
+                        n.pcs[t] = match (n.waiters > 0, broken) {
+                            (true, _) => Pc::Wake,
+                            (false, true) => Pc::Release,
+                            (false, false) => finish(&mut n),
+                        }
+                    }
+                    Pc::Wake => {
+                        n.pcs[t] = if broken { Pc::Release } else { finish(&mut n) };
+                        let sleepers: Vec<usize> =
+                            (0..threads).filter(|&u| matches!(n.pcs[u], Pc::Asleep(_))).collect();
+                        if !sleepers.is_empty() {
+                            for u in sleepers {
+                                let mut m = n.clone();
+                                m.pcs[u] = Pc::Load;
+                                next.push(m);
+                            }
+                            continue;
+                        }
+                    }
+                    Pc::Done | Pc::Dead => continue,
+                }
+                next.push(n);
+            }
+            stack.extend(next);
+        }
+        Ok(seen.len())
+    }
+
+    #[test]
+    fn ring_lock_state_machine_is_correct() {
+        for (threads, rounds) in [(2, 3), (3, 2)] {
+            assert!(check_ring_lock(threads, rounds, false, false).unwrap() > 100);
+            check_ring_lock(threads, rounds, true, false).unwrap();
+        }
+    }
+
+    #[test]
+    fn ring_lock_checker_catches_a_broken_unlock() {
+        let err = check_ring_lock(2, 2, false, true).unwrap_err();
+        assert!(err.contains("lost wake-up"), "{err}");
     }
 }

@@ -5,12 +5,15 @@
 //!
 //! The default lock is an [`RLock`], which the same thread may take twice, and a `Lock` may be
 //! released by anyone with [`Lock::release`]. Either would let two guards hand out `&mut` to
-//! the same memory. So the segment holds, after the data, a borrow word: 0 when free, else
-//! the pid of the process whose guard is alive. A guard is created only after the lock is
-//! held *and* the word is claimed with a compare-and-swap; a word naming a process that has
-//! exited is taken over (its holder died mid-update: the lock reports that as `OwnerDied`).
-//! A word naming this process or another live one means a second guard would alias the
-//! first: the lock level just taken is released and the call panics, as `RefCell` does.
+//! the same memory. So the segment holds, after the data, a borrow word: an owner word of the
+//! owner record every lock uses (`sys/liveness.rs`: 0 when free, else the pid of the process
+//! whose guard is alive; no flags, no thread: it is a claim nobody sleeps on). A guard is
+//! created only after the lock is held *and* the word is claimed with a compare-and-swap.
+//! A word whose owner died ([`owner_is_dead`], the one check of every lock) is taken over by
+//! the recovery rule, silently: its holder died mid-update, and the lock under it has already
+//! reported that as `OwnerDied`. A word naming this process or another live one means a second
+//! guard would alias the first: the lock level just taken is released and the call panics, as
+//! `RefCell` does.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -21,7 +24,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::sync::{AcquireTimeoutError, Lock, LockGuard, OwnerDied, RLock, RLockGuard, TryAcquireError};
-use crate::sys::liveness;
+use crate::sys::liveness::{Owner, owner_is_dead, take_over};
 
 /// The lock of a [`Value`](crate::Value) or an [`Array`](crate::Array): a [`Lock`] or an
 /// [`RLock`], as Python's `lock=` argument. `get_lock()` returns exactly the lock given.
@@ -188,13 +191,17 @@ pub type ArrayGuard<'a, T> = SharedGuard<'a, [T]>;
 /// When another guard for the same data is alive (re-entered `RLock`, or the lock released
 /// behind a guard's back).
 pub(crate) fn claim<'a, U: ?Sized>(ptr: *mut U, borrow: &'a AtomicU32, held: Held<'a>) -> SharedGuard<'a, U> {
-    let me = liveness::my_pid();
-    let mut cur = 0;
+    let me = Owner::me().word();
     loop {
-        match borrow.compare_exchange(cur, me, Ordering::Acquire, Ordering::Relaxed) {
+        match borrow.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed) {
             Ok(_) => break,
-            Err(now) if now != 0 && now != me && liveness::process_exited(now) => cur = now,
-            Err(0) => cur = 0,
+            // The recovery rule; a lost race (the word changed) looks again.
+            Err(now) if owner_is_dead(now) => {
+                if take_over(borrow, now, me) {
+                    break;
+                }
+            }
+            Err(0) => {}
             Err(now) => {
                 drop(held);
                 panic!(

@@ -29,10 +29,11 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::raw::{BarrierState, SPIN_LIMIT, spin_round};
+use super::raw::BarrierState;
 use crate::shm::ShmBox;
 use crate::sys::exe::{fn_at, fn_offset};
 use crate::sys::futex;
+use crate::wait::{self, Look, Next, Waiter};
 
 const COUNT: u32 = 0x7fff;
 const GEN_SHIFT: u32 = 15;
@@ -377,7 +378,7 @@ impl Barrier {
             let count = v & COUNT;
             if count >= parties {
                 // The action of the previous generation runs: wait for it to finish.
-                if !self.sleep(v, deadline) {
+                if !wait::run(&wait::SYNC, None, deadline, Changes { word: w, from: v }) {
                     self.abort();
                     return Err(BarrierError::Timeout);
                 }
@@ -407,35 +408,82 @@ impl Barrier {
             futex::wake(w, i32::MAX as u32);
             return Ok(idx);
         }
-        let mut spins = 0;
-        loop {
-            let v = w.load(Ordering::Acquire);
-            if gen_of(v) != generation {
-                let reset = self.state.reset_gen.load(Ordering::Acquire) == generation + 1;
-                return if reset { Err(BarrierError::Broken) } else { Ok(idx) };
-            }
-            if v & BROKEN != 0 {
-                return Err(BarrierError::Broken);
-            }
-            if spins < SPIN_LIMIT {
-                spin_round(spins);
-                spins += 1;
-                continue;
-            }
-            if !self.sleep(v, deadline) {
-                let v = w.load(Ordering::Acquire);
-                if gen_of(v) != generation {
-                    continue;
-                }
-                self.abort();
-                return Err(BarrierError::Timeout);
-            }
+        wait::run(&wait::SYNC, None, deadline, Passing { barrier: self, generation }).map(|()| idx)
+    }
+
+    /// How generation `generation` ended, as the word `v` tells (`None`: not yet).
+    fn outcome(&self, v: u32, generation: u32) -> Option<Result<(), BarrierError>> {
+        if gen_of(v) != generation {
+            let reset = self.state.reset_gen.load(Ordering::Acquire) == generation + 1;
+            return Some(if reset { Err(BarrierError::Broken) } else { Ok(()) });
+        }
+        if v & BROKEN != 0 {
+            return Some(Err(BarrierError::Broken));
+        }
+        None
+    }
+}
+
+/// An arrival waiting for the word to change from `from` (the previous generation's action
+/// runs); `false` if the deadline passed first.
+struct Changes<'a> {
+    word: &'a AtomicU32,
+    from: u32,
+}
+
+impl Waiter for Changes<'_> {
+    type Output = bool;
+
+    fn look(&mut self) -> Look<bool> {
+        if self.word.load(Ordering::Acquire) != self.from { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        if self.word.load(Ordering::Acquire) != self.from {
+            Next::Done(true)
+        } else {
+            Next::Futex(self.word, self.from)
         }
     }
 
-    /// Sleeps while the word is `v`; `false` if the deadline passed.
-    fn sleep(&self, v: u32, deadline: Option<Instant>) -> bool {
-        futex::wait(self.word(), v, deadline).unwrap_or(true)
+    fn deadline_passed(&mut self) -> bool {
+        self.word.load(Ordering::Acquire) != self.from
+    }
+}
+
+/// A party that arrived, waiting for its generation to end.
+struct Passing<'a> {
+    barrier: &'a Barrier,
+    generation: u32,
+}
+
+impl Waiter for Passing<'_> {
+    type Output = Result<(), BarrierError>;
+
+    #[inline]
+    fn look(&mut self) -> Look<Result<(), BarrierError>> {
+        match self.barrier.outcome(self.barrier.word().load(Ordering::Acquire), self.generation) {
+            Some(done) => Look::Done(done),
+            None => Look::NotYet,
+        }
+    }
+
+    fn prepare(&mut self) -> Next<'_, Result<(), BarrierError>> {
+        let w = self.barrier.word();
+        let v = w.load(Ordering::Acquire);
+        match self.barrier.outcome(v, self.generation) {
+            Some(done) => Next::Done(done),
+            None => Next::Futex(w, v),
+        }
+    }
+
+    /// This party's timeout passed: unless the generation just ended, it breaks the barrier.
+    fn deadline_passed(&mut self) -> Result<(), BarrierError> {
+        let v = self.barrier.word().load(Ordering::Acquire);
+        self.barrier.outcome(v, self.generation).unwrap_or_else(|| {
+            self.barrier.abort();
+            Err(BarrierError::Timeout)
+        })
     }
 }
 

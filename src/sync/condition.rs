@@ -33,10 +33,11 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 use super::lock::{Lock, LockGuard};
-use super::raw::{Acquire, CondState, RawLock, SPIN_LIMIT, spin_round};
+use super::raw::{Acquire, CondState, RawLock};
 use super::rlock::{RLock, RLockGuard};
 use crate::shm::ShmBox;
 use crate::sys::futex;
+use crate::wait::{self, Look, Next, Waiter};
 
 const SIGNAL: u32 = 1;
 const SIGNALS: u32 = 0x7fff;
@@ -526,29 +527,12 @@ impl<L: ConditionLock> Condition<L> {
         Ok(notified)
     }
 
-    /// Registers as a waiter (lock held), after earlier signals have been taken.
+    /// Registers as a waiter (lock held), after earlier signals have been taken (or
+    /// [`REGISTER_PATIENCE`] passed). Signals cannot grow meanwhile: `notify` needs the lock.
     fn register(&self) {
         let w = self.word();
-        let patience = Instant::now() + REGISTER_PATIENCE;
-        let mut v = w.load(Ordering::Relaxed);
-        loop {
-            if v & SIGNALS != 0 && Instant::now() < patience {
-                if v & REGISTRANT == 0 {
-                    if let Err(now) = w.compare_exchange(v, v | REGISTRANT, Ordering::Relaxed, Ordering::Relaxed) {
-                        v = now;
-                        continue;
-                    }
-                    v |= REGISTRANT;
-                }
-                let _ = futex::wait(w, v, Some(patience.min(Instant::now() + Duration::from_millis(10))));
-                v = w.load(Ordering::Relaxed);
-                continue;
-            }
-            match w.compare_exchange_weak(v, v + WAITER, Ordering::Relaxed, Ordering::Relaxed) {
-                Ok(_) => return,
-                Err(now) => v = now,
-            }
-        }
+        wait::run(&wait::REGISTRANT, None, crate::deadline::after(REGISTER_PATIENCE), Drained(w));
+        w.fetch_add(WAITER, Ordering::Relaxed);
     }
 
     /// Takes one pending signal if there is one.
@@ -572,25 +556,10 @@ impl<L: ConditionLock> Condition<L> {
     /// Sleeps until a signal is taken (`true`) or the deadline passes and the registration is
     /// withdrawn (`false`).
     fn take_signal(&self, deadline: Option<Instant>) -> bool {
+        if wait::run(&wait::SYNC, None, deadline, Signal(self)) {
+            return true;
+        }
         let w = self.word();
-        for i in 0..SPIN_LIMIT {
-            if self.try_take().is_some() {
-                return true;
-            }
-            spin_round(i);
-        }
-        loop {
-            if self.try_take().is_some() {
-                return true;
-            }
-            let v = w.load(Ordering::Relaxed);
-            if v & SIGNALS != 0 {
-                continue;
-            }
-            if let Ok(false) = futex::wait(w, v, deadline) {
-                break;
-            }
-        }
         // Timed out: take a signal that raced with the timeout, or unregister.
         let mut v = w.load(Ordering::Relaxed);
         loop {
@@ -607,6 +576,64 @@ impl<L: ConditionLock> Condition<L> {
                 Err(now) => v = now,
             }
         }
+    }
+}
+
+/// A registrant waiting until no signal is pending, with `REGISTRANT` set so that the taker
+/// of the last one wakes it.
+struct Drained<'a>(&'a AtomicU32);
+
+impl Waiter for Drained<'_> {
+    type Output = ();
+
+    fn look(&mut self) -> Look<()> {
+        if self.0.load(Ordering::Relaxed) & SIGNALS == 0 { Look::Done(()) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, ()> {
+        let v = self.0.load(Ordering::Relaxed);
+        if v & SIGNALS == 0 {
+            return Next::Done(());
+        }
+        if v & REGISTRANT == 0 {
+            return match self.0.compare_exchange(v, v | REGISTRANT, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => Next::Futex(self.0, v | REGISTRANT),
+                Err(_) => Next::Again,
+            };
+        }
+        Next::Futex(self.0, v)
+    }
+
+    /// Out of patience: register anyway (a notified waiter that died never takes its signal).
+    fn deadline_passed(&mut self) {}
+}
+
+/// A registered waiter taking a signal; `false` when the deadline passed first (the caller
+/// then takes a signal that raced with it, or unregisters).
+struct Signal<'a, L: ConditionLock>(&'a Condition<L>);
+
+impl<L: ConditionLock> Waiter for Signal<'_, L> {
+    type Output = bool;
+
+    #[inline]
+    fn look(&mut self) -> Look<bool> {
+        if self.0.try_take().is_some() { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        if self.0.try_take().is_some() {
+            return Next::Done(true);
+        }
+        let w = self.0.word();
+        let v = w.load(Ordering::Relaxed);
+        if v & SIGNALS != 0 {
+            return Next::Again;
+        }
+        Next::Futex(w, v)
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        false
     }
 }
 

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::error::Timeout;
-use super::raw::{EventState, SpinBudget};
+use super::raw::EventState;
 use crate::shm::ShmBox;
 use crate::sys::futex;
+use crate::wait::{self, Look, Next, SpinBudget, Waiter};
 
 const FLAG: u32 = 1;
 const SLEEPERS: u32 = 2;
@@ -140,22 +141,35 @@ impl Event {
 
     #[cold]
     fn wait_slow(&self, deadline: Option<Instant>) -> bool {
-        if self.spin.spin_until(|| self.is_set()) {
-            return true;
+        wait::run(&wait::SYNC, Some(&self.spin), deadline, Unset(self))
+    }
+}
+
+/// Waits for the flag: sleeps on exactly "unset, with sleepers" after setting the sleeper bit.
+struct Unset<'a>(&'a Event);
+
+impl Waiter for Unset<'_> {
+    type Output = bool;
+
+    #[inline]
+    fn look(&mut self) -> Look<bool> {
+        if self.0.is_set() { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        let w = self.0.word();
+        let v = w.load(Ordering::Acquire);
+        if v & FLAG != 0 {
+            return Next::Done(true);
         }
-        let w = self.word();
-        loop {
-            let v = w.load(Ordering::Acquire);
-            if v & FLAG != 0 {
-                return true;
-            }
-            if v & SLEEPERS == 0 && w.compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-                continue;
-            }
-            if let Ok(false) = futex::wait(w, SLEEPERS, deadline) {
-                return self.is_set();
-            }
+        if v & SLEEPERS == 0 && w.compare_exchange(v, v | SLEEPERS, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return Next::Again;
         }
+        Next::Futex(w, SLEEPERS)
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        self.0.is_set()
     }
 }
 

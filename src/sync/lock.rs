@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{AcquireTimeoutError, OwnerDied, ReleaseError, TryAcquireError};
 use super::raw::{Acquire, MutexState, RawLock};
 use crate::shm::ShmBox;
-use crate::sys::liveness::{my_pid, my_tid};
+use crate::sys::liveness::my_tid;
 
 /// Python's `multiprocessing.Lock`: a non-recursive mutual-exclusion lock that works across
 /// processes.
@@ -191,7 +191,7 @@ impl Lock {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn owner_pid(&self) -> Option<u32> {
-        self.raw().owner().map(|(pid, _)| pid)
+        self.raw().owner().map(|(owner, _)| owner.pid())
     }
 }
 
@@ -208,10 +208,10 @@ impl fmt::Debug for Lock {
 pub(crate) fn fmt_owner(raw: &MutexState, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     match raw.owner() {
         None => f.write_str("None"),
-        Some((pid, tid)) if pid == my_pid() => {
+        Some((owner, tid)) if owner.is_me() => {
             f.write_str(if tid == my_tid() { "this thread" } else { "other thread" })
         }
-        Some((pid, _)) => write!(f, "pid {pid}"),
+        Some((owner, _)) => write!(f, "pid {}", owner.pid()),
     }
 }
 

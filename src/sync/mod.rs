@@ -26,8 +26,8 @@
 //!
 //! | file | holds |
 //! |---|---|
-//! | `raw.rs` | the futex core: the robust mutex word and the semaphore, with state tables |
-//! | `robust.rs` | owner-death detection and the recovery rule |
+//! | `raw.rs` | the futex core: the robust mutex word and the semaphore, with state tables; the raw lock trait and its generic guard |
+//! | `robust.rs` | what owner death means for these locks (the rule itself is in `sys/liveness.rs`) |
 //! | `lock.rs`, `rlock.rs` | [`Lock`], [`RLock`] and their guards |
 //! | `semaphore.rs` | [`Semaphore`], [`BoundedSemaphore`] |
 //! | `event.rs`, `condition.rs`, `barrier.rs` | [`Event`], [`Condition`], [`Barrier`] |
@@ -52,5 +52,6 @@ pub use self::condition::{Condition, ConditionError, ConditionLock, ConditionTim
 pub use self::error::{AcquireTimeoutError, OwnerDied, ReleaseError, Timeout, TryAcquireError, WouldBlock};
 pub use self::event::Event;
 pub use self::lock::{Lock, LockGuard};
+pub(crate) use self::raw::{Acquire, RawGuard, RawLock};
 pub use self::rlock::{RLock, RLockGuard};
 pub use self::semaphore::{BoundedSemaphore, Semaphore, SemaphoreGuard};

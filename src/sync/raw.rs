@@ -1,9 +1,11 @@
 //! The raw futex core under every primitive of `sync/`: a robust mutex word and a counting
-//! semaphore, both `#[repr(C)]` atomics living in shared memory, waiting on shared futexes.
+//! semaphore, both `#[repr(C)]` atomics living in shared memory, waiting on shared futexes
+//! through the wait core (`crate::wait`), and the raw lock trait with its generic guard.
 //!
 //! # The mutex word
 //!
-//! One `u32`, [`MutexState::word`]:
+//! One `u32`, the owner word of [`MutexState::owner`] (the owner record of
+//! `sys::liveness`: the owner's pid in the low 22 bits), with one flag:
 //!
 //! | value | meaning |
 //! |---|---|
@@ -15,15 +17,17 @@
 //!
 //! | from | operation | to | who |
 //! |---|---|---|---|
-//! | `0` | CAS | `me` | fast path of `lock`, `try_lock` |
-//! | `0` | CAS | `me \| CONTENDED` | slow path: someone may still sleep, so keep the bit |
-//! | `p` | CAS | `p \| CONTENDED` | slow path, before sleeping on `p \| CONTENDED` |
-//! | `p \| c` | CAS, `p` dead | `me \| CONTENDED` | slow path after a sleep slice: owner died |
+//! | `0` | CAS | `me` | fast path of `lock`, `try_lock`, the spin phase |
+//! | `0` | CAS | `me \| CONTENDED` | sleep phase, and a timed lock's last look at its deadline: someone may still sleep, so keep the bit |
+//! | `p` | CAS | `p \| CONTENDED` | sleep phase, before sleeping on `p \| CONTENDED` |
+//! | `p \| c`, `p` dead | CAS | `me \| CONTENDED`, `inconsistent = 1` | sleep phase after a slice, a timed lock at its deadline, `try_lock` |
 //! | any | swap | `0` | `unlock`; wake one sleeper iff the old value had `CONTENDED` |
 //!
-//! A sleeper sleeps in slices of [`robust::SLICE`](super::robust::SLICE). When a slice ends
-//! with the lock still held by the same pid, it probes that pid's liveness; the uncontended
-//! paths never probe. See `robust.rs` for the recovery rule.
+//! Waiting follows [`wait::MUTEX`]: spin (stopping early once
+//! `CONTENDED` is set: others already sleep), then sleep in slices; when a slice ends with the
+//! lock still held, the owner's liveness is probed ([`owner_is_dead`](crate::sys::liveness::owner_is_dead)); the uncontended paths
+//! never probe. The recovery rule is in `sys/liveness.rs`; what it means for these locks (the
+//! `inconsistent` flag) in `robust.rs`.
 //!
 //! # The semaphore
 //!
@@ -39,81 +43,12 @@ use std::time::Instant;
 
 use crate::shm::ShmSafe;
 use crate::sys::futex;
-use crate::sys::liveness::{my_pid, my_tid};
+use crate::sys::liveness::{Owner, OwnerRecord};
+use crate::wait::{self, Look, Next, Waiter};
 
-/// Set in the mutex word when a thread may be sleeping on it.
+/// Set in the mutex word when a thread may be sleeping on it (above the owner's pid bits).
 pub(crate) const CONTENDED: u32 = 1 << 31;
-/// The owner's pid in the mutex word (Linux pids are below 2^22).
-pub(crate) const PID_MASK: u32 = !CONTENDED;
-
-/// How many times a blocking path re-checks its condition before it sleeps: about 3 µs
-/// here (measured through `Event::wait_timeout(0)`: 30 rounds of 1-4 `pause`s).
-pub(crate) const SPIN_LIMIT: u32 = 30;
-
-/// Spins for one round of a bounded busy-wait.
-#[inline]
-pub(crate) fn spin_round(i: u32) {
-    for _ in 0..(1 << i.min(2)) {
-        std::hint::spin_loop();
-    }
-}
-
-/// Busy-waits up to [`SPIN_LIMIT`] rounds for `ready` to turn true.
-#[inline]
-pub(crate) fn spin_until(mut ready: impl FnMut() -> bool) -> bool {
-    for i in 0..SPIN_LIMIT {
-        if ready() {
-            return true;
-        }
-        spin_round(i);
-    }
-    ready()
-}
-
-/// A process-local, adaptive spin budget for one handle: it grows by one round (up to
-/// [`SPIN_LIMIT`]) after a spin that saw the condition turn true, and halves (down to 2
-/// rounds) after one that had to give up and sleep (additive increase, multiplicative
-/// decrease: doubling made the budget oscillate and cost 1.5x against bare futexes when the
-/// peer sleeps anyway). When the peer answers within microseconds (both processes busy)
-/// waits stay in user space; when the peer sleeps anyway, a waiter stops burning the CPU the
-/// peer needs before the inevitable futex wait.
-#[derive(Debug)]
-pub(crate) struct SpinBudget(AtomicU32);
-
-impl SpinBudget {
-    const MIN: u32 = 2;
-
-    pub(crate) const fn new() -> SpinBudget {
-        SpinBudget(AtomicU32::new(SPIN_LIMIT))
-    }
-
-    /// Busy-waits within the budget for `ready`; adapts the budget to the outcome.
-    #[inline]
-    pub(crate) fn spin_until(&self, mut ready: impl FnMut() -> bool) -> bool {
-        let limit = self.0.load(Ordering::Relaxed);
-        for i in 0..limit {
-            if ready() {
-                self.0.store((limit + 1).min(SPIN_LIMIT), Ordering::Relaxed);
-                return true;
-            }
-            spin_round(i);
-        }
-        self.0.store((limit / 2).max(Self::MIN), Ordering::Relaxed);
-        ready()
-    }
-}
-
-impl Default for SpinBudget {
-    fn default() -> SpinBudget {
-        SpinBudget::new()
-    }
-}
-
-impl Clone for SpinBudget {
-    fn clone(&self) -> SpinBudget {
-        SpinBudget::new()
-    }
-}
+const _: () = assert!(CONTENDED & crate::sys::liveness::OWNER_MASK == 0);
 
 /// What the mutex slow path does next, given the word it observed (shared with the model
 /// checker in `model.rs`, so the checked transitions are the ones the code runs).
@@ -150,8 +85,9 @@ pub(crate) fn unlock_wakes(old: u32) -> bool {
 pub(crate) enum Acquire {
     /// The caller holds the lock; the protected state is consistent.
     Acquired,
-    /// The caller holds the lock, but a previous owner died holding it (now or earlier and
-    /// nobody has called `make_consistent` since).
+    /// The caller holds the lock, but a previous owner died holding it. How long the report
+    /// repeats is the implementation's part of the recovery rule (`sys/liveness.rs`): the
+    /// mutex repeats it until `make_consistent`, the ring's lock reports it once.
     OwnerDied,
     /// Not acquired: `try_lock` found it held, or the deadline passed.
     NotAcquired,
@@ -159,11 +95,17 @@ pub(crate) enum Acquire {
 
 /// A lock whose state can live in memory shared between processes.
 ///
+/// Two implementations: [`MutexState`] (under `Lock`, `RLock` and a `Condition`'s lock) and
+/// the queue ring's producer and consumer locks (`queue::ring::RingLock`). Both record their
+/// owner in the one owner record of `sys::liveness` and mean the same by "owner died".
+///
 /// Invariants every implementation keeps:
 /// - at most one thread (of any process) holds the lock between a successful `lock`/`try_lock`
 ///   (including an [`Acquire::OwnerDied`] one) and the matching `unlock`;
 /// - a thread sleeping in `lock` is woken by the `unlock` that makes it able to proceed, or
-///   learns within a bounded time that the owner's process died;
+///   learns within a bounded time (its policy's slice) that the owner's process died;
+/// - a timed `lock` whose deadline has passed (already at the call: the non-blocking form)
+///   takes one last look: the lock if it is free, or from a dead owner;
 /// - the uncontended `lock` + `unlock` makes no syscall.
 ///
 /// # Safety
@@ -172,7 +114,7 @@ pub(crate) enum Acquire {
 pub(crate) unsafe trait RawLock {
     /// Acquires, sleeping until `deadline` (`None`: forever).
     fn lock(&self, deadline: Option<Instant>) -> Acquire;
-    /// Acquires without blocking.
+    /// Acquires without blocking (a free lock, or one whose owner died).
     fn try_lock(&self) -> Acquire;
     /// Releases.
     ///
@@ -182,8 +124,36 @@ pub(crate) unsafe trait RawLock {
     unsafe fn unlock(&self);
     /// Is the lock held by anyone?
     fn is_locked(&self) -> bool;
-    /// Is the lock held by the calling thread?
-    fn is_owned_by_me(&self) -> bool;
+}
+
+/// A held [`RawLock`], released on drop (unwinding included): the generic safe wrapper over
+/// either implementation. (`Lock`'s and `RLock`'s public guards are their own, for
+/// `make_consistent` and the recursion count.)
+#[derive(Debug)]
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub(crate) struct RawGuard<'a, R: RawLock> {
+    lock: &'a R,
+}
+
+impl<'a, R: RawLock> RawGuard<'a, R> {
+    /// Acquires `lock`, sleeping until `deadline`: the guard, and whether a previous owner
+    /// died holding it; `None` when the deadline passed.
+    #[inline]
+    pub(crate) fn acquire(lock: &'a R, deadline: Option<Instant>) -> Option<(RawGuard<'a, R>, bool)> {
+        match lock.lock(deadline) {
+            Acquire::Acquired => Some((RawGuard { lock }, false)),
+            Acquire::OwnerDied => Some((RawGuard { lock }, true)),
+            Acquire::NotAcquired => None,
+        }
+    }
+}
+
+impl<R: RawLock> Drop for RawGuard<'_, R> {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: a guard is made only by a successful acquire, and released only here.
+        unsafe { self.lock.unlock() }
+    }
 }
 
 /// A counting semaphore whose state can live in shared memory.
@@ -208,39 +178,41 @@ pub(crate) unsafe trait RawSemaphore {
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct MutexState {
-    /// `0`, `pid` or `pid | CONTENDED` (see the module doc).
-    pub(crate) word: AtomicU32,
-    /// Kernel tid of the owning thread; meaningful only while `word`'s pid is the reader's.
-    pub(crate) tid: AtomicU32,
+    /// The owner record: the mutex word (`0`, `pid` or `pid | CONTENDED`, see the module doc)
+    /// and the owning thread.
+    pub(crate) owner: OwnerRecord,
     /// Non-zero once an owner died holding the lock, until `make_consistent`.
     pub(crate) inconsistent: AtomicU32,
     /// Recursion count of an `RLock` (touched only by the owning thread).
     pub(crate) count: AtomicU32,
 }
 
-// SAFETY: repr(C), four AtomicU32s, no pointers; every bit pattern is a valid state.
+// SAFETY: repr(C), four AtomicU32s (two in the owner record), no pointers; every bit pattern
+// is a valid state.
 unsafe impl ShmSafe for MutexState {}
 
 impl MutexState {
     pub(crate) const fn new() -> MutexState {
-        MutexState {
-            word: AtomicU32::new(0),
-            tid: AtomicU32::new(0),
-            inconsistent: AtomicU32::new(0),
-            count: AtomicU32::new(0),
-        }
+        MutexState { owner: OwnerRecord::new(), inconsistent: AtomicU32::new(0), count: AtomicU32::new(0) }
+    }
+
+    #[inline]
+    fn word(&self) -> &AtomicU32 {
+        &self.owner.word
     }
 
     /// After taking the word: record the thread and report the consistency flag.
     #[inline]
     fn acquired(&self) -> Acquire {
-        self.tid.store(my_tid(), Ordering::Relaxed);
+        self.owner.set_thread();
         if self.inconsistent.load(Ordering::Relaxed) != 0 { Acquire::OwnerDied } else { Acquire::Acquired }
     }
 
-    /// The owner died: the caller (holding `observed`) takes the lock over.
-    fn take_over(&self, observed: u32, me: u32) -> bool {
-        if self.word.compare_exchange(observed, me | CONTENDED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+    /// If the lock is held by a process that has died, takes it over (the recovery rule) and
+    /// marks it inconsistent.
+    fn take_over_if_dead(&self, me: u32) -> bool {
+        let w = self.word().load(Ordering::Relaxed);
+        if self.owner.take_over_if_dead(w, me | CONTENDED) {
             self.inconsistent.store(1, Ordering::Relaxed);
             true
         } else {
@@ -248,114 +220,109 @@ impl MutexState {
         }
     }
 
-    /// If the lock is held by a process that has exited, takes it over.
-    fn steal_if_owner_dead(&self, me: u32) -> bool {
-        let w = self.word.load(Ordering::Relaxed);
-        let owner = w & PID_MASK;
-        owner != 0 && owner != me && super::robust::owner_dead(owner) && self.take_over(w, me)
-    }
-
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, me: u32, deadline: Option<Instant>) -> Acquire {
-        // Spin a little: the owner may be about to release.
-        for i in 0..SPIN_LIMIT {
-            let w = self.word.load(Ordering::Relaxed);
-            if w == 0 {
-                if self.word.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    return self.acquired();
-                }
-            } else if w & CONTENDED != 0 {
-                break; // others already sleep: queue up behind them
-            }
-            spin_round(i);
-        }
-        let mut watched = 0u32;
-        let mut slice_end = Instant::now() + super::robust::SLICE;
-        loop {
-            let w = self.word.load(Ordering::Relaxed);
-            let sleep_on = match slow_step(w, me) {
-                SlowStep::Take(new) => {
-                    // Someone else may still sleep: keep CONTENDED so our unlock wakes them.
-                    if self.word.compare_exchange(0, new, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                        return self.acquired();
-                    }
-                    continue;
-                }
-                SlowStep::Mark(new) => {
-                    if self.word.compare_exchange(w, new, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-                        continue;
-                    }
-                    new
-                }
-                SlowStep::Sleep(expected) => expected,
-            };
-            let owner = w & PID_MASK;
-            if owner != watched {
-                watched = owner;
-                slice_end = Instant::now() + super::robust::SLICE;
-            }
-            let until = match deadline {
-                Some(d) if d < slice_end => d,
-                _ => slice_end,
-            };
-            let woken = futex::wait(&self.word, sleep_on, Some(until)).unwrap_or(true);
-            if woken {
-                continue;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                // One last look at the owner before reporting a timeout.
-                if self.steal_if_owner_dead(me) {
-                    return self.acquired();
-                }
-                return Acquire::NotAcquired;
-            }
-            if Instant::now() >= slice_end {
-                slice_end = Instant::now() + super::robust::SLICE;
-                if self.steal_if_owner_dead(me) {
-                    return self.acquired();
-                }
-            }
-        }
+        wait::run(&wait::MUTEX, None, deadline, MutexWaiter { m: self, me })
     }
 
     /// Releases the lock if it is held by anyone (Python's `Lock.release` from any process);
     /// `false` if it was not held.
     pub(crate) fn unlock_any(&self) -> bool {
-        let mut w = self.word.load(Ordering::Relaxed);
+        let mut w = self.word().load(Ordering::Relaxed);
         loop {
             if w == 0 {
                 return false;
             }
-            self.tid.store(0, Ordering::Relaxed);
-            match self.word.compare_exchange_weak(w, 0, Ordering::Release, Ordering::Relaxed) {
+            self.owner.clear_thread();
+            match self.word().compare_exchange_weak(w, 0, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(now) => w = now,
             }
         }
         if unlock_wakes(w) {
-            futex::wake(&self.word, 1);
+            futex::wake(self.word(), 1);
         }
         true
     }
 
-    /// The owner's pid and (if it is this process) tid, for `Debug`.
-    pub(crate) fn owner(&self) -> Option<(u32, u32)> {
-        let w = self.word.load(Ordering::Relaxed) & PID_MASK;
-        if w == 0 { None } else { Some((w, self.tid.load(Ordering::Relaxed))) }
+    /// The owner and (if it is this process) its thread, for `Debug` and `owner_pid`.
+    pub(crate) fn owner(&self) -> Option<(Owner, u32)> {
+        self.owner.owner()
+    }
+}
+
+/// The mutex's slow path, as a waiter of the wait core (the transitions of the module doc).
+struct MutexWaiter<'a> {
+    m: &'a MutexState,
+    /// The caller's owner word.
+    me: u32,
+}
+
+impl Waiter for MutexWaiter<'_> {
+    type Output = Acquire;
+
+    #[inline]
+    fn look(&mut self) -> Look<Acquire> {
+        let word = self.m.word();
+        let w = word.load(Ordering::Relaxed);
+        if w == 0 {
+            if word.compare_exchange_weak(0, self.me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return Look::Done(self.m.acquired());
+            }
+            Look::NotYet
+        } else if w & CONTENDED != 0 {
+            Look::Sleep // others already sleep: queue up behind them
+        } else {
+            Look::NotYet
+        }
+    }
+
+    fn prepare(&mut self) -> Next<'_, Acquire> {
+        let word = self.m.word();
+        let w = word.load(Ordering::Relaxed);
+        match slow_step(w, self.me) {
+            // Someone else may still sleep: keep CONTENDED so our unlock wakes them.
+            SlowStep::Take(new) => match word.compare_exchange(0, new, Ordering::Acquire, Ordering::Relaxed) {
+                Ok(_) => Next::Done(self.m.acquired()),
+                Err(_) => Next::Again,
+            },
+            SlowStep::Mark(new) => match word.compare_exchange(w, new, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => Next::Futex(word, new),
+                Err(_) => Next::Again,
+            },
+            SlowStep::Sleep(expected) => Next::Futex(word, expected),
+        }
+    }
+
+    fn slice_ended(&mut self) -> Option<Acquire> {
+        self.m.take_over_if_dead(self.me).then_some(Acquire::OwnerDied)
+    }
+
+    fn deadline_passed(&mut self) -> Acquire {
+        // One last look: the lock may have come free (this waiter may even hold the wake-up
+        // the unlock sent, so take it with CONTENDED, as a sleeper does), or its owner died.
+        if self.m.word().compare_exchange(0, self.me | CONTENDED, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            return self.m.acquired();
+        }
+        if self.m.take_over_if_dead(self.me) {
+            return Acquire::OwnerDied;
+        }
+        Acquire::NotAcquired
     }
 }
 
 // SAFETY: the word admits one owner at a time (every transition out of 0 is a CAS, every
-// transition to 0 is by the holder); a sleeper sets CONTENDED before it sleeps on exactly the
-// value it saw, and unlock wakes one sleeper whenever CONTENDED was set; a sleeper that finds
-// the word free re-sets CONTENDED so that the next unlock wakes the next sleeper. Sleeps are
-// bounded by SLICE, after which a dead owner is detected.
+// transition to 0 is by the holder, a takeover is a CAS from the dead owner's exact word); a
+// sleeper sets CONTENDED before it sleeps on exactly the value it saw, and unlock wakes one
+// sleeper whenever CONTENDED was set; a sleeper that finds the word free re-sets CONTENDED so
+// that the next unlock wakes the next sleeper. Sleeps are bounded by the MUTEX policy's slice,
+// after which a dead owner is detected.
 unsafe impl RawLock for MutexState {
     #[inline]
     fn lock(&self, deadline: Option<Instant>) -> Acquire {
-        let me = my_pid();
-        if self.word.compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        let me = Owner::me().word();
+        if self.word().compare_exchange_weak(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return self.acquired();
         }
         self.lock_slow(me, deadline)
@@ -363,34 +330,37 @@ unsafe impl RawLock for MutexState {
 
     #[inline]
     fn try_lock(&self) -> Acquire {
-        let me = my_pid();
-        if self.word.compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+        let me = Owner::me().word();
+        if self.word().compare_exchange(0, me, Ordering::Acquire, Ordering::Relaxed).is_ok() {
             return self.acquired();
         }
-        if self.steal_if_owner_dead(me) {
-            return self.acquired();
+        if self.take_over_if_dead(me) {
+            return Acquire::OwnerDied;
         }
         Acquire::NotAcquired
     }
 
     #[inline]
     unsafe fn unlock(&self) {
-        self.tid.store(0, Ordering::Relaxed);
-        if unlock_wakes(self.word.swap(0, Ordering::Release)) {
+        self.owner.clear_thread();
+        if unlock_wakes(self.word().swap(0, Ordering::Release)) {
             self.wake_one();
         }
     }
 
     fn is_locked(&self) -> bool {
-        self.word.load(Ordering::Relaxed) != 0
-    }
-
-    fn is_owned_by_me(&self) -> bool {
-        self.word.load(Ordering::Relaxed) & PID_MASK == my_pid() && self.tid.load(Ordering::Relaxed) == my_tid()
+        self.word().load(Ordering::Relaxed) != 0
     }
 }
 
 impl MutexState {
+    /// Is the lock held by the calling thread? (The ring's locks have no use for the question,
+    /// so it is not part of [`RawLock`], and only this lock records its owner's thread.)
+    #[inline]
+    pub(crate) fn is_owned_by_me(&self) -> bool {
+        self.owner.is_mine()
+    }
+
     /// Releases on behalf of a guard. Only guards (which exist only while the lock is held for
     /// them) and the owner-checked paths of `RLock` and `Condition` call this.
     #[inline]
@@ -402,7 +372,7 @@ impl MutexState {
     #[cold]
     #[inline(never)]
     fn wake_one(&self) {
-        futex::wake(&self.word, 1);
+        futex::wake(self.word(), 1);
     }
 }
 
@@ -430,25 +400,50 @@ impl SemState {
     #[cold]
     #[inline(never)]
     fn acquire_slow(&self, deadline: Option<Instant>) -> bool {
-        if spin_until(|| self.value.load(Ordering::Relaxed) != 0) && self.try_acquire() {
-            return true;
+        wait::run(&wait::SYNC, None, deadline, SemWaiter { s: self, registered: false })
+    }
+}
+
+/// The semaphore's slow path: registered in `sleepers` from its first sleep until it ends.
+struct SemWaiter<'a> {
+    s: &'a SemState,
+    registered: bool,
+}
+
+impl Waiter for SemWaiter<'_> {
+    type Output = bool;
+
+    #[inline]
+    fn look(&mut self) -> Look<bool> {
+        if self.s.value.load(Ordering::Relaxed) != 0 && self.s.try_acquire() { Look::Done(true) } else { Look::NotYet }
+    }
+
+    fn prepare(&mut self) -> Next<'_, bool> {
+        if !self.registered {
+            // Before re-reading the value (the Dekker pair of the module doc).
+            self.s.sleepers.fetch_add(1, Ordering::SeqCst);
+            self.registered = true;
         }
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        let got = loop {
-            let v = self.value.load(Ordering::SeqCst);
-            if v != 0 {
-                if self.value.compare_exchange(v, v - 1, Ordering::Acquire, Ordering::Relaxed).is_ok() {
-                    break true;
-                }
-                continue;
-            }
-            match futex::wait(&self.value, 0, deadline) {
-                Ok(false) => break self.try_acquire(),
-                _ => continue,
-            }
-        };
-        self.sleepers.fetch_sub(1, Ordering::SeqCst);
-        got
+        let v = self.s.value.load(Ordering::SeqCst);
+        if v == 0 {
+            return Next::Futex(&self.s.value, 0);
+        }
+        match self.s.value.compare_exchange(v, v - 1, Ordering::Acquire, Ordering::Relaxed) {
+            Ok(_) => Next::Done(true),
+            Err(_) => Next::Again,
+        }
+    }
+
+    fn deadline_passed(&mut self) -> bool {
+        self.s.try_acquire()
+    }
+}
+
+impl Drop for SemWaiter<'_> {
+    fn drop(&mut self) {
+        if self.registered {
+            self.s.sleepers.fetch_sub(1, Ordering::SeqCst);
+        }
     }
 }
 

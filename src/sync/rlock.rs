@@ -218,7 +218,7 @@ impl RLock {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn owner_pid(&self) -> Option<u32> {
-        self.raw().owner().map(|(pid, _)| pid)
+        self.raw().owner().map(|(owner, _)| owner.pid())
     }
 
     /// Releases every level at once (a condition wait); returns the count to restore.

@@ -1,30 +1,29 @@
-//! Owner death: how a [`Lock`](super::Lock), an [`RLock`](super::RLock) or a
+//! Owner death in `sync/`: how a [`Lock`](super::Lock), an [`RLock`](super::RLock) or a
 //! [`Condition`](super::Condition)'s lock survives a holder that dies.
 //!
 //! CPython's locks are POSIX semaphores, which have no owner: when a process holding one is
-//! killed, every other process blocks forever (or until its timeout). Here the lock word holds
-//! the owner's pid, so a waiter can ask the kernel whether that process still exists.
+//! killed, every other process blocks forever (or until its timeout). Here the mutex word is
+//! an owner word (`sys/liveness.rs`), so a waiter can ask the kernel whether the owner still
+//! exists. What "owner died" means, how it is probed and the recovery rule (the first taker
+//! that finds the owner dead takes the lock over with a compare-and-swap and is told) are
+//! written down once, in `sys/liveness.rs`, for every lock of the crate; this file says what
+//! they mean for these three.
 //!
 //! # Detection
 //!
-//! - A waiter sleeps on the futex in slices of [`SLICE`]. When a slice ends and the word still
-//!   names the same owner pid, the waiter probes that pid (a pidfd: gone, or exited and not yet
-//!   reaped, both count as dead). A timed acquire also probes once when its deadline passes,
-//!   and `try_acquire` probes when it finds the lock held by another process.
-//! - So a blocked acquirer learns of the death within about one slice (well under a second).
+//! - A waiter sleeps in the slices of [`wait::MUTEX`](crate::wait::MUTEX) (100 ms); at the
+//!   end of each, if the lock is still held, it probes the owner. A timed acquire also probes
+//!   once when its deadline passes, and `try_acquire` probes when it finds the lock held by
+//!   another process. So a blocked acquirer learns of the death within about one slice.
 //! - The uncontended paths never probe; a lock nobody waits for costs nothing extra.
-//! - Only process death is detected. A thread that exits while holding a lock, or a process
-//!   that hangs or is stopped, still blocks the others (use the `_timeout` forms).
-//! - A pid reused by a new process before anyone probes would look alive: the lock then waits
-//!   for the new process, like a hang. Linux hands out pids sequentially, so this needs the pid
-//!   space to wrap around first.
+//! - Only process death counts (see `sys/liveness.rs`): a thread that exits while holding a
+//!   `Lock` leaves it held (another thread may release it, as in Python).
 //!
-//! # Recovery rule
+//! # What the taker repairs
 //!
-//! The first acquirer that finds the owner dead takes the lock over and receives
-//! [`OwnerDied`](super::OwnerDied), which carries its guard: it holds the lock. The data the
-//! lock protects may be half-updated. The lock is marked *inconsistent* and stays so until
-//! someone calls `make_consistent()` on a guard:
+//! The taker receives [`OwnerDied`](super::OwnerDied), which carries its guard: it holds the
+//! lock. The data the lock protects may be half-updated, so the lock is marked *inconsistent*
+//! and stays so until someone calls `make_consistent()` on a guard:
 //!
 //! - repair the data, then call `make_consistent()`, then drop the guard: later acquirers see a
 //!   normal lock;
@@ -41,13 +40,3 @@
 //! for good. An [`Event`](super::Event) and a [`Barrier`](super::Barrier) hold no lock across
 //! calls; a party that dies before reaching a barrier leaves the others waiting until their
 //! timeout, which breaks the barrier for everyone.
-
-use std::time::Duration;
-
-/// How long a waiter sleeps before it checks whether the lock's owner is still alive.
-pub(crate) const SLICE: Duration = Duration::from_millis(100);
-
-/// Is the process `pid` (a lock owner) gone?
-pub(crate) fn owner_dead(pid: u32) -> bool {
-    crate::sys::liveness::process_exited(pid)
-}

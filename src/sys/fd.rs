@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use rustix::event::{PollFd, PollFlags};
 use rustix::io::fcntl_dupfd_cloexec;
 
+use crate::wait::{self, Look, Next};
+
 /// Runs `f` again while it fails with `EINTR`.
 ///
 /// # References
@@ -98,18 +100,54 @@ fn poll_flags(fds: &[BorrowedFd<'_>], flags: PollFlags, deadline: Option<Instant
 /// `spin`: on an idle multi-core machine, waking a sleeping thread costs tens of
 /// microseconds (see DESIGN.md, "Wake-up cost"), more than a short answer takes to arrive.
 /// Returns whether the descriptor became readable before the deadline.
+///
+/// The wait core's [`Policy::busy`](crate::wait::Policy::busy): each check is a zero-timeout
+/// `poll`, the sleep one `poll` until the deadline.
 pub(crate) fn spin_then_poll(fd: BorrowedFd<'_>, spin: Duration, deadline: Option<Instant>) -> io::Result<bool> {
-    let start = Instant::now();
-    loop {
-        if is_readable(fd)? {
-            return Ok(true);
+    wait::run(&wait::Policy::busy(spin), None, deadline, Readable { fd, seen: None })
+}
+
+/// [`spin_then_poll`]'s waiter: looks with a zero-timeout `poll`, sleeps in `poll`.
+struct Readable<'a> {
+    fd: BorrowedFd<'a>,
+    /// What the last sleep found: readable, or a failure to report.
+    seen: Option<io::Result<bool>>,
+}
+
+impl wait::Waiter for Readable<'_> {
+    type Output = io::Result<bool>;
+
+    fn look(&mut self) -> Look<io::Result<bool>> {
+        match is_readable(self.fd) {
+            Ok(false) => Look::NotYet,
+            done => Look::Done(done),
         }
-        if start.elapsed() >= spin || deadline.is_some_and(|d| Instant::now() >= d) {
-            break;
-        }
-        std::hint::spin_loop();
     }
-    Ok(!poll_readable(&[fd], deadline)?.is_empty())
+
+    fn prepare(&mut self) -> Next<'_, io::Result<bool>> {
+        match self.seen.take() {
+            Some(done) => Next::Done(done),
+            None => Next::Sleep,
+        }
+    }
+
+    fn sleep(&mut self, until: Option<Instant>) -> bool {
+        match poll_readable(&[self.fd], until) {
+            Ok(ready) if ready.is_empty() => false,
+            Ok(_) => {
+                self.seen = Some(Ok(true));
+                true
+            }
+            Err(e) => {
+                self.seen = Some(Err(e));
+                true
+            }
+        }
+    }
+
+    fn deadline_passed(&mut self) -> io::Result<bool> {
+        self.seen.take().unwrap_or_else(|| is_readable(self.fd))
+    }
 }
 
 /// Is `fd` readable right now (data, end of file or error)?

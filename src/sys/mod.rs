@@ -13,7 +13,7 @@
 //! | `mem.rs` | memfd segments and shared mappings |
 //! | `net.rs` | connection I/O: vectored writes, reads collecting SCM_RIGHTS fds, poll on raw fds |
 //! | `exe.rs` | the running binary's identity; functions sent to another process as offsets |
-//! | `liveness.rs` | cached pid/tid (refreshed after fork); is a lock owner still alive |
+//! | `liveness.rs` | cached pid/tid (refreshed after fork); the owner record of every lock in shared memory and its one liveness check; the recovery rule |
 //! | `shm_open.rs` | named POSIX shared memory in `/dev/shm` (mode 0600) |
 #![allow(unsafe_code)]
 
