@@ -11,9 +11,85 @@ use std::time::{Duration, Instant};
 use common::{Leaks, METHODS, Watchdog, each_method, send_signal};
 use multiproc::connection::Connection;
 use multiproc::sync::{Event, Lock};
-use multiproc::{Queue, SharedMemory, StartMethod, get_context};
+use multiproc::{GetError, Queue, SharedMemory, StartMethod, get_context};
+use serde::{Deserialize, Serialize};
 
 const LIMIT: Duration = Duration::from_secs(120);
+
+#[derive(Serialize, Deserialize)]
+struct Item {
+    seq: u64,
+    sum: u64,
+    data: Vec<u8>,
+}
+
+fn checksum(seq: u64, data: &[u8]) -> u64 {
+    data.iter().fold(seq.wrapping_mul(0x9e37_79b9_7f4a_7c15), |h, &b| h.rotate_left(5) ^ b as u64)
+}
+
+fn produce((q, n, size): (Queue<Item>, u64, usize)) {
+    for seq in 0..n {
+        let data: Vec<u8> = (0..size).map(|i| (i as u64 ^ seq) as u8).collect();
+        q.put(Item { seq, sum: checksum(seq, &data), data }).unwrap();
+    }
+}
+
+// A producer stopped (SIGSTOP) while it streams 1 MiB items through a 64 KiB ring: a timed get
+// either times out (no item had begun) or, if an item had begun arriving, waits for the rest
+// (giving up would lose it) and gets it whole once the producer continues. Every item arrives
+// once, whole, in order.
+#[test]
+fn a_producer_stopped_mid_stream_loses_nothing() {
+    common::warm_up();
+    let before = Leaks::snapshot();
+    each_method("stopped producer", LIMIT, |ctx| {
+        let m = ctx.get_start_method();
+        let q: Queue<Item> = Queue::builder().capacity(64 << 10).build().unwrap();
+        let n = 24;
+        let p = ctx.process(produce, (q.clone(), n, 1 << 20));
+        p.start().unwrap();
+        let next = std::cell::Cell::new(0);
+        let check = |it: Item| {
+            assert_eq!(it.seq, next.get(), "[{m}] lost or duplicated");
+            assert_eq!(checksum(it.seq, &it.data), it.sum, "[{m}] torn item {}", it.seq);
+            next.set(next.get() + 1);
+        };
+        check(q.get().unwrap());
+        for round in 0..3 {
+            if p.try_join().is_ok() {
+                break; // the producer is done: nothing left to stop
+            }
+            let pid = p.pid().unwrap();
+            send_signal(pid, libc::SIGSTOP);
+            common::wait_until("the producer to stop", || common::proc_state(pid) == 'T');
+            // A timed get in another thread: it times out, or it is in the middle of an item.
+            let q2 = q.clone();
+            let getter = std::thread::spawn(move || {
+                let mut got = Vec::new();
+                loop {
+                    match q2.get_timeout(Duration::from_millis(200)) {
+                        Ok(it) => got.push(it),
+                        Err(GetError::Timeout) => return got,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            std::thread::sleep(Duration::from_millis(600));
+            let midstream = !getter.is_finished();
+            eprintln!("[{m}] round {round}: the timed get {}", if midstream { "waits mid-item" } else { "timed out" });
+            send_signal(pid, libc::SIGCONT);
+            for it in getter.join().unwrap() {
+                check(it);
+            }
+        }
+        while next.get() < n {
+            check(q.get().unwrap());
+        }
+        assert_eq!(p.join().unwrap(), 0, "[{m}]");
+        assert!(q.is_empty());
+    });
+    before.assert_same("stopped producer", 2, Duration::from_secs(10));
+}
 
 fn hold_until(((lock, held, release),): ((Lock, Event, Event),)) {
     let g = lock.acquire().unwrap();

@@ -9,23 +9,14 @@
 //! what carries them.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::ConnectionError;
 use super::transport::Transport;
+use crate::wait::Look;
 
 /// The largest length that fits the short header.
 pub(crate) const SHORT_MAX: usize = 0x7fff_ffff;
-
-/// How long a receiver checks for data before it sleeps in the kernel (DESIGN.md, "Wake-up
-/// cost"): long enough to catch a reply from a peer that is awake on another CPU, short
-/// enough to cost nothing noticeable when the peer is slow. Each check is a zero-timeout
-/// `poll` followed by `sched_yield`, so a peer waiting for this CPU gets it at once.
-///
-/// Measured with `mpbench --only pipe` (64-byte round trips, 2 vCPUs): peers on different
-/// CPUs 5-8 us with the spin against 45-55 us without; both pinned to one CPU 10 us, the
-/// same as bare blocking `read`/`write` (a spin without the yield: 48 us).
-pub(crate) const SPIN: Duration = Duration::from_micros(20);
 
 /// Encodes the header for a payload of `len` bytes; returns the buffer and its used length.
 pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
@@ -68,7 +59,8 @@ pub(crate) struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Waits briefly for the first bytes of `head`, checking and yielding (see [`SPIN`]).
+    /// Waits briefly for the first bytes of `head`, checking and yielding (the wait core's
+    /// [`CONNECTION_READ`](crate::wait::CONNECTION_READ) policy).
     /// On a socket each check is a nonblocking `recv` into `head`, so a message that is
     /// already there costs no extra syscall; on a pipe it is a zero-timeout `poll`.
     /// Returns how many bytes of `head` were read (`None`: end of file before any).
@@ -76,28 +68,26 @@ impl Reader<'_> {
         if !self.spin {
             return Ok(Some(0));
         }
-        let start = Instant::now();
-        loop {
-            match self.t.try_read(head, self.fds.as_mut()) {
-                Some(Ok(0)) => return Ok(None),
-                Some(Ok(n)) => {
-                    self.started = true;
-                    return Ok(Some(n));
-                }
-                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Some(Err(e)) => return Err(e.into()),
-                None => {
-                    if self.t.readable_now().unwrap_or(true) {
-                        return Ok(Some(0));
-                    }
-                }
+        let deadline = self.deadline;
+        let (t, fds) = (&self.t, &mut self.fds);
+        let got =
+            crate::wait::spin(&crate::wait::CONNECTION_READ, None, deadline, || match t.try_read(head, fds.as_mut()) {
+                Some(Ok(0)) => Look::Done(Ok(None)),
+                Some(Ok(n)) => Look::Done(Ok(Some(n))),
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => Look::NotYet,
+                Some(Err(e)) => Look::Done(Err(e.into())),
+                // A pipe: readable (or failing) means the caller's read finds out which.
+                None if t.readable_now().unwrap_or(true) => Look::Done(Ok(Some(0))),
+                None => Look::NotYet,
+            });
+        match got {
+            Some(Ok(Some(n))) if n > 0 => {
+                self.started = true;
+                Ok(Some(n))
             }
-            if start.elapsed() >= SPIN || self.deadline.is_some_and(|d| Instant::now() >= d) {
-                return Ok(Some(0));
-            }
-            // Yield rather than burn the CPU: when the peer shares this CPU, it is the one
-            // that must run to produce the message (a pure spin measured 5x slower there).
-            std::thread::yield_now();
+            Some(r) => r,
+            // The yield phase ended: the caller blocks in `fill`.
+            None => Ok(Some(0)),
         }
     }
 

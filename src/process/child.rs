@@ -188,7 +188,7 @@ impl ChildHandle {
                     // The child said its code as it left; wait until it is really gone.
                     Some(code) => {
                         if let Some(fd) = self.pidfd() {
-                            sys::fd::spin_then_poll(fd, Duration::from_micros(50), crate::deadline::after(limit))
+                            sys::fd::spin_then_poll(fd, &crate::wait::CHILD_LEAVING, crate::deadline::after(limit))
                                 .map_err(os)?;
                         }
                         Ok(Some(st.server_code(None).map_err(os)?.unwrap_or(code)))

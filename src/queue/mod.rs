@@ -491,8 +491,14 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     }
 
     /// Takes the front item, waiting at most `timeout` for one to start arriving (Python's
-    /// `get(True, t)`). A zero timeout only checks; `Duration::MAX` waits forever. (An item
-    /// larger than a quarter of the ring that has started arriving is read to its end.)
+    /// `get(True, t)`). A zero timeout only checks; `Duration::MAX` waits forever.
+    ///
+    /// The timeout bounds the wait for an item to *begin*. An item larger than a quarter of the
+    /// ring streams through it, and one that has begun arriving is read to its end however long
+    /// its producer takes (a producer stopped with SIGSTOP, say), as long as that producer
+    /// lives: giving up half-way would lose the item. CPython's `get` also reads a begun
+    /// message to its end. If the producer dies in the middle, the torn item is dropped and
+    /// the wait goes on within the timeout.
     ///
     /// # Errors
     /// [`GetError::Timeout`] when nothing arrived; otherwise as [`get`](Self::get).

@@ -96,15 +96,15 @@ fn poll_flags(fds: &[BorrowedFd<'_>], flags: PollFlags, deadline: Option<Instant
     }
 }
 
-/// Like [`poll_readable`] on one descriptor, but first checks it without sleeping for up to
-/// `spin`: on an idle multi-core machine, waking a sleeping thread costs tens of
+/// Like [`poll_readable`] on one descriptor, but first checks it without sleeping (for as long
+/// as `policy`, a [`Policy::busy`](crate::wait::Policy::busy), says): on an idle multi-core machine, waking a sleeping thread costs tens of
 /// microseconds (see DESIGN.md, "Wake-up cost"), more than a short answer takes to arrive.
 /// Returns whether the descriptor became readable before the deadline.
 ///
 /// The wait core's [`Policy::busy`](crate::wait::Policy::busy): each check is a zero-timeout
 /// `poll`, the sleep one `poll` until the deadline.
-pub(crate) fn spin_then_poll(fd: BorrowedFd<'_>, spin: Duration, deadline: Option<Instant>) -> io::Result<bool> {
-    wait::run(&wait::Policy::busy(spin), None, deadline, Readable { fd, seen: None })
+pub(crate) fn spin_then_poll(fd: BorrowedFd<'_>, policy: &wait::Policy, deadline: Option<Instant>) -> io::Result<bool> {
+    wait::run(policy, None, deadline, Readable { fd, seen: None })
 }
 
 /// [`spin_then_poll`]'s waiter: looks with a zero-timeout `poll`, sleeps in `poll`.

@@ -75,7 +75,7 @@ impl StatusPipe {
             }
             match deadline {
                 Some(d) if Instant::now() < d => {
-                    sys::fd::spin_then_poll(self.fd.as_fd(), Duration::from_micros(200), Some(d))?;
+                    sys::fd::spin_then_poll(self.fd.as_fd(), &crate::wait::SERVER_STATUS, Some(d))?;
                 }
                 _ => return Ok(None),
             }
