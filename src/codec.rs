@@ -68,7 +68,21 @@ impl Codec for Postcard {
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
-        postcard::from_bytes(bytes).map_err(|e| CodecError::from_codec(true, explain::<T>(&e)))
+        let (value, rest) =
+            postcard::take_from_bytes(bytes).map_err(|e| CodecError::from_codec(true, explain::<T>(&e)))?;
+        if !rest.is_empty() {
+            // A value of another type can decode from a prefix of the bytes (a `u8` from a
+            // string's length): bytes left over mean the sender sent something else.
+            return Err(CodecError::new(
+                true,
+                format!(
+                    "`{}`: {} bytes are left after the value: the sender and the receiver disagree on the type",
+                    std::any::type_name::<T>(),
+                    rest.len()
+                ),
+            ));
+        }
+        Ok(value)
     }
 }
 
@@ -375,6 +389,9 @@ mod tests {
         }
         let e = encode(&Outer { inner: Inner { a: 1 } }).unwrap_err().to_string();
         assert!(e.contains("Outer") && e.contains("flatten"), "{e}");
+
+        let e = decode::<u8>(&encode("not a byte").unwrap()).unwrap_err().to_string();
+        assert!(e.contains("bytes are left after the value"), "{e}");
 
         let e = decode::<(u32, String)>(&[1]).unwrap_err().to_string();
         assert!(e.contains("(u32, alloc::string::String)") && e.contains("disagree on the type"), "{e}");

@@ -13,6 +13,7 @@ use crate::error::CodecError;
 /// | `Full` | `try_put` on a full queue | `queue.Full` from `put(x, False)` |
 /// | `Timeout` | `put_timeout` when the queue stayed full | `queue.Full` from `put(x, True, t)` |
 /// | `Closed` | any put on a handle after `close()` | `ValueError: Queue ... is closed` |
+/// | `ShutDown` | any put after `shutdown()` (in any process) | `queue.ShutDown` |
 /// | `Encode` | any put when serializing the value failed | the feeder thread's traceback |
 ///
 /// # Examples
@@ -35,6 +36,8 @@ pub enum PutError<T> {
     Timeout(T),
     /// This handle was closed with `close()`.
     Closed(T),
+    /// The queue was shut down with `shutdown()`, by this or another process.
+    ShutDown(T),
     /// The value could not be serialized; nothing was enqueued and the queue keeps working.
     Encode(T, CodecError),
 }
@@ -49,7 +52,11 @@ impl<T> PutError<T> {
     /// ```
     pub fn into_inner(self) -> T {
         match self {
-            PutError::Full(v) | PutError::Timeout(v) | PutError::Closed(v) | PutError::Encode(v, _) => v,
+            PutError::Full(v)
+            | PutError::Timeout(v)
+            | PutError::Closed(v)
+            | PutError::ShutDown(v)
+            | PutError::Encode(v, _) => v,
         }
     }
 
@@ -82,6 +89,7 @@ impl<T> fmt::Debug for PutError<T> {
             PutError::Full(_) => f.write_str("Full(..)"),
             PutError::Timeout(_) => f.write_str("Timeout(..)"),
             PutError::Closed(_) => f.write_str("Closed(..)"),
+            PutError::ShutDown(_) => f.write_str("ShutDown(..)"),
             PutError::Encode(_, e) => write!(f, "Encode(.., {e:?})"),
         }
     }
@@ -95,6 +103,9 @@ impl<T> fmt::Display for PutError<T> {
                 f.write_str("the queue stayed full for the whole timeout; get items out or wait longer")
             }
             PutError::Closed(_) => f.write_str("the queue is closed: close() was called on this handle"),
+            PutError::ShutDown(_) => {
+                f.write_str("the queue was shut down (shutdown() was called): it takes no more items")
+            }
             PutError::Encode(_, e) => write!(f, "the item was not enqueued: {e}"),
         }
     }
@@ -116,7 +127,8 @@ impl<T> Error for PutError<T> {
 /// | `Empty` | `try_get` on an empty queue | `queue.Empty` from `get(False)` |
 /// | `Timeout` | `get_timeout` when nothing arrived | `queue.Empty` from `get(True, t)` |
 /// | `Closed` | any get on a handle after `close()` | `ValueError: Queue ... is closed` |
-/// | `Decode` | the message did not decode as `T` (it was consumed) | an unpickling error |
+/// | `ShutDown` | a get after `shutdown()` once the items left are taken (at once after `shutdown(true)`) | `queue.ShutDown` |
+/// | `Decode` | the message did not decode as `T` (it was taken; its bytes come back) | an unpickling error |
 ///
 /// # Examples
 /// ```
@@ -126,7 +138,7 @@ impl<T> Error for PutError<T> {
 /// assert!(matches!(q.try_get(), Err(GetError::Empty)));
 /// # Ok::<(), std::io::Error>(())
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 #[non_exhaustive]
 pub enum GetError {
     /// No item was ready.
@@ -135,9 +147,24 @@ pub enum GetError {
     Timeout,
     /// This handle was closed with `close()`.
     Closed,
+    /// The queue was shut down and holds nothing (more) for this get.
+    ShutDown,
     /// An item was taken but did not decode as the queue's item type (a producer with a
-    /// different type, or a different binary).
-    Decode(CodecError),
+    /// different type, or a different binary). The item's bytes are handed back, so nothing is
+    /// lost: decode them as the right type, or hand them to whoever can.
+    Decode(Vec<u8>, CodecError),
+}
+
+impl fmt::Debug for GetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GetError::Empty => f.write_str("Empty"),
+            GetError::Timeout => f.write_str("Timeout"),
+            GetError::Closed => f.write_str("Closed"),
+            GetError::ShutDown => f.write_str("ShutDown"),
+            GetError::Decode(b, e) => write!(f, "Decode(<{} bytes>, {e:?})", b.len()),
+        }
+    }
 }
 
 impl GetError {
@@ -150,6 +177,32 @@ impl GetError {
     pub fn is_empty(&self) -> bool {
         matches!(self, GetError::Empty | GetError::Timeout)
     }
+
+    /// Is this `ShutDown` (Python's `queue.ShutDown`)?
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::GetError::ShutDown.is_shutdown());
+    /// ```
+    pub fn is_shutdown(&self) -> bool {
+        matches!(self, GetError::ShutDown)
+    }
+
+    /// The bytes of an item that did not decode (`Decode`), so that it is not lost.
+    ///
+    /// # Examples
+    /// ```
+    /// fn keep(e: multiproc::GetError) -> Vec<u8> {
+    ///     e.into_bytes().unwrap_or_default() // decode as the type that was sent, or store
+    /// }
+    /// assert!(keep(multiproc::GetError::Empty).is_empty());
+    /// ```
+    pub fn into_bytes(self) -> Option<Vec<u8>> {
+        match self {
+            GetError::Decode(b, _) => Some(b),
+            _ => None,
+        }
+    }
 }
 
 impl fmt::Display for GetError {
@@ -158,7 +211,12 @@ impl fmt::Display for GetError {
             GetError::Empty => f.write_str("the queue is empty; use get/get_timeout to wait for an item"),
             GetError::Timeout => f.write_str("no item arrived within the timeout"),
             GetError::Closed => f.write_str("the queue is closed: close() was called on this handle"),
-            GetError::Decode(e) => write!(f, "an item was taken from the queue but {e}"),
+            GetError::ShutDown => {
+                f.write_str("the queue was shut down (shutdown() was called) and holds nothing more to get")
+            }
+            GetError::Decode(_, e) => {
+                write!(f, "an item was taken from the queue but {e} (its bytes come back with the error)")
+            }
         }
     }
 }
@@ -166,7 +224,7 @@ impl fmt::Display for GetError {
 impl Error for GetError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            GetError::Decode(e) => Some(e),
+            GetError::Decode(_, e) => Some(e),
             _ => None,
         }
     }

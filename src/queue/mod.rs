@@ -372,6 +372,43 @@ impl<T> Queue<T> {
     fn push_raw(&self, parts: &[&[u8]], deadline: Option<Instant>) -> Result<(), PushFail> {
         self.ring.push(parts, deadline)
     }
+
+    /// Shuts the queue down for every handle in every process (CPython's `shutdown`, on its
+    /// main branch): from now on puts fail with [`PutError::ShutDown`]; gets take the items
+    /// that are left and then fail with [`GetError::ShutDown`], or, with `immediate`, the items
+    /// left are dropped (and count as done for [`JoinableQueue::join`]) and gets fail at once.
+    /// Every put, get and join waiting in any process wakes up. Returns the number of items
+    /// dropped. Unlike [`close`](Self::close), which only retires this handle, it cannot be
+    /// undone.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::{GetError, PutError, Queue};
+    /// let q = Queue::new()?;
+    /// q.put(1u8).unwrap();
+    /// q.shutdown(false);
+    /// assert!(matches!(q.put(2), Err(PutError::ShutDown(2))));
+    /// assert_eq!(q.get()?, 1); // what was left still comes out
+    /// assert!(matches!(q.get(), Err(GetError::ShutDown)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn shutdown(&self, immediate: bool) -> usize {
+        self.ring.shutdown(immediate) as usize
+    }
+
+    /// Has the queue been shut down (by any process)?
+    ///
+    /// # Examples
+    /// ```
+    /// let q: multiproc::Queue<u8> = multiproc::Queue::new()?;
+    /// assert!(!q.is_shutdown());
+    /// q.shutdown(true);
+    /// assert!(q.is_shutdown());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_shutdown(&self) -> bool {
+        self.ring.is_shut_down()
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {
@@ -399,6 +436,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Ok(()) => Ok(()),
             Err(PushFail::Full) if timeout_kind => Err(PutError::Timeout(value)),
             Err(PushFail::Full) => Err(PutError::Full(value)),
+            Err(PushFail::ShutDown) => Err(PutError::ShutDown(value)),
         }
     }
 
@@ -463,8 +501,10 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
         let mut buf = DEC.take();
         let r = self.ring.pop(&mut buf, deadline);
         let out = match r {
-            Ok(()) => crate::codec::decode(&buf).map_err(GetError::Decode),
+            // An item that does not decode is not lost: its bytes come back in the error.
+            Ok(()) => crate::codec::decode(&buf).map_err(|e| GetError::Decode(std::mem::take(&mut buf), e)),
             Err(PopFail::Empty) => Err(empty),
+            Err(PopFail::ShutDown) => Err(GetError::ShutDown),
         };
         if buf.capacity() > 8 << 20 {
             buf = Vec::new(); // do not keep a huge buffer per thread
@@ -596,6 +636,7 @@ impl Queue<Vec<u8>> {
         match self.ring.pop(&mut sink, deadline) {
             Ok(()) => Ok(sink.out),
             Err(PopFail::Empty) => Err(empty),
+            Err(PopFail::ShutDown) => Err(GetError::ShutDown),
         }
     }
 

@@ -15,7 +15,7 @@ use crate::sys::futex;
 use crate::sys::liveness::{Owner, my_tid, owner_is_dead, take_over};
 use crate::wait::{self, Look, Next, Policy, Waiter};
 
-const MAGIC: u64 = 0x6d70_7175_6575_6533; // "mpqueue3": the locks' owner records
+const MAGIC: u64 = 0x6d70_7175_6575_6534; // "mpqueue4": the shutdown word
 /// The header occupies the first page; the data area follows.
 const DATA_OFFSET: usize = 4096;
 /// Record header: `len: u32`, `kind: u32`, `id: u32`, `tid: u32`.
@@ -39,7 +39,16 @@ struct Meta {
     magic: AtomicU64,
     capacity: AtomicU32,
     maxsize: AtomicU32,
+    /// [`RUNNING`], [`SHUT_DOWN`] or [`SHUT_DOWN_NOW`]; it only grows.
+    shutdown: AtomicU32,
 }
+
+/// The queue works.
+const RUNNING: u32 = 0;
+/// `shutdown(false)`: puts fail, gets take what is left, then fail.
+const SHUT_DOWN: u32 = 1;
+/// `shutdown(true)`: puts and gets fail; what was left has been dropped.
+const SHUT_DOWN_NOW: u32 = 2;
 
 /// Written by the producer holding the lock. The commit word (`tail`) has a line of its own:
 /// consumers read it all the time, and sharing a line with the lock word would make every
@@ -122,6 +131,8 @@ pub(crate) enum PushFail {
     /// The queue holds `maxsize` messages (or the ring has no room) and the deadline passed
     /// (immediately for a non-blocking push).
     Full,
+    /// The queue was shut down (before, or while the push waited for room).
+    ShutDown,
 }
 
 /// Why a pop did not happen.
@@ -129,6 +140,8 @@ pub(crate) enum PushFail {
 pub(crate) enum PopFail {
     /// Nothing arrived before the deadline.
     Empty,
+    /// The queue was shut down and holds nothing (more) to take.
+    ShutDown,
 }
 
 /// Receives a message's bytes, fragment by fragment, while the consumer lock is held.
@@ -596,7 +609,12 @@ impl Ring {
     pub(crate) fn push(&self, parts: &[&[u8]], deadline: Deadline) -> Result<(), PushFail> {
         let h = self.hdr();
         let p = &h.prod.0;
-        let Some((guard, died)) = RawGuard::acquire(&p.lock, deadline) else { return Err(PushFail::Full) };
+        if self.shutdown_state() != RUNNING {
+            return Err(PushFail::ShutDown);
+        }
+        let Some((guard, died)) = RawGuard::acquire(&p.lock, deadline) else {
+            return Err(if self.shutdown_state() != RUNNING { PushFail::ShutDown } else { PushFail::Full });
+        };
         if died {
             p.stream_id.store(0, Ordering::Release); // a dead producer's stream ends
         }
@@ -615,14 +633,15 @@ impl Ring {
         let p = &h.prod.0;
         let total: usize = parts.iter().map(|s| s.len()).sum();
         let maxsize = self.maxsize();
-        if maxsize > 0 && !self.wait_space(0, Some(maxsize), deadline) {
-            return Err(PushFail::Full);
+        if self.shutdown_state() != RUNNING {
+            return Err(PushFail::ShutDown);
+        }
+        if maxsize > 0 {
+            self.wait_space(0, Some(maxsize), deadline)?;
         }
         let max_payload = self.max_record_payload();
         if total <= max_payload {
-            if !self.wait_space(stride(total), None, deadline) {
-                return Err(PushFail::Full);
-            }
+            self.wait_space(stride(total), None, deadline)?;
             self.write_record(WHOLE, 0, parts, 0, total, true);
             return Ok(());
         }
@@ -636,9 +655,10 @@ impl Ring {
             let n = (total - done).min(room_for);
             let len = n + if first { 8 } else { 0 };
             let last = done + n == total;
-            if !self.wait_space(stride(len), None, deadline) {
+            if let Err(e) = self.wait_space(stride(len), None, deadline) {
+                // The stream ends unfinished: consumers drop what they have of it.
                 p.stream_id.store(0, Ordering::Release);
-                return Err(PushFail::Full);
+                return Err(e);
             }
             let kind = if first {
                 FIRST
@@ -665,8 +685,9 @@ impl Ring {
     }
 
     /// Waits (holding the producer lock) until `need` bytes are free and, with `maxsize`,
-    /// until fewer than `maxsize` messages are queued.
-    fn wait_space(&self, need: usize, maxsize: Option<u32>, deadline: Deadline) -> bool {
+    /// until fewer than `maxsize` messages are queued; fails `Full` at the deadline and
+    /// `ShutDown` once the queue is shut down.
+    fn wait_space(&self, need: usize, maxsize: Option<u32>, deadline: Deadline) -> Result<(), PushFail> {
         let h = self.hdr();
         let p = &h.prod.0;
         let cap = self.cap;
@@ -676,15 +697,22 @@ impl Ring {
             None => cap - pos(tail).wrapping_sub(pos(head)) >= need as u32,
         };
         if fits(p.cached_head.load(Ordering::Relaxed)) {
-            return true;
+            return Ok(());
         }
         let ready = || {
             let head = h.head.0.load(Ordering::Acquire);
             p.cached_head.store(head, Ordering::Relaxed);
-            fits(head)
+            fits(head) || self.shutdown_state() != RUNNING
         };
         let w = &h.wake.0;
-        Self::wait_until(&wait::RING, &w.space_seq, &w.space_sleepers, deadline, ready, || false)
+        let room = Self::wait_until(&wait::RING, &w.space_seq, &w.space_sleepers, deadline, ready, || false);
+        if self.shutdown_state() != RUNNING {
+            Err(PushFail::ShutDown)
+        } else if room {
+            Ok(())
+        } else {
+            Err(PushFail::Full)
+        }
     }
 
     fn write_record(&self, kind: u32, id: u32, parts: &[&[u8]], from: usize, n: usize, completes: bool) {
@@ -757,13 +785,23 @@ impl Ring {
         let c = &h.cons.0;
         let w = &h.wake.0;
         loop {
-            if !Self::wait_until(&wait::RING, &w.data_seq, &w.data_sleepers, deadline, || self.data_ready(), || false) {
+            let ready = || self.data_ready() || self.shutdown_state() != RUNNING;
+            if !Self::wait_until(&wait::RING, &w.data_seq, &w.data_sleepers, deadline, ready, || false) {
                 return Err(PopFail::Empty);
+            }
+            match self.shutdown_state() {
+                SHUT_DOWN_NOW => return Err(PopFail::ShutDown),
+                SHUT_DOWN if !self.data_ready() => return Err(PopFail::ShutDown),
+                _ => {}
             }
             // A consumer that died holding the lock left nothing to repair: its uncommitted
             // record is read again.
             let Some((guard, _died)) = RawGuard::acquire(&c.lock, deadline) else { return Err(PopFail::Empty) };
             let held = Held { stream_id: None, _guard: guard };
+            // An immediate shutdown that got the lock first dropped what was left.
+            if self.shutdown_state() == SHUT_DOWN_NOW {
+                return Err(PopFail::ShutDown);
+            }
             let got = self.pop_locked(sink);
             drop(held);
             // The last commit was made without a wake-up of its own: the unlock's fence serves.
@@ -806,6 +844,7 @@ impl Ring {
                 let gone = || {
                     let sid = h.prod.0.stream_id.load(Ordering::Acquire);
                     (sid != id || h.prod.0.lock.owner_is_dead()) && !self.data_ready()
+                        || self.shutdown_state() == SHUT_DOWN_NOW
                 };
                 let ready = || self.data_ready();
                 if !Self::wait_until(&wait::RING_STREAM, &w.data_seq, &w.data_sleepers, None, ready, gone) {
@@ -853,6 +892,54 @@ impl Ring {
             // waiting for room must not wait for the unlock.
             self.wake_producers();
         }
+    }
+
+    // ----- shutdown -----
+
+    fn shutdown_state(&self) -> u32 {
+        self.hdr().meta.0.shutdown.load(Ordering::Acquire)
+    }
+
+    /// Has the queue been shut down (by any process)?
+    pub(crate) fn is_shut_down(&self) -> bool {
+        self.shutdown_state() != RUNNING
+    }
+
+    /// Shuts the queue down for every process (Python's `shutdown(immediate)`): puts fail from
+    /// now on; gets take what is left and then fail, or, with `immediate`, what is left is
+    /// dropped (and counted as done, for `join`) and gets fail at once. Every waiting put, get
+    /// and join is woken. Returns how many messages were dropped.
+    pub(crate) fn shutdown(&self, immediate: bool) -> u32 {
+        let h = self.hdr();
+        let want = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
+        h.meta.0.shutdown.fetch_max(want, Ordering::SeqCst);
+        let mut dropped = 0;
+        if immediate {
+            // Drop what is left, under the consumer lock; a stream that is still arriving is
+            // ended by its producer, which now fails its next wait for room.
+            struct Discard;
+            impl Sink for Discard {
+                fn begin(&mut self, _: usize) {}
+                fn chunk(&mut self, _: &[u8]) {}
+            }
+            if let Some((guard, _)) = RawGuard::acquire(&h.cons.0.lock, None) {
+                let held = Held { stream_id: None, _guard: guard };
+                while self.data_ready() && self.pop_locked(&mut Discard) {
+                    dropped += 1;
+                }
+                drop(held);
+            }
+            // Dropped messages are done: `join` does not wait for them.
+            h.tasks.0.done.fetch_add(dropped, Ordering::SeqCst);
+        }
+        // Wake everybody, sleeping or about to: each re-checks and finds the shutdown.
+        let w = &h.wake.0;
+        for seq in [&w.data_seq, &w.space_seq] {
+            seq.fetch_add(1, Ordering::SeqCst);
+            futex::wake(seq, u32::MAX);
+        }
+        futex::wake(&h.tasks.0.done, u32::MAX);
+        dropped
     }
 
     // ----- task accounting (JoinableQueue) -----
