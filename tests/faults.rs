@@ -40,6 +40,7 @@ fn produce((q, n, size): (Queue<Item>, u64, usize)) {
 // once, whole, in order.
 #[test]
 fn a_producer_stopped_mid_stream_loses_nothing() {
+    let _serial = common::serial();
     common::warm_up();
     let before = Leaks::snapshot();
     each_method("stopped producer", LIMIT, |ctx| {
@@ -102,6 +103,7 @@ fn hold_until(((lock, held, release),): ((Lock, Event, Event),)) {
 // resumed, it releases and the lock works.
 #[test]
 fn a_stopped_lock_holder_is_waited_for_not_robbed() {
+    let _serial = common::serial();
     each_method("stopped lock holder", LIMIT, |ctx| {
         let m = ctx.get_start_method();
         let (lock, held, release) = (Lock::new().unwrap(), Event::new().unwrap(), Event::new().unwrap());
@@ -133,6 +135,7 @@ fn send_big((conn, size): (Connection, usize)) {
 // message arrives whole after SIGCONT.
 #[test]
 fn a_peer_stopped_mid_message_delivers_it_whole() {
+    let _serial = common::serial();
     common::warm_up();
     let before = Leaks::snapshot();
     each_method("stopped peer", LIMIT, |ctx| {
@@ -228,6 +231,7 @@ fn helper_exhausted_descriptors() {
 // are all back and starting works again.
 #[test]
 fn exhausted_descriptors_give_errors_and_recover() {
+    let _serial = common::serial();
     let _w = Watchdog::new("exhausted descriptors", LIMIT);
     let (stdout, _) = common::helper_output("helper_exhausted_descriptors", &[]);
     for m in METHODS {
@@ -307,6 +311,7 @@ fn helper_full_dev_shm() {
 // is whole and writable.
 #[test]
 fn a_full_dev_shm_is_an_error_at_create() {
+    let _serial = common::serial();
     let _w = Watchdog::new("full /dev/shm", LIMIT);
     if !common::is_root() {
         eprintln!("not root: cannot mount a small tmpfs over /dev/shm for this test");
@@ -341,6 +346,7 @@ fn helper_parent_with_children() {
 // A parent SIGKILLed with live children under every start method: all of them die with it.
 #[test]
 fn a_killed_parent_takes_its_children_along() {
+    let _serial = common::serial();
     let _w = Watchdog::new("killed parent", LIMIT);
     let mut child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", "helper_parent_with_children", "--ignored", "--nocapture", "--test-threads=1"])
@@ -371,6 +377,7 @@ fn a_killed_parent_takes_its_children_along() {
 // for a producer that got its queue by inheritance.
 #[test]
 fn inherited_queue_producer_stopped_and_resumed() {
+    let _serial = common::serial();
     let _w = Watchdog::new("inherited queue", LIMIT);
     let q: Queue<u64> = Queue::new().unwrap();
     let q2 = q.clone();

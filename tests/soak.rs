@@ -65,6 +65,7 @@ fn producer((q, id, acked): (Queue<Item>, u32, Value<u64>)) {
 
 #[test]
 fn queue_soak_under_random_kills() {
+    let _serial = common::serial();
     let secs = seconds();
     let _w = Watchdog::new("queue soak", Duration::from_secs(secs * 3 + 120));
     let q: Queue<Item> = Queue::builder().capacity(64 << 10).build().unwrap();
@@ -173,6 +174,7 @@ fn incrementer((lock, pair, repairs): (Lock, Value<[u64; 2]>, multiproc::RawValu
 
 #[test]
 fn lock_soak_under_random_kills() {
+    let _serial = common::serial();
     let secs = seconds();
     let _w = Watchdog::new("lock soak", Duration::from_secs(secs * 3 + 120));
     let lock = Lock::new().unwrap();
@@ -233,6 +235,7 @@ fn lock_soak_under_random_kills() {
 /// every join returns (0, or -9 for the killed), and nothing is left behind.
 #[test]
 fn process_churn_under_random_kills() {
+    let _serial = common::serial();
     let secs = seconds().min(20);
     let _w = Watchdog::new("process churn", Duration::from_secs(secs * 4 + 120));
     common::warm_up();
