@@ -772,3 +772,30 @@ fn parent_and_child_allocate_without_overlap() {
         assert_eq!(addrs.len(), 64 + 64 + 10, "[{m}] two objects share an address");
     });
 }
+
+fn work_until_stopped((stop, count, initial): (Value<bool>, Value<u64>, Value<char>)) {
+    assert_eq!(initial.get(), 'λ');
+    while !stop.get() {
+        *count.acquire().unwrap() += 1;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    initial.set('✓');
+}
+
+// Python's `Value(c_bool, False)` stop flag, and a `c_wchar`: a child works until the parent
+// sets the flag, under every start method.
+#[test]
+fn a_bool_stop_flag_and_a_char_value() {
+    each_method("bool stop flag", LIMIT, |ctx| {
+        let m = ctx.get_start_method();
+        let (stop, count, ch) = (Value::new(false).unwrap(), Value::new(0u64).unwrap(), Value::new('λ').unwrap());
+        let p = ctx.process(work_until_stopped, (stop.clone(), count.clone(), ch.clone()));
+        p.start().unwrap();
+        common::wait_until("the child to count", || count.get() > 3);
+        stop.set(true);
+        assert_eq!(p.join().unwrap(), 0, "[{m}]");
+        assert_eq!(ch.get(), '✓', "[{m}]");
+        let a = Array::from_slice(&[true, false, true]).unwrap();
+        assert_eq!(a.to_vec(), [true, false, true]);
+    });
+}

@@ -192,10 +192,12 @@ impl<'de, T: ShmSafe + Copy> Deserialize<'de> for RawValue<T> {
 ///
 /// # Costs
 ///
-/// Each `Value` is its own memfd segment (at least one page), and its default `RLock` is
-/// another: two descriptors and two mappings per live `Value` (one for a [`RawValue`]). For
-/// thousands of values, prefer one [`Array`](crate::Array) (or a `#[repr(C)]` struct in one
-/// `Value`) over thousands of `Value`s, or raise `RLIMIT_NOFILE`.
+/// A `Value` of up to 1 KiB and its lock are blocks of shared arenas of 32 KiB (Python's
+/// `multiprocessing.heap`): a few dozen bytes each, and thousands of them share a handful of
+/// descriptors, which travel once per message whatever the number of values in it. An arena
+/// lives as long as any block of it does, so one long-lived value keeps its 32 KiB. A larger
+/// value gets a memfd of its own. Reading or writing takes the lock: a shared-futex
+/// acquire and release, about 10 ns uncontended.
 ///
 /// # Examples
 /// ```no_run

@@ -6,8 +6,14 @@
 /// Implement only for types that are `#[repr(C)]` (or primitive), have no pointers or
 /// references (including `Box`, `Vec`, `String`, `&T`), no `Drop` side effects that matter to
 /// other processes, and for which every bit pattern another process may write is valid, or
-/// whose invariants are kept with atomics. Plain integers, floats, `bool`-free `#[repr(C)]`
-/// structs of them, arrays of them and the atomic integer types qualify.
+/// whose invariants are kept with atomics. Plain integers, floats, `#[repr(C)]` structs of
+/// them, arrays of them and the atomic integer types qualify.
+///
+/// `bool` and `char` (Python's `c_bool` and `c_wchar`) are implemented too, although not every
+/// bit pattern is one of them: the memory of a [`Value`](crate::Value) or
+/// [`Array`](crate::Array) is an anonymous memfd reachable only by this program's processes,
+/// which write it only as the type says, as threads of one process share memory. Do not put
+/// them in a named [`SharedMemory`](crate::SharedMemory) that another program may write.
 ///
 /// # Examples
 /// ```
@@ -26,6 +32,12 @@ macro_rules! shm_safe {
     )* };
 }
 shm_safe!(u8, u16, u32, u64, u128, usize, i8, i16, i32, i64, i128, isize, f32, f64);
+
+// SAFETY: one byte, no pointers; only this program's processes write a Value's or Array's
+// memory, and only through `bool`s (see the trait's documentation).
+unsafe impl ShmSafe for bool {}
+// SAFETY: four bytes, no pointers; written only as `char`s, as for `bool` above.
+unsafe impl ShmSafe for char {}
 shm_safe!(
     std::sync::atomic::AtomicU8,
     std::sync::atomic::AtomicU16,
