@@ -14,6 +14,9 @@ fi
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 cargo test --workspace --all-targets --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
+# The soak (random SIGKILLs of workers for SOAK_SECONDS per part), with its summaries.
+cargo test --test soak -- --ignored --nocapture --test-threads=1
+
 # Every example must run to completion (they are the tutorial seeds and the tour).
 cargo build --workspace --examples
 passed=0

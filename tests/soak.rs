@@ -4,8 +4,9 @@
 //! (must be 0), duplicates (0), torn items (0), lock owner deaths recovered, hangs (0; a
 //! watchdog aborts the run if anything stops making progress).
 //!
-//! Run it alone with `cargo test --release --test soak -- --nocapture` (SOAK_SECONDS=300 for a
-//! longer one).
+//! The tests are `#[ignore]`d by a plain `cargo test` (they take minutes); `scripts/test.sh`
+//! runs them with their summaries: `cargo test --test soak -- --ignored --nocapture
+//! --test-threads=1` (SOAK_SECONDS=300 for a longer one).
 
 mod common;
 
@@ -64,6 +65,7 @@ fn producer((q, id, acked): (Queue<Item>, u32, Value<u64>)) {
 }
 
 #[test]
+#[ignore = "minutes long: scripts/test.sh runs it with --ignored"]
 fn queue_soak_under_random_kills() {
     let _serial = common::serial();
     let secs = seconds();
@@ -173,6 +175,7 @@ fn incrementer((lock, pair, repairs): (Lock, Value<[u64; 2]>, multiproc::RawValu
 }
 
 #[test]
+#[ignore = "minutes long: scripts/test.sh runs it with --ignored"]
 fn lock_soak_under_random_kills() {
     let _serial = common::serial();
     let secs = seconds();
@@ -234,6 +237,7 @@ fn lock_soak_under_random_kills() {
 /// Starts and joins short children under every start method while random ones are killed:
 /// every join returns (0, or -9 for the killed), and nothing is left behind.
 #[test]
+#[ignore = "minutes long: scripts/test.sh runs it with --ignored"]
 fn process_churn_under_random_kills() {
     let _serial = common::serial();
     let secs = seconds().min(20);
