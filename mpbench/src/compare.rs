@@ -1,0 +1,4 @@
+//! compare
+pub(crate) fn main(_a: &[String]) -> i32 {
+    0
+}
