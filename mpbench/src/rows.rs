@@ -73,16 +73,6 @@ impl Row {
     const fn goal(self, goal: Goal) -> Row {
         Row { goal: Some(goal), ..self }
     }
-
-    /// Is a smaller value better (a time), rather than a larger one (a rate)?
-    pub(crate) fn lower_is_better(&self) -> bool {
-        lower_is_better(self.unit)
-    }
-}
-
-/// Is a smaller value in `unit` better?
-pub(crate) fn lower_is_better(unit: &str) -> bool {
-    ["ns/", "us/", "ms/", "s/"].iter().any(|p| unit.starts_with(p)) || unit == "x"
 }
 
 use Goal::{AtMost, AtMostTimesLimit, TimesCpython};
