@@ -152,13 +152,14 @@ pub(crate) fn median(v: &mut [f64]) -> f64 {
 }
 
 /// Measures `ours` and `raw` interleaved (A B A B ...), `rounds` pairs of `batch` iterations
-/// each; returns (median per-iteration time of ours, median of raw, median of pairwise ratios).
+/// each; returns (median seconds per iteration of ours, median of raw, median of pairwise
+/// ratios).
 pub(crate) fn interleaved(
     rounds: usize,
     batch: usize,
     mut ours: impl FnMut(usize) -> Duration,
     mut raw: impl FnMut(usize) -> Duration,
-) -> (Duration, Duration, f64) {
+) -> (f64, f64, f64) {
     let mut o = Vec::new();
     let mut r = Vec::new();
     let mut ratio = Vec::new();
@@ -169,7 +170,7 @@ pub(crate) fn interleaved(
         r.push(b);
         ratio.push(a / b);
     }
-    (Duration::from_secs_f64(median(&mut o)), Duration::from_secs_f64(median(&mut r)), median(&mut ratio))
+    (median(&mut o), median(&mut r), median(&mut ratio))
 }
 
 /// Times `f` over `n` iterations.

@@ -6,57 +6,14 @@
 #![allow(unsafe_code)]
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{Event, Lock};
 use multiproc::{RawValue, StartMethod, get_context};
 
+use crate::bare::{SharedPage, fork_child, reap, spin_lock};
 use crate::common::{Args, emit, interleaved, median, time_n};
-
-/// A `MAP_SHARED` anonymous mapping made before `fork`: the children see the same pages.
-struct SharedPage {
-    ptr: *mut u8,
-}
-
-impl SharedPage {
-    fn new() -> SharedPage {
-        // SAFETY: an anonymous shared mapping with no address hint; checked for MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(ptr, libc::MAP_FAILED, "mmap");
-        SharedPage { ptr: ptr.cast() }
-    }
-
-    fn u32_at(&self, i: usize) -> &AtomicU32 {
-        assert!(i < 1024);
-        // SAFETY: within the page, 4-aligned, zero-initialised, lives as long as self.
-        unsafe { &*self.ptr.add(i * 4).cast::<AtomicU32>() }
-    }
-
-    fn u64_at(&self, i: usize) -> &AtomicU64 {
-        assert!(i < 512);
-        // SAFETY: within the page, 8-aligned, zero-initialised, lives as long as self.
-        unsafe { &*self.ptr.add(i * 8).cast::<AtomicU64>() }
-    }
-}
-
-impl Drop for SharedPage {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
-        unsafe {
-            libc::munmap(self.ptr.cast(), 4096);
-        }
-    }
-}
 
 /// The child of `lock_contended_2proc`: `n` times lock; counter += 1; unlock, with the
 /// counter a `RawValue` (Python's `Value("q", 0, lock=False)`).
@@ -101,19 +58,6 @@ fn raw_cas_store(w: &AtomicU32, n: usize) -> Duration {
     t.elapsed()
 }
 
-/// A bare spin lock: CAS 0 -> 1, yielding the CPU after a few failed looks.
-fn spin_lock(w: &AtomicU32) {
-    let mut spins = 0u32;
-    while w.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        spins += 1;
-        if spins < 64 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-}
-
 /// The workload of `lock_contended` with a bare spin lock and a counter in one shared page,
 /// children made by `fork`: seconds from before the forks to both reaped.
 fn raw_spinlock_2proc(n: u64) -> f64 {
@@ -123,26 +67,16 @@ fn raw_spinlock_2proc(n: u64) -> f64 {
     let t = Instant::now();
     let pids: Vec<i32> = (0..2)
         .map(|_| {
-            // SAFETY: the child only touches the shared page with atomics, then `_exit`s.
-            let pid = unsafe { libc::fork() };
-            assert!(pid >= 0, "fork");
-            if pid == 0 {
+            fork_child(|| {
                 for _ in 0..n {
                     spin_lock(lock);
                     counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
                     lock.store(0, Ordering::Release);
                 }
-                // SAFETY: ends the child without running the parent's at-exit handlers.
-                unsafe { libc::_exit(0) };
-            }
-            pid
+            })
         })
         .collect();
-    for pid in pids {
-        let mut st = 0;
-        // SAFETY: reaps a child forked above.
-        unsafe { libc::waitpid(pid, &mut st, 0) };
-    }
+    pids.into_iter().for_each(reap);
     let dt = t.elapsed().as_secs_f64();
     assert_eq!(counter.load(Ordering::Relaxed), 2 * n);
     dt
@@ -243,8 +177,8 @@ pub(crate) fn run(args: &Args) {
         raw_cas_store(word, 10_000);
         let (rounds, batch) = if args.quick { (7, 20_000) } else { (15, 100_000) };
         let (ours, raw, ratio) = interleaved(rounds, batch, acquire_release, |n| raw_cas_store(word, n));
-        emit("lock_uncontended", ours.as_secs_f64() * 1e9, "ns/acquire+release");
-        emit("raw_cas_store", raw.as_secs_f64() * 1e9, "ns/acquire+release");
+        emit("lock_uncontended", ours * 1e9, "ns/acquire+release");
+        emit("raw_cas_store", raw * 1e9, "ns/acquire+release");
         emit("ratio_lock_uncontended_vs_raw", ratio, "x");
 
         // Two processes contending, interleaved with two forked children on a bare spin lock.
@@ -270,8 +204,8 @@ pub(crate) fn run(args: &Args) {
         event_pingpong(100);
         raw_futex_pingpong(100);
         let (ours, raw, ratio) = interleaved(rounds, batch, event_pingpong, raw_futex_pingpong);
-        emit("event_pingpong", ours.as_secs_f64() * 1e6, "us/roundtrip");
-        emit("raw_futex_pingpong", raw.as_secs_f64() * 1e6, "us/roundtrip");
+        emit("event_pingpong", ours * 1e6, "us/roundtrip");
+        emit("raw_futex_pingpong", raw * 1e6, "us/roundtrip");
         emit("ratio_event_pingpong_vs_raw", ratio, "x");
     }
 }

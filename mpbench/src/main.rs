@@ -17,6 +17,7 @@
 //! `spawn_fork`, `spawn_forkserver`, `spawn_spawn`, `pipe`, `lock`, `event`, `shm`, `queue`
 //! (and `peer` for procspawn alone).
 
+mod bare;
 mod chart;
 mod common;
 mod compare;

@@ -204,8 +204,8 @@ pub(crate) fn run(args: &Args) {
     let rounds = if args.quick { 10 } else { 30 };
     let batch = args.n(20_000, 1_000) / rounds.max(1) * 2;
     let (o, r, ratio) = interleaved(rounds, batch.max(200), ours, |n| raw.round_trips(n));
-    emit("pipe_rtt_64B", o.as_secs_f64() * 1e6, "us/roundtrip");
-    emit("raw_pipe_rtt_64B", r.as_secs_f64() * 1e6, "us/roundtrip");
+    emit("pipe_rtt_64B", o * 1e6, "us/roundtrip");
+    emit("raw_pipe_rtt_64B", r * 1e6, "us/roundtrip");
     emit("ratio_pipe_rtt_64B_vs_raw", ratio, "x");
     a.send_bytes(b"").unwrap();
     p.join().expect("join echo child");
@@ -232,7 +232,7 @@ pub(crate) fn run(args: &Args) {
     ours(batch);
     raw.batch(&chunk, batch);
     let (o, r, ratio) = interleaved(rounds, batch, ours, |n| raw.batch(&chunk, n));
-    let mbps = |d: Duration| MIB as f64 / d.as_secs_f64() / 1e6;
+    let mbps = |secs: f64| MIB as f64 / secs / 1e6;
     emit("pipe_bandwidth_1MiB", mbps(o), "MB/s");
     emit("raw_pipe_bandwidth_1MiB", mbps(r), "MB/s");
     emit("ratio_pipe_bandwidth_1MiB_vs_raw", ratio, "x");

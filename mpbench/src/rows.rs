@@ -211,9 +211,33 @@ pub(crate) const ROWS: &[Row] = &[
         Workload,
         "*v.lock() += 1 on a Value<i64> with its RLock, one process",
     )
-    .py(),
+    .py()
+    .limit("raw_locked_increment", "ratio_value_increment_locked_vs_raw"),
+    row(
+        "raw_locked_increment",
+        "shm",
+        "increments/s",
+        Raw,
+        "bare CAS spin lock, counter += 1, store, on a shared page, one process",
+    ),
+    row("ratio_value_increment_locked_vs_raw", "shm", "x", Ratio, "time per increment: Value / bare"),
     row("value_increment_locked_2proc", "shm", "increments/s", Workload, "the same in two children released together")
-        .py(),
+        .py()
+        .limit("raw_locked_increment_2proc", "ratio_value_increment_locked_2proc_vs_raw"),
+    row(
+        "raw_locked_increment_2proc",
+        "shm",
+        "increments/s",
+        Raw,
+        "the same bare loop in two forked children released together",
+    ),
+    row(
+        "ratio_value_increment_locked_2proc_vs_raw",
+        "shm",
+        "x",
+        Ratio,
+        "time per increment: Value / bare, 2 processes",
+    ),
     row("array_bulk_write", "shm", "MB/s", Workload, "copy_from_slice into a 64 MiB Array<f64> in a child, best pass")
         .py()
         .limit("raw_memcpy", "ratio_array_bulk_write_vs_raw"),
