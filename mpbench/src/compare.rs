@@ -591,6 +591,13 @@ impl Report {
             meta.run()
         );
         s += &self.main_table().to_markdown();
+        s += "\n<details><summary>What each workload measures</summary>\n\n";
+        for l in &self.lines {
+            let limit =
+                l.row.limit.and_then(rows::find).map_or(String::new(), |r| format!("; bare limit: {}", r.about));
+            s += &format!("- `{}`: {}{limit}.\n", l.row.name, l.row.about);
+        }
+        s += "\n</details>\n";
         s
     }
 }
