@@ -89,6 +89,11 @@ pub(crate) fn render(rows: &[ChartRow], title: &str, subtitle: &[String]) -> Str
         s,
         r##"<text x="{lx}" y="{ly}" fill="#495057">time per operation, log scale: shorter is better</text>"##
     );
+    let _ = writeln!(
+        s,
+        r##"<text x="{LEFT}" y="{}" fill="#495057" font-size="11">beside multiproc: against the best CPython, and its time over the bare limit's (the same work on bare syscalls or atomics)</text>"##,
+        ly + 16.0
+    );
     // Decades.
     for e in lo_exp..=hi_exp {
         let gx = x(10f64.powi(e));

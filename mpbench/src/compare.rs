@@ -123,7 +123,7 @@ pub(crate) fn main(argv: &[String]) -> i32 {
         }
     }
     let meta = Meta::gather(&opts, &pythons, load_before, started);
-    let report = Report::new(&ours, &pythons);
+    let report = Report::new(&ours, &pythons, opts.only.as_deref());
     println!("{}", meta.line());
     println!();
     println!("{}", report.main_table().to_text());
@@ -435,10 +435,11 @@ fn cost_ratio(a: f64, b: f64, unit: &str) -> f64 {
 }
 
 impl Report {
-    fn new(ours: &Rows, pythons: &[Python]) -> Report {
+    /// The workloads of the groups in `only` (all without it).
+    fn new(ours: &Rows, pythons: &[Python], only: Option<&[String]>) -> Report {
         let lines = ROWS
             .iter()
-            .filter(|r| r.kind == Kind::Workload)
+            .filter(|r| r.kind == Kind::Workload && only.is_none_or(|o| o.iter().any(|g| g == r.group)))
             .map(|row| {
                 let ours_v = ours.get(row.name).map(|v| v.0);
                 let py = row.cpython.and_then(|name| {
