@@ -14,6 +14,9 @@ fi
 export RUST_BACKTRACE=${RUST_BACKTRACE:-0}
 cargo test --workspace --all-targets --no-fail-fast -- --test-threads="${TEST_THREADS:-2}"
 
+# Without the `ctor` feature the child bootstrap is the explicit `multiproc::init()`.
+cargo test -p multiproc --no-default-features --test no_ctor
+
 # The soak (random SIGKILLs of workers for SOAK_SECONDS per part), with its summaries.
 cargo test --test soak -- --ignored --nocapture --test-threads=1
 

@@ -1,51 +1,19 @@
 //! Groups `lock` and `event`: the Lock's uncontended and 2-process contended cost, and the
-//! Event ping-pong against two processes ping-ponging a bare shared futex word.
+//! Event ping-pong against two processes ping-ponging a bare shared futex word. Each row is
+//! measured interleaved with its bare limit: a compare-and-swap + store pair on a word in shared
+//! memory (`raw_cas_store`), a yielding CAS spin lock shared by two forked children
+//! (`raw_spinlock_2proc`), bare futex words (`raw_futex_pingpong`).
 #![allow(unsafe_code)]
 
+use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use multiproc::sync::{Event, Lock};
 use multiproc::{RawValue, StartMethod, get_context};
 
-use crate::common::{Args, emit, interleaved};
-
-/// A `MAP_SHARED` anonymous mapping made before `fork`: the children see the same pages.
-struct SharedPage {
-    ptr: *mut u8,
-}
-
-impl SharedPage {
-    fn new() -> SharedPage {
-        // SAFETY: an anonymous shared mapping with no address hint; checked for MAP_FAILED.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(ptr, libc::MAP_FAILED, "mmap");
-        SharedPage { ptr: ptr.cast() }
-    }
-
-    fn u32_at(&self, i: usize) -> &AtomicU32 {
-        // SAFETY: within the page, 4-aligned, zero-initialised, lives as long as self.
-        unsafe { &*self.ptr.add(i * 4).cast::<AtomicU32>() }
-    }
-}
-
-impl Drop for SharedPage {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `new`, unmapped once.
-        unsafe {
-            libc::munmap(self.ptr.cast(), 4096);
-        }
-    }
-}
+use crate::bare::{SharedPage, fork_child, reap, spin_lock};
+use crate::common::{Args, emit, interleaved, median, time_n};
 
 /// The child of `lock_contended_2proc`: `n` times lock; counter += 1; unlock, with the
 /// counter a `RawValue` (Python's `Value("q", 0, lock=False)`).
@@ -56,6 +24,8 @@ fn incr((lock, v, n): (Lock, RawValue<u64>, u64)) {
     }
 }
 
+/// Seconds for two children to do `n` locked increments each, from before their start to
+/// both joins.
 fn lock_contended(n: u64) -> f64 {
     let v = RawValue::new(0u64).unwrap();
     let lock = Lock::new().unwrap();
@@ -71,7 +41,45 @@ fn lock_contended(n: u64) -> f64 {
     }
     let dt = t.elapsed();
     assert_eq!(v.get(), 2 * n);
-    2.0 * n as f64 / dt.as_secs_f64()
+    dt.as_secs_f64()
+}
+
+/// `n` bare acquire + release pairs: a compare-and-swap 0 -> 1 (Acquire), a store of 0
+/// (Release), on a word in shared memory: what any lock costs at least.
+fn raw_cas_store(w: &AtomicU32, n: usize) -> Duration {
+    let w = black_box(w);
+    let t = Instant::now();
+    for _ in 0..n {
+        while w.compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            std::hint::spin_loop();
+        }
+        w.store(0, Ordering::Release);
+    }
+    t.elapsed()
+}
+
+/// The workload of `lock_contended` with a bare spin lock and a counter in one shared page,
+/// children made by `fork`: seconds from before the forks to both reaped.
+fn raw_spinlock_2proc(n: u64) -> f64 {
+    let page = SharedPage::new();
+    // The lock and the counter on separate cache lines, as a Lock and a RawValue are.
+    let (lock, counter) = (page.u32_at(0), page.u64_at(16));
+    let t = Instant::now();
+    let pids: Vec<i32> = (0..2)
+        .map(|_| {
+            fork_child(|| {
+                for _ in 0..n {
+                    spin_lock(lock);
+                    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    lock.store(0, Ordering::Release);
+                }
+            })
+        })
+        .collect();
+    pids.into_iter().for_each(reap);
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(counter.load(Ordering::Relaxed), 2 * n);
+    dt
 }
 
 fn ponger((e1, e2, n): (Event, Event, usize)) {
@@ -156,23 +164,39 @@ fn raw_futex_pingpong(n: usize) -> Duration {
 
 pub(crate) fn run(args: &Args) {
     if args.want("lock") {
-        let n = args.n(1_000_000, 100_000);
+        // Uncontended, interleaved with the bare CAS + store on a word of a shared page.
         let lock = Lock::new().unwrap();
-        for _ in 0..1000 {
-            drop(lock.acquire().unwrap());
-        }
-        let mut best = f64::MAX;
-        for _ in 0..3 {
-            let t = Instant::now();
-            for _ in 0..n {
+        let page = SharedPage::new();
+        let word = page.u32_at(0);
+        let acquire_release = |n: usize| {
+            time_n(n, || {
                 drop(lock.acquire().unwrap());
-            }
-            best = best.min(t.elapsed().as_secs_f64() * 1e9 / n as f64);
-        }
-        emit("lock_uncontended", best, "ns/acquire+release");
+            })
+        };
+        acquire_release(10_000);
+        raw_cas_store(word, 10_000);
+        let (rounds, batch) = if args.quick { (7, 20_000) } else { (15, 100_000) };
+        let (ours, raw, ratio) = interleaved(rounds, batch, acquire_release, |n| raw_cas_store(word, n));
+        emit("lock_uncontended", ours * 1e9, "ns/acquire+release");
+        emit("raw_cas_store", raw * 1e9, "ns/acquire+release");
+        emit("ratio_lock_uncontended_vs_raw", ratio, "x");
+
+        // Two processes contending, interleaved with two forked children on a bare spin lock.
         let n = args.n(100_000, 10_000) as u64;
         lock_contended(n / 10);
-        emit("lock_contended_2proc", lock_contended(n), "increments/s");
+        raw_spinlock_2proc(n / 10);
+        let (mut ours, mut raw, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..(if args.quick { 3 } else { 7 }) {
+            let o = lock_contended(n);
+            let r = raw_spinlock_2proc(n);
+            ours.push(o);
+            raw.push(r);
+            ratio.push(o / r);
+        }
+        let per_s = |secs: f64| 2.0 * n as f64 / secs;
+        emit("lock_contended_2proc", per_s(median(&mut ours)), "increments/s");
+        emit("raw_spinlock_2proc", per_s(median(&mut raw)), "increments/s");
+        emit("ratio_lock_contended_2proc_vs_raw", median(&mut ratio), "x");
     }
     if args.want("event") {
         let rounds = if args.quick { 7 } else { 15 };
@@ -180,8 +204,8 @@ pub(crate) fn run(args: &Args) {
         event_pingpong(100);
         raw_futex_pingpong(100);
         let (ours, raw, ratio) = interleaved(rounds, batch, event_pingpong, raw_futex_pingpong);
-        emit("event_pingpong", ours.as_secs_f64() * 1e6, "us/roundtrip");
-        emit("raw_futex_pingpong", raw.as_secs_f64() * 1e6, "us/roundtrip");
+        emit("event_pingpong", ours * 1e6, "us/roundtrip");
+        emit("raw_futex_pingpong", raw * 1e6, "us/roundtrip");
         emit("ratio_event_pingpong_vs_raw", ratio, "x");
     }
 }

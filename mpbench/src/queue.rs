@@ -7,9 +7,14 @@
 //!   default ring (1 MiB); `*_steady`: the same runs timed from the first item received;
 //! - `queue_1MiB_whole`: through an 8 MiB ring, so that each item goes in one piece (the
 //!   default 1 MiB ring streams a 1 MiB item in 5 fragments);
-//! - `queue_serde_64B`, `queue_serde_1MiB`: `Queue<Option<Bytes>>` through serde (`put`/`get`);
+//! - `queue_serde_64B`, `queue_serde_1MiB`: `Queue<Option<Bytes>>` through serde (`put`/`get`),
+//!   default ring: the headline rows, as Python's `put` pickles;
 //! - `peer_ipc_channel_64B`, `peer_ipc_channel_1MiB`: ipc-channel 0.22, an `IpcSender` connected
-//!   by the child to the parent's one-shot server, same payloads through serde.
+//!   by the child to the parent's one-shot server, same payloads through serde;
+//! - `raw_spsc_ring_64B`, `raw_spsc_ring_1MiB`: the same workload on a bare ring of the same
+//!   size in shared memory (`ring.rs`), measured round by round with the bytes and typed rows
+//!   (bytes, typed, bare, bytes, ...); the `ratio_*_vs_raw` rows are the medians of the
+//!   per-round ratios of time per item.
 
 use std::time::Instant;
 
@@ -19,6 +24,7 @@ use serde::de::{Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::common::{Args, emit, median};
+use crate::ring::raw_spsc;
 
 /// A byte payload serialized as bytes (like `serde_bytes::ByteBuf`), not as a sequence of u8.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,8 +112,8 @@ fn run_bytes(n: usize, size: usize, capacity: usize) -> (f64, f64) {
     (dt, steady)
 }
 
-fn run_serde(n: usize, size: usize) -> f64 {
-    let q: Queue<Option<Bytes>> = QueueBuilder::new().capacity(capacity_for(size)).build().expect("queue");
+fn run_serde(n: usize, size: usize, capacity: usize) -> f64 {
+    let q: Queue<Option<Bytes>> = QueueBuilder::new().capacity(capacity).build().expect("queue");
     let ctx = get_context(Some(StartMethod::Fork));
     let t = Instant::now();
     let p = ctx.process(produce_serde, (q.clone(), n, size));
@@ -154,42 +160,74 @@ fn med(rounds: usize, mut f: impl FnMut() -> f64) -> f64 {
     median(&mut v)
 }
 
+/// Rounds of (bytes, typed, bare ring), each a whole run of the workload; returns the medians
+/// of the three times and of the two ratios to the bare ring.
+struct Interleaved {
+    bytes: f64,
+    steady: f64,
+    serde: f64,
+    raw: f64,
+    bytes_ratio: f64,
+    serde_ratio: f64,
+}
+
+fn interleaved_with_raw(rounds: usize, n: usize, size: usize, capacity: usize) -> Interleaved {
+    let (mut b, mut st, mut s, mut r, mut br, mut sr) = (vec![], vec![], vec![], vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        let (bytes, steady) = run_bytes(n, size, capacity);
+        let serde = run_serde(n, size, capacity);
+        let raw = raw_spsc(n, size, capacity);
+        b.push(bytes);
+        st.push(steady);
+        s.push(serde);
+        r.push(raw);
+        br.push(bytes / raw);
+        sr.push(serde / raw);
+    }
+    Interleaved {
+        bytes: median(&mut b),
+        steady: median(&mut st),
+        serde: median(&mut s),
+        raw: median(&mut r),
+        bytes_ratio: median(&mut br),
+        serde_ratio: median(&mut sr),
+    }
+}
+
 pub(crate) fn run(args: &Args) {
     if !args.want("queue") {
         return;
     }
-    let rounds = if args.quick { 3 } else { 5 };
+    let rounds = if args.quick { 3 } else { 7 };
     let n64 = args.n(200_000, 20_000);
     let n1m = args.n(2_000, 200);
     let mib = (1usize << 20) as f64;
     run_bytes(1000, 64, capacity_for(64)); // warm up
+    raw_spsc(1000, 64, capacity_for(64));
 
-    let mut steady = Vec::new();
-    let dt = med(rounds, || {
-        let (dt, s) = run_bytes(n64, 64, capacity_for(64));
-        steady.push(s);
-        dt
-    });
-    emit("queue_64B", n64 as f64 / dt, "msgs/s");
-    emit("queue_64B_steady", n64 as f64 / median(&mut steady), "msgs/s");
-    let dt = med(rounds, || run_serde(n64, 64));
-    emit("queue_serde_64B", n64 as f64 / dt, "msgs/s");
-    let dt = med(rounds, || run_ipc(n64, 64));
-    emit("peer_ipc_channel_64B", n64 as f64 / dt, "msgs/s");
+    let m = interleaved_with_raw(rounds, n64, 64, capacity_for(64));
+    let rate = |secs: f64| n64 as f64 / secs;
+    emit("queue_serde_64B", rate(m.serde), "msgs/s");
+    emit("queue_64B", rate(m.bytes), "msgs/s");
+    emit("raw_spsc_ring_64B", rate(m.raw), "msgs/s");
+    emit("ratio_queue_serde_64B_vs_raw", m.serde_ratio, "x");
+    emit("ratio_queue_64B_vs_raw", m.bytes_ratio, "x");
+    emit("queue_64B_steady", rate(m.steady), "msgs/s");
+    let dt = med(rounds.min(5), || run_ipc(n64, 64));
+    emit("peer_ipc_channel_64B", rate(dt), "msgs/s");
 
-    let mut steady = Vec::new();
-    let dt = med(rounds, || {
-        let (dt, s) = run_bytes(n1m, 1 << 20, multiproc::queue::DEFAULT_CAPACITY);
-        steady.push(s);
-        dt
-    });
-    emit("queue_1MiB", n1m as f64 * mib / dt / 1e6, "MB/s");
-    emit("queue_1MiB_steady", n1m as f64 * mib / median(&mut steady) / 1e6, "MB/s");
+    // 1 MiB items through the default 1 MiB ring (streamed), and the bare ring of that size.
+    let m = interleaved_with_raw(rounds, n1m, 1 << 20, multiproc::queue::DEFAULT_CAPACITY);
+    let bw = |secs: f64| n1m as f64 * mib / secs / 1e6;
+    emit("queue_serde_1MiB", bw(m.serde), "MB/s");
+    emit("queue_1MiB", bw(m.bytes), "MB/s");
+    emit("raw_spsc_ring_1MiB", bw(m.raw), "MB/s");
+    emit("ratio_queue_serde_1MiB_vs_raw", m.serde_ratio, "x");
+    emit("ratio_queue_1MiB_vs_raw", m.bytes_ratio, "x");
+    emit("queue_1MiB_steady", bw(m.steady), "MB/s");
     // The same through an 8 MiB ring: each item copied in one piece instead of streamed.
-    let dt = med(rounds, || run_bytes(n1m, 1 << 20, capacity_for(1 << 20)).0);
-    emit("queue_1MiB_whole", n1m as f64 * mib / dt / 1e6, "MB/s");
-    let dt = med(rounds, || run_serde(n1m, 1 << 20));
-    emit("queue_serde_1MiB", n1m as f64 * mib / dt / 1e6, "MB/s");
-    let dt = med(rounds, || run_ipc(n1m, 1 << 20));
-    emit("peer_ipc_channel_1MiB", n1m as f64 * mib / dt / 1e6, "MB/s");
+    let dt = med(rounds.min(5), || run_bytes(n1m, 1 << 20, capacity_for(1 << 20)).0);
+    emit("queue_1MiB_whole", bw(dt), "MB/s");
+    let dt = med(rounds.min(5), || run_ipc(n1m, 1 << 20));
+    emit("peer_ipc_channel_1MiB", bw(dt), "MB/s");
 }

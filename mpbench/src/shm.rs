@@ -5,18 +5,25 @@
 //! - `value_increment_locked`: `*v.acquire() += 1` on a `Value<i64>` with its default `RLock`, one
 //!   process, uncontended (Python: `with v.get_lock(): v.value += 1`).
 //! - `value_increment_locked_2proc`: the same loop in two child processes released together
-//!   by a start flag (contended); the time runs from the flag to both joins.
+//!   by a start flag (contended); the time runs from the flag to both joins;
+//! - `raw_locked_increment`, `raw_locked_increment_2proc`: their bare limits, a CAS spin lock
+//!   and a counter on a shared page (in this process, then in two forked children released by
+//!   a flag), measured round by round with them.
 //! - `array_bulk_write`: MB/s of `copy_from_slice` into a large `Array<f64>` through its guard,
 //!   timed inside a spawned child (after one warm-up pass that faults the pages in).
 //! - `raw_memcpy`: MB/s of a plain memcpy between two private buffers of the same size, in
-//!   this process, measured interleaved with `array_bulk_write`.
+//!   this process, measured interleaved with `array_bulk_write`;
+//! - `ratio_array_bulk_write_vs_raw`: median over the rounds of the time per MiB of the
+//!   first over the second (below 1: the shared array is written faster than the memcpy).
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use multiproc::{Array, Process, RawValue, Value};
 
-use crate::common::{Args, emit, median};
+use crate::bare::{SharedPage, fork_child, reap, spin_lock};
+use crate::common::{Args, emit, interleaved, median, time_n};
 
 fn increment((v, n): (Value<i64>, u64)) {
     for _ in 0..n {
@@ -45,6 +52,68 @@ fn bulk_write((a, passes, secs): (Array<f64>, u32, RawValue<f64>)) {
     secs.set(best);
 }
 
+/// Seconds for two spawned children, released together by a flag, to do `n` locked increments
+/// each (from the flag to both joins).
+fn locked_increments_2proc(n: u64) -> f64 {
+    let v = Value::new(0i64).expect("value");
+    let go = RawValue::new(0u32).expect("flag");
+    let ps: Vec<Process> = (0..2).map(|_| Process::new(increment_after_go, (v.clone(), n, go.clone()))).collect();
+    for p in &ps {
+        p.start().expect("start");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let t = Instant::now();
+    go.set(1);
+    for p in &ps {
+        assert_eq!(p.join().expect("join"), 0);
+    }
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(v.get(), 2 * n as i64);
+    dt
+}
+
+/// `n` bare locked increments in this process: CAS spin lock, counter += 1, store of 0, on a
+/// shared page.
+fn raw_locked_increments(page: &SharedPage, n: usize) -> Duration {
+    let (lock, counter) = (black_box(page.u32_at(0)), black_box(page.u64_at(16)));
+    time_n(n, || {
+        spin_lock(lock);
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+        lock.store(0, Ordering::Release);
+    })
+}
+
+/// The same in two forked children released together by a flag: seconds from the flag to both
+/// reaped.
+fn raw_locked_increments_2proc(n: u64) -> f64 {
+    let page = SharedPage::new();
+    let (lock, counter, ready, go) = (page.u32_at(0), page.u64_at(16), page.u32_at(64), page.u32_at(96));
+    let pids: Vec<i32> = (0..2)
+        .map(|_| {
+            fork_child(|| {
+                ready.fetch_add(1, Ordering::AcqRel);
+                while go.load(Ordering::Acquire) == 0 {
+                    std::thread::yield_now();
+                }
+                for _ in 0..n {
+                    spin_lock(lock);
+                    counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+                    lock.store(0, Ordering::Release);
+                }
+            })
+        })
+        .collect();
+    while ready.load(Ordering::Acquire) < 2 {
+        std::thread::yield_now();
+    }
+    let t = Instant::now();
+    go.store(1, Ordering::Release);
+    pids.into_iter().for_each(reap);
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(counter.load(Ordering::Relaxed), 2 * n);
+    dt
+}
+
 fn raw_memcpy(dst: &mut [f64], src: &[f64], passes: u32) -> f64 {
     let mut best = f64::INFINITY;
     for _ in 0..passes {
@@ -60,31 +129,36 @@ pub(crate) fn run(args: &Args) {
     if !args.want("shm") {
         return;
     }
-    // value_increment_locked: one process.
-    let n = args.n(2_000_000, 100_000) as u64;
+    // value_increment_locked: one process, interleaved with bare locked increments.
     let v = Value::new(0i64).expect("value");
-    increment((v.clone(), n / 10)); // warm up
-    let t = Instant::now();
-    increment((v.clone(), n));
-    emit("value_increment_locked", n as f64 / t.elapsed().as_secs_f64(), "increments/s");
+    let page = SharedPage::new();
+    let ours = |n: usize| {
+        let t = Instant::now();
+        increment((v.clone(), n as u64));
+        t.elapsed()
+    };
+    ours(100_000); // warm up
+    raw_locked_increments(&page, 100_000);
+    let (rounds, batch) = if args.quick { (5, 40_000) } else { (11, 200_000) };
+    let (o, r, ratio) = interleaved(rounds, batch, ours, |n| raw_locked_increments(&page, n));
+    emit("value_increment_locked", 1.0 / o, "increments/s");
+    emit("raw_locked_increment", 1.0 / r, "increments/s");
+    emit("ratio_value_increment_locked_vs_raw", ratio, "x");
 
-    // Two processes, contended.
+    // Two processes, contended, round by round with two forked children on a bare spin lock.
     let n2 = args.n(2_000_000, 200_000) as u64;
-    let v = Value::new(0i64).expect("value");
-    let go = RawValue::new(0u32).expect("flag");
-    let ps: Vec<Process> = (0..2).map(|_| Process::new(increment_after_go, (v.clone(), n2, go.clone()))).collect();
-    for p in &ps {
-        p.start().expect("start");
+    let (mut ours, mut raw, mut ratio) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..(if args.quick { 3 } else { 5 }) {
+        let o = locked_increments_2proc(n2);
+        let r = raw_locked_increments_2proc(n2);
+        ours.push(o);
+        raw.push(r);
+        ratio.push(o / r);
     }
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let t = Instant::now();
-    go.set(1);
-    for p in &ps {
-        assert_eq!(p.join().expect("join"), 0);
-    }
-    let dt = t.elapsed().as_secs_f64();
-    assert_eq!(v.get(), 2 * n2 as i64);
-    emit("value_increment_locked_2proc", 2.0 * n2 as f64 / dt, "increments/s");
+    let per_s = |secs: f64| 2.0 * n2 as f64 / secs;
+    emit("value_increment_locked_2proc", per_s(median(&mut ours)), "increments/s");
+    emit("raw_locked_increment_2proc", per_s(median(&mut raw)), "increments/s");
+    emit("ratio_value_increment_locked_2proc_vs_raw", median(&mut ratio), "x");
 
     // array_bulk_write vs raw_memcpy, interleaved.
     let mib = if args.quick { 16 } else { 64 };
@@ -106,9 +180,9 @@ pub(crate) fn run(args: &Args) {
         let r = bytes / raw_memcpy(&mut dst, &src, passes) / 1e6;
         ours.push(o);
         raw.push(r);
-        ratio.push(o / r);
+        ratio.push(r / o);
     }
     emit("array_bulk_write", median(&mut ours), "MB/s");
     emit("raw_memcpy", median(&mut raw), "MB/s");
-    emit("array_bulk_write_vs_raw_memcpy", median(&mut ratio), "ratio");
+    emit("ratio_array_bulk_write_vs_raw", median(&mut ratio), "x");
 }

@@ -78,8 +78,8 @@ pub(crate) fn run(args: &Args) {
         start_join(m);
         let (ours, raw, ratio) =
             interleaved(rounds, 4, |n| time_n(n, || start_join(m)), |n| time_n(n, raw_spawn_exec_wait));
-        emit("process_start_join_spawn", ours.as_secs_f64() * 1e6, "us/process");
-        emit("raw_spawn_exec_wait", raw.as_secs_f64() * 1e6, "us/process");
+        emit("process_start_join_spawn", ours * 1e6, "us/process");
+        emit("raw_spawn_exec_wait", raw * 1e6, "us/process");
         emit("ratio_process_start_join_spawn_vs_raw", ratio, "x");
     }
     if args.want("spawn_spawn") || args.want("peer") {
