@@ -96,6 +96,13 @@ pub(crate) const ROWS: &[Row] = &[
     .limit("raw_fork_wait", "ratio_process_start_join_forkserver_vs_raw")
     .goal(AtMostTimesLimit(2.0)),
     row("raw_fork_wait", "spawn_fork", "us/process", Raw, "bare fork() + _exit(0) + waitpid"),
+    row(
+        "fork_page_faults",
+        "spawn_fork",
+        "faults/process",
+        Variant,
+        "minor page faults per Fork start+join, parent and child together (copy-on-write: the process globals on one page keep it low)",
+    ),
     row("ratio_process_start_join_fork_vs_raw", "spawn_fork", "x", Ratio, "Fork start+join / fork+wait"),
     row(
         "ratio_process_start_join_forkserver_vs_raw",

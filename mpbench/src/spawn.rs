@@ -32,6 +32,22 @@ fn raw_fork_wait() {
     }
 }
 
+/// Minor page faults of this process and its reaped children so far.
+fn minor_faults() -> i64 {
+    let mut total = 0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: getrusage writes one rusage into the zeroed value it is given.
+        #[allow(unsafe_code)]
+        let ru = unsafe {
+            let mut ru: libc::rusage = std::mem::zeroed();
+            libc::getrusage(who, &mut ru);
+            ru
+        };
+        total += ru.ru_minflt;
+    }
+    total
+}
+
 /// `posix_spawn` of this binary, which exits first thing in `main`, + wait: the floor of a
 /// spawn start method that re-executes the binary.
 fn raw_spawn_exec_wait() {
@@ -72,6 +88,17 @@ pub(crate) fn run(args: &Args) {
             emit(&format!("ratio_process_start_join_{}_vs_raw", m.as_str()), median(&mut ratios[i]), "x");
         }
         emit("raw_fork_wait", median(&mut raw) * 1e6, "us/process");
+    }
+    if args.want("spawn_fork") {
+        // Copy-on-write faults are counted, not timed: the same on a busy machine as on an
+        // idle one.
+        let n = args.n(500, 100);
+        let before = minor_faults();
+        for _ in 0..n {
+            start_join(StartMethod::Fork);
+        }
+        let after = minor_faults();
+        emit("fork_page_faults", (after - before) as f64 / n as f64, "faults/process");
     }
     if args.want("spawn_spawn") {
         let m = StartMethod::Spawn;
