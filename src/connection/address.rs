@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::ConnectionError;
 
-/// Where a [`Listener`] listens and a [`Client`] connects.
+/// Where a [`Listener`](super::Listener) listens and a [`Client`](super::Client) connects.
 ///
 /// Strings are read as CPython reads them, plus `host:port` for TCP (Python uses a tuple,
 /// which works too: `("localhost", 6000)`): `"\0name"` is a Linux abstract socket, a socket

@@ -12,7 +12,7 @@ use super::conn::{Connection, DEFAULT_MAX_MESSAGE};
 use super::error::ConnectionError;
 use crate::sys::net::{FileKind, StreamAddr};
 
-/// Connects to a [`Listener`] (or a CPython `multiprocessing.connection.Listener`) and
+/// Connects to a [`Listener`](super::Listener) (or a CPython `multiprocessing.connection.Listener`) and
 /// authenticates (Python: `multiprocessing.connection.Client`).
 ///
 /// # Examples
