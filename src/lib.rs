@@ -154,6 +154,7 @@ mod error;
 mod func;
 pub mod handle;
 pub mod logging;
+pub mod pool;
 mod process;
 pub mod queue;
 mod service;
@@ -167,6 +168,7 @@ pub use crate::connection::{Connection, pipe};
 pub use crate::context::{Context, get_context};
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::func::Target;
+pub use crate::pool::{AsyncResult, Pool, PoolError, PoolErrorKind, ThreadPool};
 pub use crate::process::start::spawn::{get_executable, set_executable};
 pub use crate::process::{
     ChildFailure, ContextError, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, StartMethod,
