@@ -26,6 +26,9 @@ use crate::util::lock;
 /// that cannot be started) that break the pool instead of starting yet another worker.
 pub(crate) const INIT_FAILURE_LIMIT: u32 = 3;
 
+/// Workers a record may kill before its first item runs, before its items fail.
+const POISON_LIMIT: u32 = 2;
+
 /// How often the collector looks at the slots while records with a hard timeout are out.
 const TICK: Duration = Duration::from_millis(5);
 
@@ -58,6 +61,9 @@ struct Record {
     worker: Option<(usize, u32)>,
     /// The job has this one item only (for messages).
     single: bool,
+    /// Workers that died holding this record before running any of its items (decoding its
+    /// arguments?): after [`POISON_LIMIT`], its items fail instead of killing more workers.
+    deaths: u32,
 }
 
 impl Record {
@@ -280,7 +286,7 @@ impl Core {
         let id = st.next_id;
         st.next_id += 1;
         let header = TaskHeader { kind: TASK, id, entry, start: 0, count, soft_ns, hard_ns };
-        let rec = Record { job, base, header, payload: Arc::new(payload), next: 0, worker: None, single };
+        let rec = Record { job, base, header, payload: Arc::new(payload), next: 0, worker: None, single, deaths: 0 };
         st.records.insert(id, rec);
         let first_timed = hard_ns != 0 && st.timed == 0;
         if hard_ns != 0 {
@@ -519,6 +525,30 @@ impl Core {
             fails.push((rec.job.clone(), rec.base + rec.next as usize..rec.base + item as usize + 1, err));
             rec.next = item + 1;
             lost_item = true;
+        }
+        // A record that kills its workers before any item runs is not sent again and again.
+        if let Some(Held { task, item: None }) = held
+            && kill.is_none()
+            && let Some(rec) = st.records.get_mut(&task)
+            && rec.worker == Some((w, generation))
+        {
+            rec.deaths += 1;
+            if rec.deaths >= POISON_LIMIT {
+                let err = PoolError::new(
+                    PoolErrorKind::WorkerLost,
+                    format!(
+                        "{POISON_LIMIT} workers died ({} the last time) while starting {}, before any of its items \
+                         ran (decoding its arguments?); it is not sent again",
+                        describe_exit(code),
+                        rec.item_name(rec.next)
+                    ),
+                )
+                .with_exitcode(code);
+                let range = rec.base + rec.next as usize..rec.base + rec.header.count as usize;
+                fails.push((rec.job.clone(), range, err));
+                rec.next = rec.header.count;
+                lost_item = true;
+            }
         }
         // Everything else it had: re-sent from the first item not run.
         let mut resend = Vec::new();

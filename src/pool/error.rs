@@ -213,7 +213,7 @@ impl PoolError {
     /// # Examples
     /// ```no_run
     /// let pool = multiproc::pool::Pool::new(2)?;
-    /// let err = pool.apply(|| multiproc::exit(3), ()).unwrap_err();
+    /// let err = pool.apply(|| -> u8 { multiproc::exit(3) }, ()).unwrap_err();
     /// assert!(err.is_worker_lost());
     /// assert_eq!(err.exitcode(), Some(3));
     /// # Ok::<(), multiproc::pool::PoolError>(())

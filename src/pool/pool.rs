@@ -270,7 +270,7 @@ impl Pool {
     /// use multiproc::pool::{Pool, TaskOptions};
     /// let pool = Pool::new(1)?;
     /// let opts = TaskOptions::new().timeout(Duration::from_millis(200));
-    /// let err = pool.apply_with(|| loop { std::hint::spin_loop() }, (), &opts).map(|_: ()| ()).unwrap_err();
+    /// let err = pool.apply_with(|| -> u8 { loop { std::hint::spin_loop() } }, (), &opts).unwrap_err();
     /// assert!(err.is_timed_out());
     /// assert_eq!(pool.apply(|| 5, ())?, 5); // another worker took over
     /// # Ok::<(), multiproc::pool::PoolError>(())

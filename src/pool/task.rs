@@ -72,10 +72,16 @@ where
 {
     let mut run = Run::new(call);
     let (start, count) = (run.call.header.start, run.call.header.count);
-    let items: Vec<A> = match crate::codec::decode(&run.call.record[super::records::TASK_HDR..]) {
-        Ok(v) => v,
-        Err(e) => {
-            let f = TaskFailure::Decode(format!("{e}"));
+    let payload = &run.call.record[super::records::TASK_HDR..];
+    let decoded = crate::process::runtime::catch_task(|| crate::codec::decode::<Vec<A>>(payload));
+    let items: Vec<A> = match decoded {
+        Ok(Ok(v)) => v,
+        failed => {
+            let f = TaskFailure::Decode(match failed {
+                Ok(Err(e)) => e.to_string(),
+                Err(p) => format!("the arguments' Deserialize panicked: {}", p.message),
+                Ok(Ok(_)) => unreachable!(),
+            });
             for i in start..count {
                 if !run.begin(i) || !run.end_err(i, &f) {
                     break;
@@ -230,10 +236,15 @@ impl Run {
     fn end_ok<R: Serialize>(&mut self, i: u32, value: &R) -> bool {
         self.scratch.clear();
         self.scratch.push(0); // Ok
-        if let Err(e) = crate::codec::encode_into(value, &mut self.scratch) {
+        let scratch = &mut self.scratch;
+        let encoded = match crate::process::runtime::catch_task(|| crate::codec::encode_into(value, scratch)) {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(p) => Err(format!("the result's Serialize panicked: {}", p.message)),
+        };
+        if let Err(why) = encoded {
             self.scratch.clear();
             self.scratch.push(1); // Err
-            let f = TaskFailure::ResultEncode(e.to_string());
+            let f = TaskFailure::ResultEncode(why);
             crate::codec::encode_into(&f, &mut self.scratch).expect("a failure record always encodes");
         }
         self.keep(i)
