@@ -970,14 +970,39 @@ fn big_arguments_and_results_pass() {
     // E7's large data: records longer than a worker's ring stream through it.
     each_backend("big records", Duration::from_secs(120), |kind| {
         let p = pool(kind, 2);
-        let big = vec![7u8; 20 << 20];
+        let big = vec![7u8; 4 << 20];
         let n = p.apply(|v: Vec<u8>| v.iter().map(|&b| b as u64).sum::<u64>(), big).unwrap();
-        assert_eq!(n, 7 * (20 << 20));
-        let v = p.apply(|n: usize| vec![3u8; n], 30 << 20).unwrap();
-        assert_eq!(v.len(), 30 << 20);
+        assert_eq!(n, 7 * (4 << 20));
+        let v = p.apply(|n: usize| vec![3u8; n], 6 << 20).unwrap();
+        assert_eq!(v.len(), 6 << 20);
         let chunks: Vec<Vec<u8>> = (0..6).map(|i| vec![i as u8; 1 << 20]).collect();
         let lens = p.map(|v: Vec<u8>| v.len(), chunks).unwrap();
         assert_eq!(lens, [1 << 20; 6]);
+    });
+}
+
+fn slow_start(ms: u64) {
+    std::thread::sleep(Duration::from_millis(ms));
+}
+
+#[test]
+fn a_worker_that_dies_while_a_long_record_streams_to_it() {
+    // A record longer than the worker's ring is pushed while the worker reads it; the worker
+    // is killed before it reads (it is still in its initializer): the push ends, and the
+    // record runs in the replacement.
+    each_method("death during a long send", Duration::from_secs(120), |kind| {
+        let Kind::Procs(m) = kind else { unreachable!() };
+        let p = Pool::builder().processes(1).start_method(m).initializer(slow_start, 1500).build().unwrap();
+        let victim = p.pids()[0];
+        let r = p.apply_async(|v: Vec<u8>| v.len(), vec![1u8; 8 << 20]).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: kill(2) of a worker process of this test's own pool.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(victim as i32, libc::SIGKILL);
+        }
+        assert_eq!(r.get().unwrap(), 8 << 20, "the record ran in the next worker");
+        assert!(!p.pids().contains(&victim));
     });
 }
 

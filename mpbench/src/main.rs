@@ -11,6 +11,7 @@
 mod common;
 mod lock;
 mod pipe;
+mod pool;
 mod queue;
 mod shm;
 mod spawn;
@@ -31,4 +32,5 @@ fn main() {
     lock::run(&args);
     shm::run(&args);
     queue::run(&args);
+    pool::run(&args);
 }

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use super::backend::Backend;
 use super::backend::processes::{Processes, ProcessesCfg};
 use super::backend::threads::Threads;
-use super::core::{Core, CoreCfg};
+use super::core::{Core, CoreCfg, Workers};
 use super::error::{PoolError, PoolErrorKind};
 use super::options::WorkerDeath;
 use super::task::init_entry;
@@ -258,18 +258,24 @@ impl Plan {
             event_ring: EVENT_RING,
         };
         let backend = Processes::new(self.processes, cfg)?;
-        self.start(Box::new(backend), "worker process")
+        self.start(Box::new(backend), Workers::Processes, "worker process")
     }
 
     /// Starts the pool's core over worker threads.
     pub(crate) fn start_threads(&self) -> Result<Arc<Core>, PoolError> {
         let mut worker = self.worker.clone();
         worker.max_memory = None;
-        self.start(Box::new(Threads::new(self.processes, worker)), "worker thread")
+        self.start(Box::new(Threads::new(self.processes, worker)), Workers::Threads, "worker thread")
     }
 
-    fn start(&self, backend: Box<dyn Backend>, noun: &'static str) -> Result<Arc<Core>, PoolError> {
-        let cfg = CoreCfg { processes: self.processes, maxtasks: self.worker.maxtasks, on_death: self.on_death, noun };
+    fn start(&self, backend: Box<dyn Backend>, workers: Workers, noun: &'static str) -> Result<Arc<Core>, PoolError> {
+        let cfg = CoreCfg {
+            workers,
+            processes: self.processes,
+            maxtasks: self.worker.maxtasks,
+            on_death: self.on_death,
+            noun,
+        };
         Core::start(backend, cfg)
     }
 }

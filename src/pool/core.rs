@@ -18,7 +18,7 @@ use super::backend::{Backend, SendFail};
 use super::error::{PoolError, PoolErrorKind, TaskFailure, describe_exit, item_name};
 use super::job::{Job, in_collector, set_in_collector};
 use super::options::WorkerDeath;
-use super::records::{Event, Held, TASK, TASK_HDR, TaskHeader, read_varint};
+use super::records::{Event, Form, Held, TASK, TASK_HDR, TaskHeader, read_varint};
 use crate::sys;
 use crate::util::lock;
 
@@ -38,9 +38,17 @@ const AHEAD_NS: f64 = 1_000_000.0;
 const MIN_WINDOW: usize = 2;
 const MAX_WINDOW: usize = 64;
 
+/// What the workers are: which trampolines the records name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Workers {
+    Processes,
+    Threads,
+}
+
 /// The pool-wide settings the state machine uses.
 #[derive(Debug, Clone)]
 pub(crate) struct CoreCfg {
+    pub(crate) workers: Workers,
     pub(crate) processes: usize,
     pub(crate) maxtasks: Option<u64>,
     pub(crate) on_death: WorkerDeath,
@@ -400,15 +408,15 @@ impl Core {
     fn on_event(&self, buf: &[u8]) {
         let Some(ev) = Event::parse(buf) else { return };
         match ev {
-            Event::Result { worker, generation, task, first, busy_ns, items } => {
-                self.on_result(worker as usize, generation, task, first, busy_ns, items)
+            Event::Result { worker, generation, task, first, busy_ns, form, items } => {
+                self.on_result(worker as usize, generation, task, first, busy_ns, form, items)
             }
             Event::Ready { worker, generation, pid } => {
                 let mut st = self.state();
                 let ws = &mut st.workers[worker as usize];
                 if ws.generation == generation && ws.status != Status::Empty {
                     ws.ready = true;
-                    ws.pid = ws.pid.or((pid != 0).then_some(pid));
+                    let _ = pid; // known from the start already (a thread has none of its own)
                     st.init_failures = 0;
                     st.init_error = None;
                 }
@@ -434,7 +442,8 @@ impl Core {
         }
     }
 
-    fn on_result(&self, w: usize, generation: u32, task: u64, first: u32, busy_ns: u64, items: &[u8]) {
+    #[allow(clippy::too_many_arguments)]
+    fn on_result(&self, w: usize, generation: u32, task: u64, first: u32, busy_ns: u64, form: Form, items: &[u8]) {
         let n = read_varint(items).map_or(0, |(n, _)| n as u32);
         let mut st = self.state();
         let Some(rec) = st.records.get_mut(&task) else { return };
@@ -443,6 +452,14 @@ impl Core {
         }
         rec.next = first + n;
         let (job, index) = (rec.job.clone(), rec.base + first as usize);
+        let failed = (form == Form::Failed).then(|| {
+            let what =
+                if rec.single { "the task".to_string() } else { format!("items {index}..{}", index + n as usize) };
+            match crate::codec::decode::<(u64, TaskFailure)>(items) {
+                Ok((_, f)) => PoolError::from_failure(f, &what),
+                Err(e) => PoolError::new(PoolErrorKind::Decode, format!("{what} failed, and so did decoding why: {e}")),
+            }
+        });
         if rec.next >= rec.header.count {
             let rec = st.records.remove(&task).expect("present");
             if rec.header.hard_ns != 0 {
@@ -460,7 +477,10 @@ impl Core {
             self.stop_idle(&mut st);
         }
         drop(st);
-        deliver(&job, index, n, items);
+        match failed {
+            Some(err) => run_fails(vec![(job, index..index + n as usize, err)]),
+            None => deliver(&job, index, n, form, items),
+        }
     }
 
     fn on_exit(&self, w: usize, generation: u32, code: i32, held: Option<Held>, salvage: Option<(u64, u32, &[u8])>) {
@@ -475,7 +495,7 @@ impl Core {
         ws.status = Status::Empty;
         ws.ready = false;
         ws.feeding = false;
-        let mut delivers: Vec<(Arc<dyn Job>, usize, u32, Vec<u8>)> = Vec::new();
+        let mut delivers: Vec<(Arc<dyn Job>, usize, u32, Vec<u8>)> = Vec::new(); // salvage: values
         let mut fails: Fails = Vec::new();
         // The results it had finished but not sent.
         if let Some((task, first, items)) = salvage
@@ -624,7 +644,7 @@ impl Core {
         }
         drop(st);
         for (job, index, n, items) in delivers {
-            deliver(&job, index, n, &items);
+            deliver(&job, index, n, Form::Values, &items);
         }
         run_fails(fails);
         if !starts.is_empty() {
@@ -899,8 +919,8 @@ impl Core {
 
 /// Hands a job its results; a panic while decoding them (a `Deserialize` impl that panics)
 /// fails those items instead of stopping the collector.
-fn deliver(job: &Arc<dyn Job>, index: usize, n: u32, items: &[u8]) {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.deliver(index, items)));
+fn deliver(job: &Arc<dyn Job>, index: usize, n: u32, form: Form, items: &[u8]) {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job.deliver(index, form, items)));
     if r.is_err() {
         let err = PoolError::new(PoolErrorKind::Decode, "decoding the task's result panicked");
         job.fail(index..index + n as usize, &err);

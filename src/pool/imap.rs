@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::core::Core;
 use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
 use super::job::{Job, in_collector};
+use super::records::Form;
 use crate::error::CodecError;
 use crate::util::lock;
 
@@ -56,7 +57,18 @@ impl<R> ImapJob<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Job for ImapJob<R> {
-    fn deliver(&self, index: usize, items: &[u8]) {
+    fn deliver(&self, index: usize, form: Form, items: &[u8]) {
+        if form == Form::Values {
+            match crate::codec::decode::<Vec<R>>(items) {
+                Ok(v) => self.put(v.into_iter().enumerate().map(|(k, r)| (index + k, Ok(r)))),
+                Err(e) => {
+                    let n = super::records::read_varint(items).map_or(1, |(n, _)| n as usize);
+                    let err = PoolError::new(PoolErrorKind::Decode, format!("cannot decode the results: {e}"));
+                    self.fail(index..index + n, &err);
+                }
+            }
+            return;
+        }
         match crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items) {
             Ok(v) => self.put(
                 v.into_iter()

@@ -64,8 +64,20 @@ pub(crate) fn read_progress(slot: &SlotWords) -> Progress {
     }
 }
 
-/// The worker's end of a backend.
-pub(crate) trait WorkerIo: Send {
+/// What became of a result given to [`WorkerIo::keep`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// It is in the spool.
+    Kept,
+    /// It does not fit in what is left of the spool.
+    Full,
+    /// The pool has given up on this worker: stop at once.
+    Stopped,
+}
+
+/// The worker's end of a backend. The trampolines are generic over it (one per backend), so
+/// that the per-item calls compile to a few stores.
+pub(crate) trait WorkerIo: Send + 'static {
     /// Waits for the next task record and puts it in `buf`; `false` when the pool is gone.
     fn recv(&mut self, buf: &mut Vec<u8>) -> bool;
     /// Sends one record (the concatenation of `parts`) to the pool; `false` when the pool is
@@ -78,9 +90,9 @@ pub(crate) trait WorkerIo: Send {
     fn begin_item(&mut self, item: u32, started_ns: Option<u64>) -> bool;
     /// Empties the spool for the results of record `task` from item `base` on.
     fn spool_reset(&mut self, task: u64, base: u32);
-    /// Keeps one item's encoded result in the spool; `false` when it does not fit (send the
-    /// spool first) or the pool has given up on this worker.
-    fn spool_append(&mut self, result: &[u8]) -> bool;
+    /// Encodes `value` as the next result in the spool. A failed or panicking encode leaves
+    /// the spool as it was.
+    fn keep<R: serde::Serialize>(&mut self, value: &R) -> Result<Keep, crate::error::CodecError>;
     /// Sends the spool's results as one record (header `hdr`, then the item count and the
     /// results), and empties it for items from `next_base` on; `false` as [`send`](Self::send).
     fn spool_send(&mut self, hdr: &[u8], task: u64, next_base: u32) -> bool;

@@ -5,14 +5,16 @@ use std::cell::Cell;
 use std::ops::Range;
 
 use super::error::PoolError;
+use super::records::Form;
 
 /// The receiving end of one job (one `apply`, one `map`, one `imap`), whose items are
 /// numbered `0..n` across all its task records.
 pub(crate) trait Job: Send + Sync {
     /// The results of items `index..index + n` arrived: `items` is the count `n` and the `n`
-    /// encoded `Result<R, TaskFailure>`, as a `RESULT` record carries them. Runs in the
-    /// collector thread, with no lock of the pool held.
-    fn deliver(&self, index: usize, items: &[u8]);
+    /// results, as a `RESULT` record carries them: `n` values `R` ([`Form::Values`]) or `n`
+    /// `Result<R, TaskFailure>` ([`Form::Tagged`]). Runs in the collector thread, with no lock
+    /// of the pool held.
+    fn deliver(&self, index: usize, form: Form, items: &[u8]);
 
     /// Items `range` will have no result: they failed with `err` (the worker died, the task
     /// timed out, the pool was terminated or broke).

@@ -11,8 +11,10 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::backend::processes::ProcessIo;
+use super::backend::threads::ThreadIo;
 use super::builder::PoolBuilder;
-use super::core::Core;
+use super::core::{Core, Workers};
 use super::error::{PoolError, PoolErrorKind};
 use super::imap::{Feed, IMap};
 use super::job::{Job, in_collector};
@@ -214,6 +216,19 @@ impl Pool {
         self.core.broken().is_some()
     }
 
+    /// The trampoline of `F` for this pool's workers.
+    fn entry<F, A, M>(&self) -> i64
+    where
+        F: Target<A, M>,
+        F::Output: Serialize,
+        A: DeserializeOwned,
+    {
+        match self.core.cfg.workers {
+            Workers::Processes => task_entry::<F, A, M, ProcessIo>(),
+            Workers::Threads => task_entry::<F, A, M, ThreadIo>(),
+        }
+    }
+
     fn timeouts(&self, opts: &TaskOptions) -> (Option<Duration>, Option<Duration>) {
         (opts.soft_timeout.or(self.soft_timeout), opts.timeout.or(self.timeout))
     }
@@ -342,7 +357,7 @@ impl Pool {
     {
         let _ = f; // zero-sized: the worker makes its own from the type
         Self::check_options(opts)?;
-        let entry = task_entry::<F, A, M>();
+        let entry = self.entry::<F, A, M>();
         let payload = crate::codec::encode(std::slice::from_ref(&args)).map_err(PoolError::encode)?;
         check_decodes::<Vec<A>>(&payload)?;
         drop(args);
@@ -371,29 +386,26 @@ impl Pool {
         }
         let chunksize = opts.chunksize.unwrap_or_else(|| default_chunksize(n, self.processes()));
         let job = Arc::new(MapJob::new(n, cell.clone()));
-        let entry = task_entry::<F, T, M>();
+        let entry = self.entry::<F, T, M>();
         let timeouts = self.timeouts(opts);
         let (mut at, mut per, mut checked) = (0, chunksize, false);
         while at < n {
             let end = at.saturating_add(per).min(n);
             let sent = crate::codec::encode(&items[at..end]).map_err(PoolError::encode).and_then(|payload| {
                 if payload.len() > MAX_RECORD && end - at > 1 {
-                    return Ok(None);
+                    return Ok(Err(payload.len()));
                 }
                 if !checked {
                     check_decodes::<Vec<T>>(&payload)?;
                     checked = true;
                 }
                 let job: Arc<dyn Job> = job.clone();
-                self.core.submit(job, at, (end - at) as u32, entry, payload, timeouts, false).map(Some)
+                self.core.submit(job, at, (end - at) as u32, entry, payload, timeouts, false).map(Ok)
             });
             match sent {
-                Ok(Some(())) => at = end,
+                Ok(Ok(())) => at = end,
                 // Too long for one record: fewer items per record from here on.
-                Ok(None) => {
-                    let len = crate::codec::encode(&items[at..end]).map_or(MAX_RECORD * 2, |p| p.len());
-                    per = ((end - at) * MAX_RECORD / len.max(1)).max(1);
-                }
+                Ok(Err(len)) => per = ((end - at) * MAX_RECORD / len.max(1)).max(1),
                 Err(e) => {
                     job.fail(at..n, &e);
                     return Err(e);
@@ -635,7 +647,7 @@ impl Pool {
             }
             Some((encoded, n))
         });
-        let entry = task_entry::<F, A, fn(A) -> R>();
+        let entry = self.entry::<F, A, fn(A) -> R>();
         Ok(IMap::new(self.core.clone(), ordered, feed, entry, self.timeouts(opts), chunksize, buffersize))
     }
 

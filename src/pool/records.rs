@@ -9,11 +9,11 @@
 //! |---|---|---|---|
 //! | `TASK` | pool → worker | task id, function (entry offset), first item to run, item count, soft and hard timeouts | the items' arguments: an encoded `Vec<A>` |
 //! | `STOP` | pool → worker | | |
-//! | `RESULT` | worker → pool | worker, generation, task id, first item, busy time | `n` item results: varint `n`, then `n` encoded `Result<R, TaskFailure>` (an encoded `Vec<Result<R, TaskFailure>>`) |
+//! | `RESULT` | worker → pool | worker, generation, task id, first item, busy time, [`Form`] | `n` item results, varint `n` first: `Values`, `n` encoded `R` (an encoded `Vec<R>`: every item succeeded); `Tagged`, `n` encoded `Result<R, TaskFailure>`; `Failed`, one encoded `TaskFailure` for all `n` |
 //! | `READY` | worker → pool | worker, generation, pid | |
 //! | `INIT_FAILED` | worker → pool | worker, generation | an encoded `TaskFailure` |
 //! | `LEAVING` | worker → pool | worker, generation, reason | |
-//! | `EXITED` | backend → pool | worker, generation, exit code, the task and item it held, the salvaged task and first item | the salvaged results, as a `RESULT` payload |
+//! | `EXITED` | backend → pool | worker, generation, exit code, the task and item it held, the salvaged task and first item | the salvaged results, as a `Values` payload |
 //! | `WAKE` | pool → pool | | |
 //!
 //! A task's function travels as the offset of its trampoline from the binary's anchor (as a
@@ -101,6 +101,17 @@ pub(crate) const WAKE: u8 = 6;
 /// Bytes of an event record's header.
 pub(crate) const EVENT_HDR: usize = 48;
 
+/// How the item results of a `RESULT` record are encoded (after the count `n`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// `n` values `R`: every item succeeded (the common case, decoded as a plain `Vec<R>`).
+    Values,
+    /// `n` times `Result<R, TaskFailure>`.
+    Tagged,
+    /// One `TaskFailure`, the outcome of all `n` items.
+    Failed,
+}
+
 /// Why a worker leaves on its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Leave {
@@ -121,8 +132,9 @@ pub(crate) struct Held {
 /// A record that reached the pool, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event<'a> {
-    /// Results of items `first..first + n` of `task` (`items` starts with `n`).
-    Result { worker: u32, generation: u32, task: u64, first: u32, busy_ns: u64, items: &'a [u8] },
+    /// Results of items `first..first + n` of `task` (`items` starts with `n`, then as
+    /// `form` says).
+    Result { worker: u32, generation: u32, task: u64, first: u32, busy_ns: u64, form: Form, items: &'a [u8] },
     /// The worker ran its initializer and waits for tasks.
     Ready { worker: u32, generation: u32, pid: u32 },
     /// The initializer failed; `failure` is an encoded `TaskFailure`. The worker exits next.
@@ -146,8 +158,20 @@ pub(crate) enum Event<'a> {
 
 impl Event<'_> {
     /// The header of a `RESULT` record; the payload is varint `n` and the `n` item results.
-    pub(crate) fn result_header(worker: u32, generation: u32, task: u64, first: u32, busy_ns: u64) -> [u8; EVENT_HDR] {
+    pub(crate) fn result_header(
+        worker: u32,
+        generation: u32,
+        task: u64,
+        first: u32,
+        busy_ns: u64,
+        form: Form,
+    ) -> [u8; EVENT_HDR] {
         let mut b = header(RESULT, worker, generation);
+        b[2] = match form {
+            Form::Values => 0,
+            Form::Tagged => 1,
+            Form::Failed => 2,
+        };
         b[12..16].copy_from_slice(&first.to_le_bytes());
         b[16..24].copy_from_slice(&task.to_le_bytes());
         b[24..32].copy_from_slice(&busy_ns.to_le_bytes());
@@ -218,7 +242,15 @@ impl Event<'_> {
         let a = u64_at(record, 24);
         let payload = &record[EVENT_HDR..];
         Some(match record[0] {
-            RESULT => Event::Result { worker, generation, task, first, busy_ns: a, items: payload },
+            RESULT => {
+                let form = match record[2] {
+                    0 => Form::Values,
+                    1 => Form::Tagged,
+                    2 => Form::Failed,
+                    _ => return None,
+                };
+                Event::Result { worker, generation, task, first, busy_ns: a, form, items: payload }
+            }
             READY => Event::Ready { worker, generation, pid: a as u32 },
             INIT_FAILED => Event::InitFailed { worker, generation, failure: payload },
             LEAVING => Event::Leaving {
@@ -303,12 +335,22 @@ mod tests {
 
     #[test]
     fn events_round_trip() {
-        let mut r = Event::result_header(2, 5, 77, 10, 999).to_vec();
-        r.extend_from_slice(&[1, 0, 4]);
-        assert_eq!(
-            Event::parse(&r),
-            Some(Event::Result { worker: 2, generation: 5, task: 77, first: 10, busy_ns: 999, items: &[1, 0, 4] })
-        );
+        for form in [Form::Values, Form::Tagged, Form::Failed] {
+            let mut r = Event::result_header(2, 5, 77, 10, 999, form).to_vec();
+            r.extend_from_slice(&[1, 0, 4]);
+            assert_eq!(
+                Event::parse(&r),
+                Some(Event::Result {
+                    worker: 2,
+                    generation: 5,
+                    task: 77,
+                    first: 10,
+                    busy_ns: 999,
+                    form,
+                    items: &[1, 0, 4]
+                })
+            );
+        }
         let r = Event::ready_header(1, 2, 4242);
         assert_eq!(Event::parse(&r), Some(Event::Ready { worker: 1, generation: 2, pid: 4242 }));
         let r = Event::leaving_header(1, 2, Leave::Memory);

@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
 use super::job::{Job, in_collector};
+use super::records::Form;
 use crate::sync::Timeout;
 use crate::util::lock;
 
@@ -438,13 +439,19 @@ impl<T> fmt::Debug for AsyncResult<T> {
 
 /// One `apply`: the cell is the job.
 impl<R: DeserializeOwned + Send + 'static> Job for ResultCell<R> {
-    fn deliver(&self, _index: usize, items: &[u8]) {
-        let out = match crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items) {
-            Ok(mut v) if v.len() == 1 => v.pop().expect("one").map_err(|f| PoolError::from_failure(f, "the task")),
-            Ok(v) => {
-                Err(PoolError::new(PoolErrorKind::Decode, format!("expected one result, the worker sent {}", v.len())))
-            }
-            Err(e) => Err(decode_error(e)),
+    fn deliver(&self, _index: usize, form: Form, items: &[u8]) {
+        let one = |n: usize| PoolError::new(PoolErrorKind::Decode, format!("expected one result, the worker sent {n}"));
+        let out = match form {
+            Form::Values => match crate::codec::decode::<Vec<R>>(items) {
+                Ok(mut v) if v.len() == 1 => Ok(v.pop().expect("one")),
+                Ok(v) => Err(one(v.len())),
+                Err(e) => Err(decode_error(e)),
+            },
+            _ => match crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items) {
+                Ok(mut v) if v.len() == 1 => v.pop().expect("one").map_err(|f| PoolError::from_failure(f, "the task")),
+                Ok(v) => Err(one(v.len())),
+                Err(e) => Err(decode_error(e)),
+            },
         };
         self.complete(out);
     }
@@ -521,8 +528,12 @@ impl<R> MapJob<R> {
 }
 
 impl<R: DeserializeOwned + Send + 'static> Job for MapJob<R> {
-    fn deliver(&self, index: usize, items: &[u8]) {
-        let got = match crate::codec::decode::<MapItems<R>>(items) {
+    fn deliver(&self, index: usize, form: Form, items: &[u8]) {
+        let got = match form {
+            Form::Values => crate::codec::decode::<Vec<R>>(items).map(|values| MapItems { values, failure: None }),
+            _ => crate::codec::decode::<MapItems<R>>(items),
+        };
+        let got = match got {
             Ok(g) => g,
             Err(e) => return self.fail_with(decode_error(e)),
         };

@@ -2,6 +2,10 @@
 //! targets are), the per-record driver that keeps each item's result in the spool, and the
 //! soft deadline a task can read.
 //!
+//! Results go back as plain values (`Form::Values`) while the items succeed; a failed item
+//! goes alone, tagged, after the values before it, so that the common case decodes as a plain
+//! `Vec<R>`.
+//!
 //! A trampoline is monomorphised per task function and argument type. It decodes the
 //! record's `Vec<A>`, then for each item from the record's `start`: marks the item started
 //! in the slot, calls the function with a panic caught for this item alone, encodes
@@ -16,16 +20,17 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::TaskFailure;
-use super::io::{self, WorkerIo};
-use super::records::{Event, TaskHeader, varint};
+use super::io::{self, Keep, WorkerIo};
+use super::records::{Event, Form, TaskHeader, varint};
 use crate::func::Target;
+use crate::process::runtime::TaskScope;
 use crate::sys;
 
 /// One task record on its way through a trampoline: the worker's I/O, the record's bytes and
 /// header, and who the worker is. Passed by value and handed back, so that the trampoline's
-/// type (`fn(TaskCall) -> TaskCall`) has no lifetime.
-pub(crate) struct TaskCall {
-    pub(crate) io: Box<dyn WorkerIo>,
+/// type (`fn(TaskCall<Io>) -> TaskCall<Io>`) has no lifetime.
+pub(crate) struct TaskCall<Io> {
+    pub(crate) io: Io,
     pub(crate) record: Vec<u8>,
     pub(crate) header: TaskHeader,
     pub(crate) worker: u32,
@@ -34,8 +39,8 @@ pub(crate) struct TaskCall {
     pub(crate) stopped: bool,
 }
 
-/// The type of every task trampoline.
-pub(crate) type Entry = fn(TaskCall) -> TaskCall;
+/// The type of every task trampoline of a backend whose workers use `Io`.
+pub(crate) type Entry<Io> = fn(TaskCall<Io>) -> TaskCall<Io>;
 
 /// The type of every initializer trampoline: runs the initializer with its encoded arguments.
 pub(crate) type InitEntry = fn(Vec<u8>) -> Result<(), TaskFailure>;
@@ -43,15 +48,16 @@ pub(crate) type InitEntry = fn(Vec<u8>) -> Result<(), TaskFailure>;
 const NOT_ZERO_SIZED: &str = "a pool task must be a fn item or a closure that captures nothing: pass the data \
      it needs as an argument (`pool.apply(f, data)`)";
 
-/// The offset of the trampoline that runs `F` on items of type `A`.
-pub(crate) fn task_entry<F, A, M>() -> i64
+/// The offset of the trampoline that runs `F` on items of type `A` in a worker using `Io`.
+pub(crate) fn task_entry<F, A, M, Io>() -> i64
 where
     F: Target<A, M>,
     F::Output: Serialize,
     A: DeserializeOwned,
+    Io: WorkerIo,
 {
     const { assert!(std::mem::size_of::<F>() == 0, "{}", NOT_ZERO_SIZED) };
-    sys::exe::fn_offset(run_record::<F, A, M> as Entry) as i64
+    sys::exe::fn_offset(run_record::<F, A, M, Io> as Entry<Io>) as i64
 }
 
 /// The offset of the trampoline that runs `F` as an initializer with arguments `A`.
@@ -64,16 +70,18 @@ where
     sys::exe::fn_offset(run_init::<F, A, M> as InitEntry) as i64
 }
 
-fn run_record<F, A, M>(call: TaskCall) -> TaskCall
+fn run_record<F, A, M, Io>(call: TaskCall<Io>) -> TaskCall<Io>
 where
     F: Target<A, M>,
     F::Output: Serialize,
     A: DeserializeOwned,
+    Io: WorkerIo,
 {
+    let scope = TaskScope::enter();
     let mut run = Run::new(call);
     let (start, count) = (run.call.header.start, run.call.header.count);
     let payload = &run.call.record[super::records::TASK_HDR..];
-    let decoded = crate::process::runtime::catch_task(|| crate::codec::decode::<Vec<A>>(payload));
+    let decoded = scope.catch(|| crate::codec::decode::<Vec<A>>(payload));
     let items: Vec<A> = match decoded {
         Ok(Ok(v)) => v,
         failed => {
@@ -82,21 +90,13 @@ where
                 Err(p) => format!("the arguments' Deserialize panicked: {}", p.message),
                 Ok(Ok(_)) => unreachable!(),
             });
-            for i in start..count {
-                if !run.begin(i) || !run.end_err(i, &f) {
-                    break;
-                }
-            }
+            run.fail_rest(start, &f);
             return run.finish();
         }
     };
     if items.len() != count as usize {
         let f = TaskFailure::Decode(format!("the record holds {} items, its header says {count}", items.len()));
-        for i in start..count {
-            if !run.begin(i) || !run.end_err(i, &f) {
-                break;
-            }
-        }
+        run.fail_rest(start, &f);
         return run.finish();
     }
     let f: F = sys::exe::conjure_fn::<F>();
@@ -105,9 +105,9 @@ where
         if !run.begin(i) {
             break;
         }
-        let out = crate::process::runtime::catch_task(|| f.call(a));
+        let out = scope.catch(|| f.call(a));
         let kept = match out {
-            Ok(v) => run.end_ok(i, &v),
+            Ok(v) => run.end_ok(&scope, i, &v),
             Err(p) => run.end_err(i, &TaskFailure::panic(p)),
         };
         if !kept {
@@ -189,8 +189,8 @@ pub fn soft_deadline() -> Option<Instant> {
 }
 
 /// Drives one record: slot updates, the soft deadline, and the spool.
-struct Run {
-    call: TaskCall,
+struct Run<Io> {
+    call: TaskCall<Io>,
     /// The item whose result is first in the spool.
     base: u32,
     /// Results in the spool.
@@ -199,8 +199,8 @@ struct Run {
     record_started: u64,
 }
 
-impl Run {
-    fn new(mut call: TaskCall) -> Run {
+impl<Io: WorkerIo> Run<Io> {
+    fn new(mut call: TaskCall<Io>) -> Run<Io> {
         let now = sys::clock::monotonic_ns();
         let (id, start) = (call.header.id, call.header.start);
         {
@@ -215,6 +215,7 @@ impl Run {
     }
 
     /// Item `i` starts; `false`: stop.
+    #[inline]
     fn begin(&mut self, i: u32) -> bool {
         let h = &self.call.header;
         let started = if h.is_timed() {
@@ -233,79 +234,116 @@ impl Run {
         true
     }
 
-    fn end_ok<R: Serialize>(&mut self, i: u32, value: &R) -> bool {
-        self.scratch.clear();
-        self.scratch.push(0); // Ok
-        let scratch = &mut self.scratch;
-        let encoded = match crate::process::runtime::catch_task(|| crate::codec::encode_into(value, scratch)) {
-            Ok(r) => r.map_err(|e| e.to_string()),
-            Err(p) => Err(format!("the result's Serialize panicked: {}", p.message)),
-        };
-        if let Err(why) = encoded {
-            self.scratch.clear();
-            self.scratch.push(1); // Err
-            let f = TaskFailure::ResultEncode(why);
-            crate::codec::encode_into(&f, &mut self.scratch).expect("a failure record always encodes");
-        }
-        self.keep(i)
-    }
-
-    fn end_err(&mut self, i: u32, f: &TaskFailure) -> bool {
-        self.scratch.clear();
-        self.scratch.push(1); // Err
-        crate::codec::encode_into(f, &mut self.scratch).expect("a failure record always encodes");
-        self.keep(i)
-    }
-
-    fn result_header(&self, first: u32, busy_ns: u64) -> [u8; super::records::EVENT_HDR] {
-        let c = &self.call;
-        Event::result_header(c.worker, c.generation, c.header.id, first, busy_ns)
-    }
-
-    /// Keeps the result of item `i` (in `scratch`): in the spool, after sending the spool if
-    /// it is full, or alone when it is larger than the whole spool.
-    fn keep(&mut self, i: u32) -> bool {
-        let id = self.call.header.id;
-        if self.call.io.spool_append(&self.scratch) {
-            self.kept += 1;
-            return true;
-        }
-        if self.kept > 0 {
-            let hdr = self.result_header(self.base, 0);
-            if !self.call.io.spool_send(&hdr, id, i) {
+    /// Item `i` returned `value`: encodes it into the spool, after sending the spool if it
+    /// is full, or sends it alone when it is larger than the whole spool.
+    #[inline]
+    fn end_ok<R: Serialize>(&mut self, scope: &TaskScope, i: u32, value: &R) -> bool {
+        let io = &mut self.call.io;
+        match scope.catch(|| io.keep(value)) {
+            Ok(Ok(Keep::Kept)) => {
+                self.kept += 1;
+                true
+            }
+            Ok(Ok(Keep::Stopped)) => {
                 self.call.stopped = true;
+                false
+            }
+            Ok(Ok(Keep::Full)) => self.end_full(scope, i, value),
+            Ok(Err(e)) => self.end_err(i, &TaskFailure::ResultEncode(e.to_string())),
+            Err(p) => {
+                self.end_err(i, &TaskFailure::ResultEncode(format!("the result's Serialize panicked: {}", p.message)))
+            }
+        }
+    }
+
+    #[cold]
+    fn end_full<R: Serialize>(&mut self, scope: &TaskScope, i: u32, value: &R) -> bool {
+        if self.kept > 0 {
+            if !self.flush(i, 0) {
                 return false;
             }
-            self.base = i;
-            self.kept = 0;
-            if self.call.io.spool_append(&self.scratch) {
+            let io = &mut self.call.io;
+            if let Ok(Ok(Keep::Kept)) = scope.catch(|| io.keep(value)) {
                 self.kept = 1;
                 return true;
             }
         }
-        // Larger than the spool: on its own. A death before the spool moves past it finds
-        // the spool empty at `i`, and the pool, having this record first, knows it arrived.
-        let hdr = self.result_header(i, 0);
-        let mut n = [0u8; 10];
-        let n = varint(1, &mut n);
-        if !self.call.io.send(&[&hdr, n, &self.scratch]) {
+        self.scratch.clear();
+        let scratch = &mut self.scratch;
+        match scope.catch(|| crate::codec::encode_into(value, scratch)) {
+            Ok(Ok(())) => {
+                let value = std::mem::take(&mut self.scratch);
+                let sent = self.send_alone(i, Form::Values, 1, &[&value], i + 1);
+                self.scratch = value;
+                sent
+            }
+            Ok(Err(e)) => self.end_err(i, &TaskFailure::ResultEncode(e.to_string())),
+            Err(p) => {
+                self.end_err(i, &TaskFailure::ResultEncode(format!("the result's Serialize panicked: {}", p.message)))
+            }
+        }
+    }
+
+    fn result_header(&self, first: u32, busy_ns: u64, form: Form) -> [u8; super::records::EVENT_HDR] {
+        let c = &self.call;
+        Event::result_header(c.worker, c.generation, c.header.id, first, busy_ns, form)
+    }
+
+    /// Sends the values in the spool (items `base..next`), and starts it again at `next`.
+    fn flush(&mut self, next: u32, busy_ns: u64) -> bool {
+        let hdr = self.result_header(self.base, busy_ns, Form::Values);
+        if !self.call.io.spool_send(&hdr, self.call.header.id, next) {
             self.call.stopped = true;
             return false;
         }
-        self.call.io.spool_reset(id, i + 1);
-        self.base = i + 1;
+        self.base = next;
+        self.kept = 0;
         true
     }
 
-    fn finish(mut self) -> TaskCall {
+    /// Sends one record of its own (after what the spool holds), then starts the spool at
+    /// item `next`.
+    fn send_alone(&mut self, first: u32, form: Form, n: u32, body: &[&[u8]], next: u32) -> bool {
+        if self.kept > 0 && !self.flush(first, 0) {
+            return false;
+        }
+        let hdr = self.result_header(first, 0, form);
+        let mut count = [0u8; 10];
+        let count = varint(u64::from(n), &mut count);
+        let mut parts: Vec<&[u8]> = vec![&hdr, count];
+        parts.extend_from_slice(body);
+        if !self.call.io.send(&parts) {
+            self.call.stopped = true;
+            return false;
+        }
+        // A death before this reset finds the spool empty where the record began: the pool,
+        // which has the record first, knows it arrived.
+        self.call.io.spool_reset(self.call.header.id, next);
+        self.base = next;
+        true
+    }
+
+    /// Item `i` failed: its failure goes alone, tagged, after the values before it.
+    fn end_err(&mut self, i: u32, f: &TaskFailure) -> bool {
+        let mut body = vec![1u8]; // Err
+        crate::codec::encode_into(f, &mut body).expect("a failure record always encodes");
+        self.send_alone(i, Form::Tagged, 1, &[&body], i + 1)
+    }
+
+    /// Items `from..count` all fail with `f` (their arguments cannot be decoded).
+    fn fail_rest(&mut self, from: u32, f: &TaskFailure) {
+        let count = self.call.header.count;
+        if from < count {
+            let body = crate::codec::encode(f).expect("a failure record always encodes");
+            self.send_alone(from, Form::Failed, count - from, &[&body], count);
+        }
+    }
+
+    fn finish(mut self) -> TaskCall<Io> {
         let now = sys::clock::monotonic_ns();
         let busy = now.saturating_sub(self.record_started);
         if !self.call.stopped && self.kept > 0 {
-            let hdr = self.result_header(self.base, busy.max(1));
-            let (id, next) = (self.call.header.id, self.call.header.count);
-            if !self.call.io.spool_send(&hdr, id, next) {
-                self.call.stopped = true;
-            }
+            self.flush(self.call.header.count, busy.max(1));
         }
         SOFT.with(|s| s.set(None));
         if self.scratch.capacity() <= 1 << 20 {

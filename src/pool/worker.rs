@@ -34,7 +34,7 @@ pub(crate) struct WorkerCfg {
 pub(crate) const INIT_FAILED_CODE: i32 = 1;
 
 /// Runs a worker until it leaves; returns its exit code (0 when it left cleanly).
-pub(crate) fn worker_loop(mut io: Box<dyn WorkerIo>, cfg: &WorkerCfg) -> i32 {
+pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
     let (w, g) = (cfg.worker, cfg.generation);
     let pid = sys::liveness::my_pid();
     io.slot()[io::PID].store(u64::from(pid), Ordering::Relaxed);
@@ -66,7 +66,7 @@ pub(crate) fn worker_loop(mut io: Box<dyn WorkerIo>, cfg: &WorkerCfg) -> i32 {
         }
         // The offset came from the pool, which runs this very binary (checked when this
         // worker started).
-        let entry = match sys::exe::fn_at::<Entry>(header.entry as isize, sys::exe::identity()) {
+        let entry = match sys::exe::fn_at::<Entry<Io>>(header.entry as isize, sys::exe::identity()) {
             Ok(e) => e,
             Err(_) => continue,
         };

@@ -149,18 +149,39 @@ thread_local! {
     static TASK_PANIC: std::cell::RefCell<Option<ChildFailure>> = const { std::cell::RefCell::new(None) };
 }
 
-/// Runs one pool task, turning a panic into the task's failure (message, `file:line:column`,
-/// backtrace when `RUST_BACKTRACE` asks, thread) instead of unwinding further. The panic is
-/// printed as any other (the child's style in a child), but it is not this process's failure:
-/// nothing is reported to the parent when the process ends.
+/// A stretch of time in which the calling thread runs pool tasks: a panic there is the
+/// failure of the task that panicked (see [`TaskScope::catch`]), not of the process.
+pub(crate) struct TaskScope {
+    outer: bool,
+}
+
+impl TaskScope {
+    pub(crate) fn enter() -> TaskScope {
+        ensure_panic_hook();
+        TaskScope { outer: IN_TASK.replace(true) }
+    }
+
+    /// Runs one task, turning a panic into the task's failure (message, `file:line:column`,
+    /// backtrace when `RUST_BACKTRACE` asks, thread) instead of unwinding further. The panic
+    /// is printed as any other (the child's style in a child), but it is not this process's
+    /// failure: nothing is reported to the parent when the process ends.
+    #[inline]
+    pub(crate) fn catch<R>(&self, f: impl FnOnce() -> R) -> Result<R, ChildFailure> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+            TASK_PANIC.take().unwrap_or_else(|| ChildFailure::new(FailureKind::Panic, payload_text(payload.as_ref())))
+        })
+    }
+}
+
+impl Drop for TaskScope {
+    fn drop(&mut self) {
+        IN_TASK.set(self.outer);
+    }
+}
+
+/// Runs one pool task in a scope of its own (see [`TaskScope::catch`]).
 pub(crate) fn catch_task<R>(f: impl FnOnce() -> R) -> Result<R, ChildFailure> {
-    ensure_panic_hook();
-    let outer = IN_TASK.replace(true);
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    IN_TASK.set(outer);
-    r.map_err(|payload| {
-        TASK_PANIC.take().unwrap_or_else(|| ChildFailure::new(FailureKind::Panic, payload_text(payload.as_ref())))
-    })
+    TaskScope::enter().catch(f)
 }
 
 fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {

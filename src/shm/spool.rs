@@ -119,18 +119,30 @@ impl Spool {
 
     /// Writer: appends one record and publishes it. `false` (and nothing written) when it does
     /// not fit in what is left.
+    #[cfg(test)]
     pub(crate) fn append(&mut self, record: &[u8]) -> bool {
-        if record.len() > self.cap - self.len {
-            return false;
-        }
-        // SAFETY: `len + record.len() <= cap`, so the destination lies inside the data area;
-        // it lies past the published length, which no reader copies, and this handle is the
-        // only writer; the source is a separate Rust slice.
-        unsafe { std::ptr::copy_nonoverlapping(record.as_ptr(), self.data().add(self.len), record.len()) };
-        self.len += record.len();
+        let Some(dst) = self.free_mut().get_mut(..record.len()) else { return false };
+        dst.copy_from_slice(record);
+        self.commit(record.len());
+        true
+    }
+
+    /// Writer: the free room after the published records, to encode the next record into in
+    /// place; [`commit`](Spool::commit) publishes it.
+    pub(crate) fn free_mut(&mut self) -> &mut [u8] {
+        // SAFETY: `len <= cap`: the range lies inside the data area; no reader copies past the
+        // published length, this handle is the only writer, and `&mut self` keeps this the
+        // only slice into the range while it lives.
+        unsafe { std::slice::from_raw_parts_mut(self.data().add(self.len), self.cap - self.len) }
+    }
+
+    /// Writer: publishes the `n` bytes written at the start of [`free_mut`](Spool::free_mut)
+    /// as one record.
+    pub(crate) fn commit(&mut self, n: usize) {
+        assert!(n <= self.cap - self.len, "commit past the spool's end");
+        self.len += n;
         self.count += 1;
         self.hdr().published.store((u64::from(self.count) << 32) | self.len as u64, Ordering::Release);
-        true
     }
 
     /// Writer: the records published since the last reset, and their bytes.
@@ -210,6 +222,19 @@ mod tests {
         w.reset(8, 5);
         let s = r.snapshot().unwrap();
         assert_eq!((s.tag, s.base, s.count, s.bytes.len()), (8, 5, 0, 0));
+    }
+
+    #[test]
+    fn records_encoded_in_place_are_published_by_commit() {
+        let mut w = Spool::new(64).unwrap();
+        let r = w.clone();
+        w.reset(3, 0);
+        w.free_mut()[..2].copy_from_slice(b"hi");
+        assert_eq!(r.snapshot().unwrap().count, 0, "nothing is seen before the commit");
+        w.commit(2);
+        let s = r.snapshot().unwrap();
+        assert_eq!((s.count, s.bytes.as_slice()), (1, &b"hi"[..]));
+        assert_eq!(w.free_mut().len(), 62);
     }
 
     #[test]

@@ -56,8 +56,9 @@ pub(crate) enum SendFail {
 ///    record it sent, and re-sends those the dead worker had not started.
 /// 5. **Back-pressure.** `try_send` never waits longer than a short spin (records up to
 ///    [`max_try_send`](Backend::max_try_send) bytes); longer records go through
-///    [`send`](Backend::send), which waits for room while the worker lives. Workers wait
-///    for room in the event path; the pool's collector never waits on a worker.
+///    [`send`](Backend::send), which waits for room as long as the worker reads, and returns
+///    (`Gone`) when the worker ends, however far the record got. Workers wait for room in the
+///    event path; the pool's collector never waits on a worker.
 /// 6. **Kill.** [`kill`](Backend::kill) stops the worker's user code at once when the
 ///    backend can (SIGKILL), or abandons it (a thread finishes its item unseen, its later
 ///    records are dropped); an `EXITED` follows either way.
@@ -73,7 +74,8 @@ pub(crate) trait Backend: Send + Sync {
     /// The longest record `try_send` takes.
     fn max_try_send(&self) -> usize;
 
-    /// Sends a task record, waiting for room while that worker generation lives.
+    /// Sends a task record, waiting for room while that worker generation lives (see
+    /// invariant 5).
     fn send(&self, worker: usize, generation: u32, parts: &[&[u8]]) -> Result<(), SendFail>;
 
     /// Waits until `deadline` for the next event record and puts it in `buf`.

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Backend, SendFail};
 use crate::pool::error::{PoolError, PoolErrorKind};
-use crate::pool::io::{self, Progress, SlotWords, WorkerIo, read_progress};
+use crate::pool::io::{self, Keep, Progress, SlotWords, WorkerIo, read_progress};
 use crate::pool::records::{Event, Held, varint};
 use crate::pool::worker::{WorkerCfg, worker_loop};
 use crate::process::{Process, StartMethod};
@@ -26,6 +26,10 @@ use crate::queue::Queue;
 use crate::shm::{ShmBox, Spool};
 use crate::sys;
 use crate::util::lock;
+
+/// Bytes of results a worker keeps before it sends them: small enough to stay in the
+/// worker's cache between two sends (a 1 MiB spool made a pool map a third slower).
+const SPOOL: usize = 64 << 10;
 
 /// Sizes and settings of a process backend.
 #[derive(Debug, Clone)]
@@ -52,11 +56,11 @@ struct WorkerBoot {
 /// The worker process's main: the worker loop over the rings.
 fn worker_main(boot: WorkerBoot) -> i32 {
     let WorkerBoot { cfg, tasks, events, slot, spool } = boot;
-    worker_loop(Box::new(ProcessIo { tasks, events, slot, spool }), &cfg)
+    worker_loop(ProcessIo { tasks, events, slot, spool }, &cfg)
 }
 
 /// A worker process's end of the rings.
-struct ProcessIo {
+pub(crate) struct ProcessIo {
     tasks: Queue<Vec<u8>>,
     events: Queue<Vec<u8>>,
     slot: ShmBox<SlotWords>,
@@ -81,6 +85,7 @@ impl WorkerIo for ProcessIo {
         &self.slot
     }
 
+    #[inline]
     fn begin_item(&mut self, item: u32, started_ns: Option<u64>) -> bool {
         if let Some(t) = started_ns {
             self.slot[io::ITEM_STARTED].store(t, Ordering::Relaxed);
@@ -93,8 +98,15 @@ impl WorkerIo for ProcessIo {
         self.spool.reset(task, u64::from(base));
     }
 
-    fn spool_append(&mut self, result: &[u8]) -> bool {
-        self.spool.append(result)
+    #[inline]
+    fn keep<R: serde::Serialize>(&mut self, value: &R) -> Result<Keep, crate::error::CodecError> {
+        match crate::codec::encode_to_slice(value, self.spool.free_mut())? {
+            Some(n) => {
+                self.spool.commit(n);
+                Ok(Keep::Kept)
+            }
+            None => Ok(Keep::Full),
+        }
     }
 
     fn spool_send(&mut self, hdr: &[u8], task: u64, next_base: u32) -> bool {
@@ -116,6 +128,8 @@ struct Live {
     spool: Spool,
     /// Its `EXITED` was pushed.
     reported: bool,
+    /// The feeder is pushing a record into its task ring (see [`Backend::send`]).
+    feeding: bool,
 }
 
 /// What the supervisor thread shares with the pool's side.
@@ -176,9 +190,9 @@ impl Processes {
         })
     }
 
-    /// The spool holds what one event record carries whole.
+    /// The spool holds what one event record carries whole, and at most [`SPOOL`].
     fn spool_capacity(&self) -> usize {
-        self.shared.events.max_whole_record() - 2 * crate::pool::records::EVENT_HDR
+        (self.shared.events.max_whole_record() - 2 * crate::pool::records::EVENT_HDR).min(SPOOL)
     }
 }
 
@@ -254,6 +268,16 @@ fn report_exit(shared: &Shared, w: usize, generation: u32) {
     let hdr = Event::exited_header(w as u32, generation, code, held, salvage);
     // No lock is held here: the collector may be waiting for one while this waits for room.
     shared.events.push_record(&[&hdr, &payload], None);
+    // The feeder may be stuck pushing a long record into the dead worker's ring: read it
+    // away until the feeder lets go.
+    let mut sink = Vec::new();
+    loop {
+        let tasks = match lock(&shared.slots[w]).as_ref() {
+            Some(l) if l.generation == generation && l.feeding => l.tasks.clone(),
+            _ => return,
+        };
+        tasks.pop_record(&mut sink, crate::deadline::after(Duration::from_millis(10)));
+    }
 }
 
 impl Backend for Processes {
@@ -289,7 +313,8 @@ impl Backend for Processes {
             PoolError::new(PoolErrorKind::Os, format!("cannot start a pool worker: {e}")).with_source(e)
         })?;
         let pid = process.pid();
-        *lock(&self.shared.slots[worker]) = Some(Live { generation, process, tasks, slot, spool, reported: false });
+        *lock(&self.shared.slots[worker]) =
+            Some(Live { generation, process, tasks, slot, spool, reported: false, feeding: false });
         self.shared.wake_supervisor();
         Ok(pid)
     }
@@ -310,19 +335,26 @@ impl Backend for Processes {
     }
 
     fn send(&self, worker: usize, generation: u32, parts: &[&[u8]]) -> Result<(), SendFail> {
-        loop {
-            let tasks = {
-                let g = lock(&self.shared.slots[worker]);
-                match g.as_ref() {
-                    Some(l) if l.generation == generation && !l.reported => l.tasks.clone(),
-                    _ => return Err(SendFail::Gone),
+        let tasks = {
+            let mut g = lock(&self.shared.slots[worker]);
+            match g.as_mut() {
+                Some(l) if l.generation == generation && !l.reported => {
+                    l.feeding = true;
+                    l.tasks.clone()
                 }
-            };
-            // A slice at a time, so that a worker that died meanwhile is noticed. A streamed
-            // record given up half-way is dropped by the reader; the next try sends it whole.
-            if tasks.push_record(parts, crate::deadline::after(Duration::from_secs(1))) {
-                return Ok(());
+                _ => return Err(SendFail::Gone),
             }
+        };
+        // Waits as long as the worker reads (it may still be in its initializer). If it dies,
+        // the supervisor reads the ring until this push is done (see `report_exit`).
+        tasks.push_record(parts, None);
+        let mut g = lock(&self.shared.slots[worker]);
+        match g.as_mut() {
+            Some(l) if l.generation == generation => {
+                l.feeding = false;
+                if l.reported { Err(SendFail::Gone) } else { Ok(()) }
+            }
+            _ => Err(SendFail::Gone),
         }
     }
 

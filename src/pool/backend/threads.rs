@@ -16,13 +16,13 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::{Backend, SendFail};
 use crate::pool::error::PoolError;
-use crate::pool::io::{self, Progress, SlotWords, WorkerIo, read_progress};
+use crate::pool::io::{self, Keep, Progress, SlotWords, WorkerIo, read_progress};
 use crate::pool::records::{Event, Held, varint};
 use crate::pool::worker::{WorkerCfg, worker_loop};
 use crate::util::lock;
 
 /// Bytes of results a worker thread keeps before it sends them.
-const SPOOL: usize = 1 << 20;
+const SPOOL: usize = 64 << 10;
 
 /// The spool of a worker thread, and whether the pool gave up on it.
 #[derive(Debug, Default)]
@@ -57,10 +57,12 @@ impl ThreadShared {
 }
 
 /// A worker thread's end of the channels.
-struct ThreadIo {
+pub(crate) struct ThreadIo {
     tasks: Receiver<Vec<u8>>,
     events: Sender<Vec<u8>>,
     shared: Arc<ThreadShared>,
+    /// A result being encoded, before it goes into the spool under its lock.
+    scratch: Vec<u8>,
 }
 
 fn concat(parts: &[&[u8]]) -> Vec<u8> {
@@ -111,14 +113,19 @@ impl WorkerIo for ThreadIo {
         sp.bytes.clear();
     }
 
-    fn spool_append(&mut self, result: &[u8]) -> bool {
+    fn keep<R: serde::Serialize>(&mut self, value: &R) -> Result<Keep, crate::error::CodecError> {
+        self.scratch.clear();
+        crate::codec::encode_into(value, &mut self.scratch)?;
         let mut sp = lock(&self.shared.spool);
-        if sp.abandoned || sp.bytes.len() + result.len() > SPOOL {
-            return false;
+        if sp.abandoned {
+            return Ok(Keep::Stopped);
         }
-        sp.bytes.extend_from_slice(result);
+        if sp.count > 0 && sp.bytes.len() + self.scratch.len() > SPOOL {
+            return Ok(Keep::Full);
+        }
+        sp.bytes.extend_from_slice(&self.scratch);
         sp.count += 1;
-        true
+        Ok(Keep::Kept)
     }
 
     fn spool_send(&mut self, hdr: &[u8], task: u64, next_base: u32) -> bool {
@@ -173,13 +180,13 @@ impl Backend for Threads {
         let mut cfg = self.worker.clone();
         cfg.worker = worker as u32;
         cfg.generation = generation;
-        let io = ThreadIo { tasks: rx, events: self.events_tx.clone(), shared: shared.clone() };
+        let io = ThreadIo { tasks: rx, events: self.events_tx.clone(), shared: shared.clone(), scratch: Vec::new() };
         let (events, s) = (self.events_tx.clone(), shared.clone());
         let handle = std::thread::Builder::new()
             .name(format!("multiproc-pool-worker-{worker}"))
             .spawn(move || {
-                let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker_loop(Box::new(io), &cfg)))
-                    .unwrap_or(1);
+                let code =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| worker_loop(io, &cfg))).unwrap_or(1);
                 let mut sp = lock(&s.spool);
                 if !sp.abandoned {
                     sp.abandoned = true;
