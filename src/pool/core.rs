@@ -10,6 +10,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -191,6 +192,10 @@ pub(crate) struct Core {
     feeder: crossbeam_channel::Sender<Feed>,
     feeder_rx: crossbeam_channel::Receiver<Feed>,
     threads: Mutex<Vec<JoinHandle<()>>>,
+    /// Copies of `state.timed != 0` and of `state.phase` being `Running`, read by the
+    /// collector after every event without taking the lock.
+    any_timed: AtomicBool,
+    running: AtomicBool,
 }
 
 impl Core {
@@ -241,6 +246,8 @@ impl Core {
             feeder,
             feeder_rx,
             threads: Mutex::new(Vec::new()),
+            any_timed: AtomicBool::new(false),
+            running: AtomicBool::new(true),
         });
         let c = core.clone();
         let collector = std::thread::Builder::new()
@@ -271,6 +278,12 @@ impl Core {
         lock(&self.state)
     }
 
+    /// Updates the collector's lock-free copies after `timed` or `phase` changed.
+    fn sync_flags(&self, st: &State) {
+        self.any_timed.store(st.timed != 0, Ordering::Release);
+        self.running.store(matches!(st.phase, Phase::Running), Ordering::Release);
+    }
+
     // ----- submitting -----
 
     /// Adds a task record of `count` items of `job` (items `base..base + count`), whose
@@ -299,6 +312,7 @@ impl Core {
         let first_timed = hard_ns != 0 && st.timed == 0;
         if hard_ns != 0 {
             st.timed += 1;
+            self.sync_flags(&st);
         }
         st.pending.push_back(id);
         self.dispatch(&mut st);
@@ -315,7 +329,9 @@ impl Core {
             return;
         }
         let n = st.workers.len();
-        let mut skip = vec![false; n];
+        // Workers found full or gone in this round (a bitmask up to 128 workers).
+        let mut skip_small = 0u128;
+        let mut skip_big = if n > 128 { vec![false; n] } else { Vec::new() };
         let window = st.window();
         let max_try = self.backend.max_try_send();
         while let Some(&task) = st.pending.front() {
@@ -328,7 +344,8 @@ impl Core {
             for k in 0..n {
                 let w = (st.rr + k) % n;
                 let ws = &st.workers[w];
-                if skip[w] || !ws.takes_records() || ws.feeding || self.cfg.maxtasks.is_some_and(|m| ws.sent >= m) {
+                let skipped = if n > 128 { skip_big[w] } else { skip_small & (1 << w) != 0 };
+                if skipped || !ws.takes_records() || ws.feeding || self.cfg.maxtasks.is_some_and(|m| ws.sent >= m) {
                     continue;
                 }
                 let load = ws.inflight.len();
@@ -352,7 +369,11 @@ impl Core {
                 match self.backend.try_send(w, generation, &[&header, &rec.payload]) {
                     Ok(()) => rec.worker = Some((w, generation)),
                     Err(SendFail::Full) | Err(SendFail::Gone) => {
-                        skip[w] = true;
+                        if n > 128 {
+                            skip_big[w] = true;
+                        } else {
+                            skip_small |= 1 << w;
+                        }
                         continue;
                     }
                 }
@@ -388,11 +409,17 @@ impl Core {
         set_in_collector();
         let mut buf = Vec::with_capacity(4096);
         loop {
-            let deadline = self.timer_deadline();
+            let timed = self.any_timed.load(Ordering::Acquire);
+            let deadline = if timed { self.timer_deadline() } else { None };
             if self.backend.recv(&mut buf, deadline) {
                 self.on_event(&buf);
             }
-            self.check_timeouts();
+            if timed {
+                self.check_timeouts();
+            }
+            if self.running.load(Ordering::Acquire) {
+                continue;
+            }
             let mut st = self.state();
             if st.is_done() {
                 st.finished = true;
@@ -464,6 +491,7 @@ impl Core {
             let rec = st.records.remove(&task).expect("present");
             if rec.header.hard_ns != 0 {
                 st.timed -= 1;
+                self.sync_flags(&st);
             }
             let ws = &mut st.workers[w];
             if ws.generation == generation {
@@ -586,6 +614,7 @@ impl Core {
                 let rec = st.records.remove(&task).expect("present");
                 if rec.header.hard_ns != 0 {
                     st.timed -= 1;
+                    self.sync_flags(&st);
                 }
                 continue;
             }
@@ -800,6 +829,7 @@ impl Core {
         }
         st.pending.clear();
         st.timed = 0;
+        self.sync_flags(st);
         for w in 0..st.workers.len() {
             let ws = &mut st.workers[w];
             ws.inflight.clear();
@@ -815,6 +845,7 @@ impl Core {
 
     fn break_pool(&self, st: &mut State, err: PoolError) -> Fails {
         st.phase = Phase::Broken(err.clone());
+        self.sync_flags(st);
         self.fail_everything(st, &err)
     }
 
@@ -823,6 +854,7 @@ impl Core {
         let mut st = self.state();
         if matches!(st.phase, Phase::Running) {
             st.phase = Phase::Closed;
+            self.sync_flags(&st);
             self.stop_idle(&mut st);
         }
         drop(st);
@@ -845,6 +877,7 @@ impl Core {
             Fails::new()
         } else {
             st.phase = Phase::Terminated;
+            self.sync_flags(&st);
             self.fail_everything(&mut st, &err)
         };
         drop(st);

@@ -43,9 +43,13 @@ pub(crate) struct ResultCell<T> {
     waiters: AtomicUsize,
 }
 
-/// How long a wait looks at the cell before it sleeps: a result that is microseconds away
-/// costs no sleep and no wake-up (see DESIGN.md, "Wake-up cost").
-const SPIN: Duration = Duration::from_micros(20);
+/// How many times a wait looks at the cell before it sleeps (a few microseconds): a result
+/// that is microseconds away costs no sleep and no wake-up (see DESIGN.md, "Wake-up cost"),
+/// and the clock is not read while looking, so the spin costs the other threads little.
+const SPIN: u32 = 300;
+/// Then how many times it gives its CPU away before it sleeps (the result's producers may be
+/// waiting for this very CPU).
+const YIELDS: u32 = 3;
 
 impl<T> ResultCell<T> {
     pub(crate) fn new() -> ResultCell<T> {
@@ -93,12 +97,17 @@ impl<T> ResultCell<T> {
         if self.done.load(Ordering::Acquire) && self.is_ready() {
             return true;
         }
-        let start = Instant::now();
-        while start.elapsed() < SPIN && deadline.is_none_or(|d| Instant::now() < d) {
-            if self.done.load(Ordering::Acquire) && self.is_ready() {
-                return true;
+        if deadline.is_none_or(|d| Instant::now() < d) {
+            for i in 0..SPIN + YIELDS {
+                if self.done.load(Ordering::Acquire) && self.is_ready() {
+                    return true;
+                }
+                if i < SPIN {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
             }
-            std::hint::spin_loop();
         }
         let mut s = lock(&self.slot);
         loop {
