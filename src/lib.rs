@@ -14,6 +14,7 @@
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `Pool(4)`, `pool.map(f, xs)`, `apply_async`, `imap`, `multiprocessing.pool.ThreadPool` | [`Pool::new`], [`Pool::map`], [`Pool::apply_async`], [`Pool::imap`], [`ThreadPool`] (module [`pool`]) |
 //!
 //! ## A first process
 //!

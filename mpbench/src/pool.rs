@@ -48,7 +48,7 @@ const PROCSPAWN_WAVE: u64 = 1000;
 fn procspawn_rate(n: u64) -> f64 {
     let pool = procspawn::Pool::new(2).expect("procspawn pool");
     let warm: Vec<_> = (0..100u64).map(|i| pool.spawn(i, square)).collect();
-    for mut h in warm {
+    for h in warm {
         h.join().expect("procspawn warm-up");
     }
     let t = Instant::now();
@@ -57,7 +57,7 @@ fn procspawn_rate(n: u64) -> f64 {
     while next < n {
         let end = (next + PROCSPAWN_WAVE).min(n);
         let hs: Vec<_> = (next..end).map(|i| pool.spawn(i, square)).collect();
-        total += hs.into_iter().map(|mut h| h.join().expect("procspawn join")).sum::<u64>();
+        total += hs.into_iter().map(|h| h.join().expect("procspawn join")).sum::<u64>();
         next = end;
     }
     let dt = t.elapsed().as_secs_f64();

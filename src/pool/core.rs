@@ -174,6 +174,22 @@ impl State {
     }
 }
 
+/// A task record to add: `count` items of `job` (its items `base..base + count`), whose
+/// arguments are `payload` (an encoded `Vec<A>`), run by the trampoline at `entry`, with
+/// `(soft, hard)` timeouts; `single` when the job has this one item.
+pub(crate) struct NewTask {
+    pub(crate) job: Arc<dyn Job>,
+    pub(crate) base: usize,
+    pub(crate) count: u32,
+    pub(crate) entry: i64,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) timeouts: (Option<Duration>, Option<Duration>),
+    pub(crate) single: bool,
+}
+
+/// Results of a dead worker's chunk, to deliver: `(job, index, count, values)`.
+type Salvaged = Vec<(Arc<dyn Job>, usize, u32, Vec<u8>)>;
+
 /// A record for the feeder thread.
 enum Feed {
     Send { worker: usize, generation: u32, header: [u8; TASK_HDR], payload: Arc<Vec<u8>> },
@@ -286,18 +302,9 @@ impl Core {
 
     // ----- submitting -----
 
-    /// Adds a task record of `count` items of `job` (items `base..base + count`), whose
-    /// arguments are `payload` (an encoded `Vec<A>`), run by the trampoline at `entry`.
-    pub(crate) fn submit(
-        &self,
-        job: Arc<dyn Job>,
-        base: usize,
-        count: u32,
-        entry: i64,
-        payload: Vec<u8>,
-        timeouts: (Option<Duration>, Option<Duration>),
-        single: bool,
-    ) -> Result<(), PoolError> {
+    /// Adds a task record (see [`NewTask`]).
+    pub(crate) fn submit(&self, task: NewTask) -> Result<(), PoolError> {
+        let NewTask { job, base, count, entry, payload, timeouts, single } = task;
         let ns = |d: Option<Duration>| d.map(|d| d.as_nanos().clamp(1, u64::MAX as u128) as u64).unwrap_or(0);
         let (soft_ns, hard_ns) = (ns(timeouts.0), ns(timeouts.1));
         let mut st = self.state();
@@ -523,7 +530,7 @@ impl Core {
         ws.status = Status::Empty;
         ws.ready = false;
         ws.feeding = false;
-        let mut delivers: Vec<(Arc<dyn Job>, usize, u32, Vec<u8>)> = Vec::new(); // salvage: values
+        let mut delivers = Salvaged::new();
         let mut fails: Fails = Vec::new();
         // The results it had finished but not sent.
         if let Some((task, first, items)) = salvage

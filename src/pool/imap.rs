@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::core::Core;
+use super::core::{Core, NewTask};
 use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
 use super::job::{Job, in_collector};
 use super::records::Form;
@@ -106,7 +106,7 @@ pub(crate) type Feed<'a> = Box<dyn FnMut(usize) -> Option<(Result<Vec<u8>, Codec
 ///
 /// let pool = Pool::new(2)?;
 /// // An endless input: only a few chunks are ever read ahead.
-/// let mut squares = pool.imap(|x: u64| x * x, 0..);
+/// let mut squares = pool.imap(|x: u64| x * x, 0..)?;
 /// assert_eq!(squares.next().unwrap()?, 0);
 /// assert_eq!(squares.next().unwrap()?, 1);
 /// assert_eq!(squares.nth(8).unwrap()?, 100);
@@ -164,7 +164,15 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
             self.submitted += n;
             let job: Arc<dyn Job> = self.job.clone();
             let r = match encoded {
-                Ok(payload) => self.core.submit(job.clone(), base, n as u32, self.entry, payload, self.timeouts, false),
+                Ok(payload) => self.core.submit(NewTask {
+                    job: job.clone(),
+                    base,
+                    count: n as u32,
+                    entry: self.entry,
+                    payload,
+                    timeouts: self.timeouts,
+                    single: false,
+                }),
                 Err(e) => Err(PoolError::encode(e)),
             };
             if let Err(e) = r {
@@ -232,7 +240,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
     /// ```no_run
     /// use std::time::Duration;
     /// let pool = multiproc::pool::Pool::new(1)?;
-    /// let mut it = pool.imap(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [300, 0]);
+    /// let mut it = pool.imap(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [300, 0])?;
     /// assert!(it.next_timeout(Duration::from_millis(10)).unwrap().unwrap_err().is_timeout());
     /// assert!(it.next_timeout(Duration::from_secs(10)).unwrap().is_ok());
     /// # Ok::<(), multiproc::pool::PoolError>(())
@@ -248,7 +256,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
     /// ```no_run
     /// use std::time::Duration;
     /// let pool = multiproc::pool::Pool::new(1)?;
-    /// let mut it = pool.imap(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [200]);
+    /// let mut it = pool.imap(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), [200])?;
     /// assert!(it.try_next().unwrap().unwrap_err().is_would_block());
     /// assert!(it.next().unwrap().is_ok());
     /// assert!(it.try_next().is_none());

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::backend::processes::ProcessIo;
 use super::backend::threads::ThreadIo;
 use super::builder::PoolBuilder;
-use super::core::{Core, Workers};
+use super::core::{Core, NewTask, Workers};
 use super::error::{PoolError, PoolErrorKind};
 use super::imap::{Feed, IMap};
 use super::job::{Job, in_collector};
@@ -362,7 +362,8 @@ impl Pool {
         check_decodes::<Vec<A>>(&payload)?;
         drop(args);
         let cell = Arc::new(ResultCell::<F::Output>::new());
-        self.core.submit(cell.clone(), 0, 1, entry, payload, self.timeouts(opts), true)?;
+        let timeouts = self.timeouts(opts);
+        self.core.submit(NewTask { job: cell.clone(), base: 0, count: 1, entry, payload, timeouts, single: true })?;
         Ok(AsyncResult::from_cell(cell))
     }
 
@@ -400,7 +401,8 @@ impl Pool {
                     checked = true;
                 }
                 let job: Arc<dyn Job> = job.clone();
-                self.core.submit(job, at, (end - at) as u32, entry, payload, timeouts, false).map(Ok)
+                let count = (end - at) as u32;
+                self.core.submit(NewTask { job, base: at, count, entry, payload, timeouts, single: false }).map(Ok)
             });
             match sent {
                 Ok(Ok(())) => at = end,

@@ -58,7 +58,7 @@ impl TaskHeader {
         self.soft_ns != 0 || self.hard_ns != 0
     }
 
-    pub(crate) fn to_bytes(&self) -> [u8; TASK_HDR] {
+    pub(crate) fn to_bytes(self) -> [u8; TASK_HDR] {
         let mut b = [0u8; TASK_HDR];
         b[0] = self.kind;
         b[1] = VERSION;
