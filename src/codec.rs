@@ -111,6 +111,14 @@ impl Codec for Postcard {
         let start = out.len();
         postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
             out.truncate(start);
+            // Postcard keeps no text of a Serialize impl's own error: walk the value once more,
+            // with a serializer that does, to give the caller the impl's message.
+            if matches!(e, postcard::Error::SerdeSerCustom)
+                && let Err(Custom(msg)) = value.serialize(MessageOnly)
+            {
+                crate::error::forget_codec_detail();
+                return CodecError::new(false, format!("`{}`: {msg}", std::any::type_name::<T>()));
+            }
             CodecError::from_codec(false, explain::<T>(&e))
         })
     }
@@ -156,6 +164,168 @@ fn explain<T: ?Sized>(e: &postcard::Error) -> String {
         _ => "",
     };
     if why.is_empty() { format!("`{ty}`: {e}") } else { format!("`{ty}`: {why} ({e})") }
+}
+
+/// The text of a Serialize impl's own error (`S::Error::custom(msg)`).
+#[derive(Debug)]
+struct Custom(String);
+
+impl std::fmt::Display for Custom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Custom {}
+
+impl serde::ser::Error for Custom {
+    fn custom<M: std::fmt::Display>(msg: M) -> Custom {
+        Custom(msg.to_string())
+    }
+}
+
+/// A serializer that writes nothing and only keeps the message of the first custom error a
+/// Serialize impl returns: run after postcard failed, to recover that message.
+struct MessageOnly;
+
+macro_rules! ok_scalars {
+    ($($f:ident: $t:ty),*) => { $(
+        fn $f(self, _: $t) -> Result<(), Custom> { Ok(()) }
+    )* };
+}
+
+impl serde::Serializer for MessageOnly {
+    type Ok = ();
+    type Error = Custom;
+    type SerializeSeq = MessageOnly;
+    type SerializeTuple = MessageOnly;
+    type SerializeTupleStruct = MessageOnly;
+    type SerializeTupleVariant = MessageOnly;
+    type SerializeMap = MessageOnly;
+    type SerializeStruct = MessageOnly;
+    type SerializeStructVariant = MessageOnly;
+
+    ok_scalars!(
+        serialize_bool: bool, serialize_i8: i8, serialize_i16: i16, serialize_i32: i32, serialize_i64: i64,
+        serialize_i128: i128, serialize_u8: u8, serialize_u16: u16, serialize_u32: u32, serialize_u64: u64,
+        serialize_u128: u128, serialize_f32: f32, serialize_f64: f64, serialize_char: char,
+        serialize_str: &str, serialize_bytes: &[u8], serialize_unit_struct: &'static str
+    );
+
+    fn serialize_none(self) -> Result<(), Custom> {
+        Ok(())
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), Custom> {
+        v.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), Custom> {
+        Ok(())
+    }
+    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), Custom> {
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(self, _: &'static str, v: &T) -> Result<(), Custom> {
+        v.serialize(self)
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        v: &T,
+    ) -> Result<(), Custom> {
+        v.serialize(self)
+    }
+    fn serialize_seq(self, _: Option<usize>) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+    fn serialize_tuple(self, _: usize) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+    fn serialize_map(self, _: Option<usize>) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<MessageOnly, Custom> {
+        Ok(self)
+    }
+}
+
+macro_rules! compound {
+    ($($tr:ident :: $f:ident),*) => { $(
+        impl serde::ser::$tr for MessageOnly {
+            type Ok = ();
+            type Error = Custom;
+            fn $f<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Custom> {
+                v.serialize(MessageOnly)
+            }
+            fn end(self) -> Result<(), Custom> {
+                Ok(())
+            }
+        }
+    )* };
+}
+compound!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+impl serde::ser::SerializeMap for MessageOnly {
+    type Ok = ();
+    type Error = Custom;
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Custom> {
+        k.serialize(MessageOnly)
+    }
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Custom> {
+        v.serialize(MessageOnly)
+    }
+    fn end(self) -> Result<(), Custom> {
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeStruct for MessageOnly {
+    type Ok = ();
+    type Error = Custom;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Result<(), Custom> {
+        v.serialize(MessageOnly)
+    }
+    fn end(self) -> Result<(), Custom> {
+        Ok(())
+    }
+}
+
+impl serde::ser::SerializeStructVariant for MessageOnly {
+    type Ok = ();
+    type Error = Custom;
+    fn serialize_field<T: Serialize + ?Sized>(&mut self, _: &'static str, v: &T) -> Result<(), Custom> {
+        v.serialize(MessageOnly)
+    }
+    fn end(self) -> Result<(), Custom> {
+        Ok(())
+    }
 }
 
 /// The codec the crate uses between its processes.
@@ -223,6 +393,22 @@ mod tests {
         let mut buf = vec![1, 2];
         assert!(encode_into(&(3u8, Bad), &mut buf).is_err());
         assert_eq!(buf, [1, 2]);
+    }
+
+    #[test]
+    fn a_serialize_impls_own_message_reaches_the_caller() {
+        struct Picky(u32);
+        impl Serialize for Picky {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                if self.0 > 9 {
+                    return Err(serde::ser::Error::custom(format!("{} is too big for a Picky", self.0)));
+                }
+                s.serialize_u32(self.0)
+            }
+        }
+        let e = encode(&(1u8, vec![Picky(3), Picky(12)])).unwrap_err().to_string();
+        assert!(e.contains("12 is too big for a Picky"), "{e}");
+        assert!(e.contains("Picky"), "{e}");
     }
 
     #[test]

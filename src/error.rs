@@ -14,6 +14,11 @@ pub(crate) fn note_codec_detail(msg: &str) {
     CODEC_DETAIL.with(|d| *d.borrow_mut() = Some(msg.to_string()));
 }
 
+/// Forgets a noted detail (when the caller found the message another way).
+pub(crate) fn forget_codec_detail() {
+    drop(take_codec_detail());
+}
+
 fn take_codec_detail() -> Option<String> {
     CODEC_DETAIL.with(|d| d.borrow_mut().take())
 }

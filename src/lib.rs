@@ -153,6 +153,9 @@ mod context;
 mod deadline;
 mod error;
 mod func;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handle;
 pub mod logging;
 pub mod pool;
@@ -178,8 +181,8 @@ pub use crate::process::{
 };
 pub use crate::queue::{GetError, JoinableQueue, PutError, Queue, QueueBuilder, SimpleQueue, TaskDoneError};
 pub use crate::shared::{
-    Array, ArrayGuard, Item, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, Value, ValueGuard,
-    ValueLock,
+    Array, ArrayGuard, Item, ListIndex, RawArray, RawValue, ShareableList, ShareableListError, SharedGuard, Value,
+    ValueGuard, ValueLock,
 };
 pub use crate::shm::{SharedMemory, ShmSafe};
 pub use crate::sync::{Barrier, BoundedSemaphore, Condition, Event, Lock, RLock, Semaphore};

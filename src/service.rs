@@ -115,6 +115,14 @@ pub(crate) fn run_service(fd: OwnedFd, parent: Option<u32>) -> ! {
     std::process::exit(code)
 }
 
+/// Decodes `data` as a service spec (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = Spec::decode(s);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

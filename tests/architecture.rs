@@ -14,7 +14,7 @@
 //! | 6 | `process` |
 //! | 7 | `pool`, `manager` |
 //! | 8 | `context` |
-//! | 9 | `lib.rs` |
+//! | 9 | `lib.rs`, `fuzzing` (the fuzz targets' entry points) |
 //!
 //! An import is any `crate::`, `super::` or `self::` path in a file's code (comments and the
 //! `#[cfg(test)]` module at the end of a file are left out: tests may use anything). Run it
@@ -43,6 +43,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("pool", 7),
     ("manager", 7),
     ("context", 8),
+    ("fuzzing", 9),
 ];
 
 fn src() -> PathBuf {

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use common::{Watchdog, each_method, unique_name};
 use hmac::{Hmac, Mac};
 use multiproc::connection::{
-    Address, Client, Connection, ConnectionError, Family, Listener, ToAddress, Waitable, answer_challenge,
+    Address, Client, Connection, ConnectionError, Digest, Family, Listener, ToAddress, Waitable, answer_challenge,
     deliver_challenge, wait,
 };
 use multiproc::handle::Fd;
@@ -524,13 +524,38 @@ fn challenge_responses_for_each_digest() {
     }
 }
 
-/// Mutual authentication with different keys fails on both sides.
+/// Mutual authentication with different keys fails on both sides: the client gets an error
+/// that blames the key; the listener closes the client and counts it (or, when asked,
+/// returns the error from accept, with the peer as last_accepted).
 #[test]
 fn wrong_key_fails_on_both_sides() {
+    let _w = Watchdog::new("wrong key", LIMIT);
     let mut l = Listener::bind(abstract_name().as_str(), Some(b"right")).unwrap();
     let addr = l.address().clone();
     let t = std::thread::spawn(move || Client::connect(&addr, Some(b"wrong")));
-    assert!(l.accept().unwrap_err().is_authentication());
+    serve_until_finished(&mut l, &t);
+    let err = t.join().unwrap().unwrap_err();
+    assert!(err.is_authentication(), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("digest sent was rejected") && text.contains("different authkeys"), "{text}");
+    let stats = l.handshake_stats();
+    assert_eq!((stats.failed, stats.completed, stats.in_flight), (1, 0, 0), "{stats:?}");
+
+    let mut l =
+        Listener::builder().address("127.0.0.1:0").authkey(b"right").report_failed_handshakes(true).bind().unwrap();
+    let addr = l.address().clone();
+    let t = std::thread::spawn(move || Client::connect(&addr, Some(b"wrong")));
+    let err = l.accept().unwrap_err();
+    match &err {
+        ConnectionError::Authentication(e) => assert!(e.is_key_mismatch(), "{e}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(err.to_string().contains("digest received was wrong") && err.to_string().contains("different authkeys"));
+    let client_port = match l.last_accepted() {
+        Some(Address::Tcp(a)) => a.port(),
+        other => panic!("last_accepted should name the failed peer: {other:?}"),
+    };
+    assert_ne!(client_port, 0);
     assert!(t.join().unwrap().unwrap_err().is_authentication());
 }
 
@@ -652,71 +677,6 @@ fn invalid_family() {
     assert!(matches!(Client::connect(r"\\.\pipe\x", None), Err(ConnectionError::InvalidArgument(_))));
 }
 
-/// A good client after each bad one: the listener keeps serving.
-fn good_client(addr: &Address) {
-    let c = Client::connect(addr, Some(b"key")).unwrap();
-    c.send_bytes(b"good").unwrap();
-}
-
-fn raw_connect(addr: &Address) -> Box<dyn Write + Send> {
-    match addr {
-        Address::Tcp(a) => Box::new(TcpStream::connect(a).unwrap()),
-        Address::Unix(p) => Box::new(UnixStream::connect(p).unwrap()),
-        Address::Abstract(n) => {
-            use std::os::linux::net::SocketAddrExt;
-            let sa = std::os::unix::net::SocketAddr::from_abstract_name(n).unwrap();
-            Box::new(UnixStream::connect_addr(&sa).unwrap())
-        }
-    }
-}
-
-/// Bad input against an authenticated listener: garbage, a 2^40 length prefix, a truncated
-/// handshake and an oversized handshake each fail that accept within bounded time, and the
-/// next client is served.
-#[test]
-fn bad_input_does_not_stop_the_listener() {
-    let _w = Watchdog::new("bad input", LIMIT);
-    for addr in ["127.0.0.1:0".to_string(), abstract_name()] {
-        let mut l = Listener::builder()
-            .address(addr.as_str())
-            .authkey(b"key")
-            .handshake_timeout(Duration::from_millis(1500))
-            .bind()
-            .unwrap();
-        let target = l.address().clone();
-        let frame = |len: i32, body: &[u8]| [&len.to_be_bytes()[..], body].concat();
-        let mut huge = (-1i32).to_be_bytes().to_vec();
-        huge.extend_from_slice(&(1u64 << 40).to_be_bytes());
-        let cases: Vec<(&str, Vec<u8>)> = vec![
-            ("garbage", b"\xde\xad\xbe\xef garbage that is not a frame at all".to_vec()),
-            ("2^40 length", huge),
-            ("truncated", frame(100, b"{sha256}only part")),
-            ("oversized", frame(300, &[b'x'; 300])),
-            ("wrong digest", frame(44, &[b'y'; 44])),
-        ];
-        for (what, bytes) in cases {
-            let t0 = Instant::now();
-            let tt = target.clone();
-            let (release, hold) = std::sync::mpsc::channel::<()>();
-            let bad = std::thread::spawn(move || {
-                let mut s = raw_connect(&tt);
-                let _ = s.write_all(&bytes);
-                // Keep the socket open (a stalled peer) until the listener gave up on it.
-                let _ = hold.recv_timeout(Duration::from_secs(30));
-            });
-            let err = l.accept().unwrap_err();
-            release.send(()).unwrap();
-            assert!(err.is_authentication(), "{what}: {err}");
-            assert!(t0.elapsed() < Duration::from_secs(10), "{what} took {:?}", t0.elapsed());
-            let tt = target.clone();
-            let good = std::thread::spawn(move || good_client(&tt));
-            assert_eq!(l.accept().unwrap().recv_bytes().unwrap(), b"good", "after {what}");
-            good.join().unwrap();
-            bad.join().unwrap();
-        }
-    }
-}
-
 /// A length prefix of 2^40 on an established connection is refused before allocating, and
 /// the per-connection limit is configurable.
 #[test]
@@ -741,7 +701,8 @@ fn receive_timeouts() {
     let t = Instant::now();
     assert!(b.recv_timeout::<u8>(Duration::from_millis(100)).unwrap_err().is_timeout());
     assert!(t.elapsed() >= Duration::from_millis(100));
-    assert!(b.try_recv_bytes().unwrap_err().is_timeout());
+    assert!(b.try_recv_bytes().unwrap_err().is_would_block());
+    assert!(b.try_recv::<u8>().unwrap_err().is_would_block());
     a.send(&3u8).unwrap();
     assert_eq!(b.try_recv::<u8>().unwrap(), 3);
     assert!(b.readable(), "a clean timeout leaves the connection usable");
@@ -891,4 +852,276 @@ fn backlog_bounds_waiting_clients() {
     let (n_small, n_default) = (count_accepted_connects(&small), count_accepted_connects(&default));
     assert!((1..=3).contains(&n_small), "backlog 1 let {n_small} clients wait");
     assert!(n_default >= 100, "the default backlog let only {n_default} clients wait");
+}
+
+/// Drives the listener's handshakes (accepting no client: each must fail) until the client
+/// thread `t` has finished.
+fn serve_until_finished<T>(l: &mut Listener, t: &std::thread::JoinHandle<T>) {
+    while !t.is_finished() {
+        match l.accept_timeout(Duration::from_millis(20)) {
+            Err(e) if e.is_timeout() => {}
+            other => panic!("no client should authenticate: {other:?}"),
+        }
+    }
+}
+
+/// Runs `f` on a thread and returns what it returned, for a client that must connect while
+/// this thread accepts.
+fn in_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(f)
+}
+
+/// Every public `_timeout` (and timeout-taking) call of the connection layer with
+/// `Duration::MAX` (waits as long as it takes: never panics, completes) and `Duration::ZERO`
+/// (only checks).
+#[test]
+fn timeouts_at_the_extremes() {
+    let _w = Watchdog::new("extreme timeouts", LIMIT);
+    let (a, b) = pipe(true).unwrap();
+    let (r, w) = pipe(false).unwrap();
+
+    // Connection::recv_bytes_timeout, recv_timeout, poll; on a socketpair and a pipe.
+    assert!(b.recv_bytes_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(r.recv_bytes_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(b.recv_timeout::<u8>(Duration::ZERO).unwrap_err().is_timeout());
+    assert!(!b.poll(Some(Duration::ZERO)).unwrap());
+    assert!(wait(&[&b], Some(Duration::ZERO)).unwrap().is_empty());
+    a.send_bytes(b"max").unwrap();
+    w.send_bytes(b"pipe max").unwrap();
+    assert!(b.poll(Some(Duration::MAX)).unwrap());
+    assert_eq!(wait(&[&b], Some(Duration::MAX)).unwrap(), vec![0]);
+    assert_eq!(b.recv_bytes_timeout(Duration::MAX).unwrap(), b"max");
+    assert_eq!(r.recv_bytes_timeout(Duration::MAX).unwrap(), b"pipe max");
+    a.send(&7u16).unwrap();
+    assert_eq!(b.recv_timeout::<u16>(Duration::MAX).unwrap(), 7);
+    a.send(&8u16).unwrap();
+    assert!(b.poll(Some(Duration::from_secs(10))).unwrap());
+    assert_eq!(b.recv_timeout::<u16>(Duration::ZERO).unwrap(), 8, "a zero timeout takes what is there");
+    // A message sent later arrives under Duration::MAX.
+    let late = in_thread(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        a.send_bytes(b"later").unwrap();
+        a
+    });
+    assert_eq!(b.recv_bytes_timeout(Duration::MAX).unwrap(), b"later");
+    drop(late.join().unwrap());
+    assert!(b.readable());
+
+    // Listener::accept_timeout, with and without an authkey.
+    let mut plain = Listener::bind(abstract_name().as_str(), None).unwrap();
+    assert!(plain.accept_timeout(Duration::ZERO).unwrap_err().is_timeout());
+    let _c = Client::connect(plain.address(), None).unwrap();
+    plain.accept_timeout(Duration::ZERO).expect("a client waiting in the backlog is taken at once");
+    let addr = plain.address().clone();
+    let t = in_thread(move || Client::connect(&addr, None).map(|_| ()));
+    plain.accept_timeout(Duration::MAX).unwrap();
+    t.join().unwrap().unwrap();
+    for addr in ["127.0.0.1:0".to_string(), abstract_name()] {
+        let mut l = Listener::bind(addr.as_str(), Some(b"k")).unwrap();
+        assert!(l.accept_timeout(Duration::ZERO).unwrap_err().is_timeout());
+        let a = l.address().clone();
+        let t = in_thread(move || Client::connect(&a, Some(b"k")).map(|_| ()));
+        l.accept_timeout(Duration::MAX).unwrap();
+        t.join().unwrap().unwrap();
+    }
+
+    // ListenerBuilder::handshake_timeout and ClientBuilder::handshake_timeout /
+    // connect_timeout with Duration::MAX complete; handshake timeouts of zero fail as timeouts.
+    let mut l = Listener::builder()
+        .address(abstract_name().as_str())
+        .authkey(b"k")
+        .handshake_timeout(Duration::MAX)
+        .bind()
+        .unwrap();
+    let a = l.address().clone();
+    let t = in_thread(move || {
+        Client::builder(&a)
+            .authkey(b"k")
+            .handshake_timeout(Duration::MAX)
+            .connect_timeout(Duration::MAX)
+            .connect()
+            .map(|_| ())
+    });
+    l.accept().unwrap();
+    t.join().unwrap().unwrap();
+    // A listener nobody accepts on never sends its challenge: a zero client handshake timeout fails at once.
+    let idle = Listener::bind(abstract_name().as_str(), Some(b"k")).unwrap();
+    let err = Client::builder(idle.address()).authkey(b"k").handshake_timeout(Duration::ZERO).connect().unwrap_err();
+    assert!(matches!(err, ConnectionError::HandshakeTimeout { timeout: Duration::ZERO }), "{err:?}");
+    assert!(err.is_timeout() && !err.is_authentication());
+    // A listener whose handshake timeout is zero fails every client, and counts it as timed out.
+    let mut l = Listener::builder()
+        .address(abstract_name().as_str())
+        .authkey(b"k")
+        .handshake_timeout(Duration::ZERO)
+        .bind()
+        .unwrap();
+    let a = l.address().clone();
+    let t = in_thread(move || Client::connect(&a, Some(b"k")));
+    serve_until_finished(&mut l, &t);
+    let err = t.join().unwrap().unwrap_err();
+    assert!(err.is_authentication(), "{err}");
+    assert_eq!(l.handshake_stats().timed_out, 1);
+    // A zero connect timeout to a Unix listener with room in its backlog connects at once.
+    let _c = Client::builder(plain.address()).connect_timeout(Duration::ZERO).connect().unwrap();
+    plain.accept().unwrap();
+}
+
+/// try_recv never waits for a message to begin (WouldBlock, a typed error), and a message
+/// that has begun to arrive is read whole rather than cut (the connection stays readable).
+#[test]
+fn try_recv_takes_a_message_in_transit_whole() {
+    let _w = Watchdog::new("try_recv in transit", LIMIT);
+    let (s1, mut s2) = UnixStream::pair().unwrap();
+    let c = Connection::from_fd(s1.into(), true, true);
+    let err = c.try_recv_bytes().unwrap_err();
+    assert!(matches!(err, ConnectionError::WouldBlock), "{err:?}");
+    assert!(err.to_string().contains("try_"), "{err}");
+    assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::WouldBlock);
+    let body: Vec<u8> = (0..100_000u32).map(|i| i as u8).collect();
+    let mut framed = (body.len() as i32).to_be_bytes().to_vec();
+    framed.extend_from_slice(&body);
+    s2.write_all(&framed[..1000]).unwrap();
+    let rest = framed[1000..].to_vec();
+    let t = in_thread(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        s2.write_all(&rest).unwrap();
+        s2
+    });
+    assert_eq!(c.try_recv_bytes().unwrap(), body);
+    assert!(c.readable());
+    let _s2 = t.join().unwrap();
+    assert!(c.try_recv_bytes().unwrap_err().is_would_block());
+}
+
+/// A connect timeout bounds a connect to a Unix listener whose backlog is full (a typed
+/// Timeout, after at least the timeout), and connects once there is room.
+#[test]
+fn connect_timeout_bounds_a_full_backlog() {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let _w = Watchdog::new("connect timeout", LIMIT);
+    let mut l = Listener::builder().address(abstract_name().as_str()).backlog(1).bind().unwrap();
+    let Address::Abstract(name) = l.address().clone() else { panic!() };
+    let sa = SocketAddrUnix::new_abstract_name(&name).unwrap();
+    let mut fill = Vec::new();
+    loop {
+        let s = rustix::net::socket_with(AddressFamily::UNIX, SocketType::STREAM, SocketFlags::NONBLOCK, None).unwrap();
+        if rustix::net::connect(&s, &sa).is_err() {
+            break;
+        }
+        fill.push(s);
+        assert!(fill.len() < 100, "a backlog of 1 took 100 clients");
+    }
+    let t = Instant::now();
+    let err = Client::builder(l.address()).connect_timeout(Duration::from_millis(300)).connect().unwrap_err();
+    assert!(matches!(err, ConnectionError::Timeout), "{err:?}");
+    assert!(t.elapsed() >= Duration::from_millis(290), "gave up after {:?}", t.elapsed());
+    let err = Client::builder(l.address()).connect_timeout(Duration::ZERO).connect().unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    // Room appears while a connect waits: it connects.
+    let a = l.address().clone();
+    let waiting = in_thread(move || Client::builder(&a).connect_timeout(Duration::from_secs(30)).connect());
+    std::thread::sleep(Duration::from_millis(100));
+    let mut accepted = Vec::new();
+    while let Ok(s) = l.accept_timeout(Duration::from_millis(100)) {
+        accepted.push(s);
+    }
+    let c = waiting.join().unwrap().unwrap();
+    while let Ok(s) = l.accept_timeout(Duration::from_millis(100)) {
+        accepted.push(s);
+    }
+    c.send_bytes(b"in").unwrap();
+    let ready = wait(&accepted, Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(ready.len(), 1, "the waiting client's connection was accepted");
+    assert_eq!(accepted[ready[0]].recv_bytes().unwrap(), b"in");
+    drop(fill);
+    // TCP: a zero timeout either connects at once or times out; never anything else.
+    let tl = Listener::bind("127.0.0.1:0", Some(b"k")).unwrap();
+    match Client::builder(tl.address()).connect_timeout(Duration::ZERO).connect() {
+        Ok(_) => {}
+        Err(e) => assert!(matches!(e, ConnectionError::Timeout), "{e:?}"),
+    }
+}
+
+/// The text of a failed handshake blames the key only when the key was the problem
+/// (issue 12): a wrong key, a listener without an authkey that talks first, one that says
+/// nothing, a server that closes, and a client without a key talking to a listener with one.
+#[test]
+fn handshake_errors_say_what_went_wrong() {
+    let _w = Watchdog::new("handshake messages", LIMIT);
+    // A listener without an authkey whose server speaks first.
+    let mut plain = Listener::bind(abstract_name().as_str(), None).unwrap();
+    let a = plain.address().clone();
+    let t = in_thread(move || Client::connect(&a, Some(b"k")));
+    plain.accept().unwrap().send_bytes(b"hello, I am the server").unwrap();
+    let err = t.join().unwrap().unwrap_err();
+    let text = err.to_string();
+    match &err {
+        ConnectionError::Authentication(e) => assert!(!e.is_key_mismatch()),
+        other => panic!("{other:?}"),
+    }
+    assert!(text.contains("expected a challenge") && text.contains("have an authkey"), "{text}");
+    assert!(!text.contains("different authkeys"), "{text}");
+
+    // A listener without an authkey whose server waits for the client: the handshake times out.
+    let a = plain.address().clone();
+    let t =
+        in_thread(move || Client::builder(&a).authkey(b"k").handshake_timeout(Duration::from_millis(300)).connect());
+    let _server_side = plain.accept().unwrap();
+    let err = t.join().unwrap().unwrap_err();
+    assert!(err.is_timeout() && !err.is_authentication(), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("did not complete within 300ms") && text.contains("has no authkey"), "{text}");
+    assert_eq!(std::io::Error::from(err).kind(), std::io::ErrorKind::TimedOut);
+
+    // A server that closes the connection in the middle of the handshake.
+    let a = plain.address().clone();
+    let t = in_thread(move || Client::connect(&a, Some(b"k")));
+    drop(plain.accept().unwrap());
+    let text = t.join().unwrap().unwrap_err().to_string();
+    assert!(text.contains("closed the connection during the handshake"), "{text}");
+    assert!(!text.contains("different authkeys"), "{text}");
+
+    // A client without an authkey, talking to a listener with one: the listener sees no digest.
+    let mut l = Listener::builder()
+        .address(abstract_name().as_str())
+        .authkey(b"k")
+        .report_failed_handshakes(true)
+        .bind()
+        .unwrap();
+    let a = l.address().clone();
+    let t = in_thread(move || {
+        let c = Client::connect(&a, None).unwrap();
+        c.send_bytes(b"a request").unwrap();
+        c.recv_bytes()
+    });
+    let err = l.accept().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("not a digest") && !text.contains("different authkeys"), "{text}");
+    let _ = t.join().unwrap();
+}
+
+/// Every digest CPython allows, chosen on either side, between a Rust listener and client
+/// (each side answers the digest the other asked for).
+#[test]
+fn every_digest_between_rust_peers() {
+    let _w = Watchdog::new("digests", LIMIT);
+    let all = [Digest::Md5, Digest::Sha256, Digest::Sha384, Digest::Sha3_256, Digest::Sha3_384];
+    for (server, client) in all.iter().zip(all.iter().rev()) {
+        let mut l =
+            Listener::builder().address(abstract_name().as_str()).authkey(b"key").digest(*server).bind().unwrap();
+        let a = l.address().clone();
+        let c = *client;
+        let t = in_thread(move || {
+            let conn = Client::builder(&a).authkey(b"key").digest(c).connect()?;
+            conn.send_bytes(b"ok")?;
+            Ok::<_, ConnectionError>(conn)
+        });
+        assert_eq!(l.accept().unwrap().recv_bytes().unwrap(), b"ok", "{server:?}/{client:?}");
+        t.join().unwrap().unwrap();
+        let a = l.address().clone();
+        let t = in_thread(move || Client::builder(&a).authkey(b"not key").digest(c).connect().map(|_| ()));
+        serve_until_finished(&mut l, &t);
+        assert!(t.join().unwrap().unwrap_err().is_authentication(), "{server:?}/{client:?}");
+    }
 }

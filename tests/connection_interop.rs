@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::{Watchdog, unique_name};
-use multiproc::connection::{Address, Client, Listener};
+use multiproc::connection::{Address, Client, Digest, Listener};
 
 const KEY: &[u8] = b"interop secret";
 const WRONG: &[u8] = b"not the secret";
@@ -129,19 +129,30 @@ fn rust_client_to_python_listener() {
     }
 }
 
-/// A wrong key fails with an authentication error on both sides, in both directions.
+/// A wrong key fails with an authentication error on both sides, in both directions. The
+/// Rust listener closes and counts the Python client (or, when asked, returns the error from
+/// accept).
 #[test]
 fn wrong_key_fails_on_both_sides() {
     let _w = Watchdog::new("wrong key", Duration::from_secs(120));
     for (v, label) in versions() {
-        // Python Client with the wrong key → Rust Listener.
+        // Python Client with the wrong key → Rust Listener, failures counted.
         let mut l = Listener::bind("127.0.0.1:0", Some(KEY)).unwrap();
         let child = python(v, &["client", &python_address(l.address()), &hex(WRONG)]).spawn().unwrap();
-        let err = l.accept().unwrap_err();
-        assert!(err.is_authentication(), "{label}: {err}");
-        let (code, text) = finish(child);
+        let (code, text) = finish_serving(child, &mut l);
         assert_eq!(code, 3, "{label}: the Python client should see AuthenticationError: {text}");
         assert!(text.contains("AUTH_ERROR"));
+        let stats = l.handshake_stats();
+        assert_eq!((stats.failed, stats.completed), (1, 0), "{label}: {stats:?}");
+
+        // The same, with failures reported by accept.
+        let mut l =
+            Listener::builder().address("127.0.0.1:0").authkey(KEY).report_failed_handshakes(true).bind().unwrap();
+        let child = python(v, &["client", &python_address(l.address()), &hex(WRONG)]).spawn().unwrap();
+        let err = l.accept().unwrap_err();
+        assert!(err.is_authentication() && err.to_string().contains("different authkeys"), "{label}: {err}");
+        let (code, text) = finish(child);
+        assert_eq!(code, 3, "{label}: {text}");
 
         // Rust Client with the wrong key → Python Listener.
         let mut child = python(v, &["listen", "127.0.0.1:0", &hex(KEY)]).spawn().unwrap();
@@ -149,7 +160,111 @@ fn wrong_key_fails_on_both_sides() {
         BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
         let err = Client::connect(line.trim(), Some(WRONG)).unwrap_err();
         assert!(err.is_authentication(), "{label}: {err}");
+        assert!(err.to_string().contains("different authkeys"), "{label}: {err}");
         let (code, text) = finish(child);
         assert_eq!(code, 3, "{label}: the Python listener should see AuthenticationError: {text}");
     }
+}
+
+/// Keeps the listener's handshakes going (accept with a short timeout, expecting no
+/// authenticated client) until the Python child exits; returns its exit code and output.
+fn finish_serving(mut child: Child, l: &mut Listener) -> (i32, String) {
+    while child.try_wait().unwrap().is_none() {
+        match l.accept_timeout(Duration::from_millis(20)) {
+            Err(e) if e.is_timeout() => {}
+            other => panic!("no client should authenticate: {other:?}"),
+        }
+    }
+    finish(child)
+}
+
+/// The sha3 digests CPython allows (`sha3_256`, `sha3_384`), both ways: a Rust listener
+/// challenging with them authenticates a Python client (3.12+ answers in kind; 3.11 answers
+/// every challenge with the legacy HMAC-MD5, which is accepted as CPython accepts it), and a
+/// Python listener challenging with them (`deliver_challenge(..., digest_name=...)`, 3.12+)
+/// authenticates a Rust client, which challenges back with them too.
+#[test]
+fn sha3_digests_both_ways() {
+    let _w = Watchdog::new("sha3", Duration::from_secs(120));
+    for (v, label) in versions() {
+        for digest in [Digest::Sha3_256, Digest::Sha3_384] {
+            let mut l = Listener::builder().address("127.0.0.1:0").authkey(KEY).digest(digest).bind().unwrap();
+            let child = python(v, &["client", &python_address(l.address()), &hex(KEY)]).spawn().unwrap();
+            let c = l.accept().unwrap_or_else(|e| panic!("{label} {digest:?}: {e}"));
+            assert_eq!(c.recv_bytes().unwrap(), format!("hello from python {label}").as_bytes());
+            c.send_bytes(b"sha3").unwrap();
+            assert_eq!(c.recv_bytes().unwrap(), b"3ahs");
+            c.send_bytes(b"small").unwrap();
+            assert_eq!(c.recv_bytes().unwrap(), b"5:small");
+            let (code, text) = finish(child);
+            assert_eq!(code, 0, "{label} {digest:?}: {text}");
+
+            if v.is_none() {
+                continue; // 3.11's deliver_challenge takes no digest_name
+            }
+            let mut child = python(v, &["listen_digest", "127.0.0.1:0", &hex(KEY), digest.name()]).spawn().unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+            let c = Client::builder(line.trim())
+                .authkey(KEY)
+                .digest(digest)
+                .connect()
+                .unwrap_or_else(|e| panic!("{label} {digest:?}: {e}"));
+            c.send_bytes(b"rust says hi").unwrap();
+            assert_eq!(c.recv_bytes().unwrap(), format!("python {label} got rust says hi").as_bytes());
+            c.send_bytes(b"abc").unwrap();
+            assert_eq!(c.recv_bytes().unwrap(), b"cba");
+            let (code, text) = finish(child);
+            assert_eq!(code, 0, "{label} {digest:?}: {text}");
+
+            // A wrong key still fails with these digests.
+            let mut child = python(v, &["listen_digest", "127.0.0.1:0", &hex(KEY), digest.name()]).spawn().unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+            let err = Client::builder(line.trim()).authkey(WRONG).digest(digest).connect().unwrap_err();
+            assert!(err.is_authentication(), "{label} {digest:?}: {err}");
+            let (code, _) = finish(child);
+            assert_eq!(code, 3, "{label} {digest:?}");
+        }
+    }
+}
+
+/// Python clients are served while silent connections hold handshakes open on the Rust
+/// listener.
+#[test]
+fn python_clients_are_served_beside_stalled_peers() {
+    let _w = Watchdog::new("python beside stalled peers", Duration::from_secs(120));
+    // A handshake timeout beyond the test: the stalled peers stay in their handshakes.
+    let mut l = Listener::builder()
+        .address("127.0.0.1:0")
+        .authkey(KEY)
+        .handshake_timeout(Duration::from_secs(300))
+        .bind()
+        .unwrap();
+    let Address::Tcp(a) = l.address().clone() else { unreachable!() };
+    let stalled: Vec<_> = (0..50).map(|_| std::net::TcpStream::connect(a).unwrap()).collect();
+    let versions = versions();
+    for &(v, label) in &versions {
+        let t = std::time::Instant::now();
+        let child = python(v, &["client", &python_address(l.address()), &hex(KEY)]).spawn().unwrap();
+        let c = l.accept().unwrap_or_else(|e| panic!("{label}: {e}"));
+        println!(
+            "{label}: a Python client beside {} stalled peers was accepted after {:?} (interpreter start included)",
+            stalled.len(),
+            t.elapsed()
+        );
+        assert_eq!(c.recv_bytes().unwrap(), format!("hello from python {label}").as_bytes());
+        c.send_bytes(b"x").unwrap();
+        assert_eq!(c.recv_bytes().unwrap(), b"x");
+        c.send_bytes(b"y").unwrap();
+        assert_eq!(c.recv_bytes().unwrap(), b"1:y");
+        let (code, text) = finish(child);
+        assert_eq!(code, 0, "{label}: {text}");
+    }
+    let stats = l.handshake_stats();
+    assert_eq!(
+        (stats.in_flight, stats.completed, stats.failed),
+        (stalled.len(), versions.len() as u64, 0),
+        "{stats:?}"
+    );
 }

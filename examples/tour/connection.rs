@@ -58,12 +58,20 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     let conn = listener.accept()?;
     println!("  accepted {:?}: {}", listener.last_accepted(), conn.recv::<String>()?);
     p.join()?;
-    let bad = std::thread::spawn({
-        let addr = listener.address().clone();
-        move || Client::connect(&addr, Some(b"wrong key")).map(|_| ())
+    // A client with the wrong key fails its own handshake; the listener closes it, counts it
+    // and goes on serving (handshakes run concurrently: a bad or stalled client holds up no one).
+    let addr = listener.address().clone();
+    let clients = std::thread::spawn(move || {
+        let bad = Client::connect(&addr, Some(b"wrong key")).map(|_| ());
+        let good = Client::connect(&addr, Some(b"tour secret")).and_then(|c| c.send(&"the next client"));
+        (bad, good)
     });
-    println!("  a client with the wrong key: {}", listener.accept().unwrap_err());
-    let _ = bad.join();
+    let conn = listener.accept()?;
+    println!("  accepted: {}", conn.recv::<String>()?);
+    let (bad, good) = clients.join().unwrap();
+    good?;
+    println!("  the client with the wrong key got: {}", bad.unwrap_err());
+    println!("  listener: {:?}", listener.handshake_stats());
 
     // wait() over a connection and a process sentinel.
     let (quiet, _keep) = pipe(true)?;

@@ -38,23 +38,38 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
         println!("{m:>10}: {p:?} exit code {code} in {:?}", t.elapsed());
     }
 
-    println!("\nExit codes as Python reports them:");
-    let ok = Process::new(|(): ()| {}, ());
-    let exit7 = Process::new(|(): ()| multiproc::exit(7), ());
-    let panics = Process::new(|what: String| panic!("{what}"), "a bug in the child".to_string());
-    let sleeper = Process::new(|(): ()| std::thread::sleep(Duration::from_secs(30)), ());
-    let killed = Process::new(|(): ()| std::thread::sleep(Duration::from_secs(30)), ());
-    for p in [&ok, &exit7, &panics, &sleeper, &killed] {
+    println!("\nExit codes as Python reports them (a target may take any number of arguments):");
+    let ok = Process::new(|| {}, ());
+    let code = Process::new(|a: i32, b: i32| a + b, (2, 3));
+    let exit7 = Process::new(|| multiproc::exit(7), ());
+    let failed = Process::new(|n: u32| -> Result<(), String> { Err(format!("{n} is not a valid input")) }, 42);
+    let sleeper = Process::new(|| std::thread::sleep(Duration::from_secs(30)), ());
+    let killed = Process::new(|| std::thread::sleep(Duration::from_secs(30)), ());
+    println!("  (expected: the child returning Err prints its error on its stderr, as Python prints a traceback)");
+    for p in [&ok, &code, &exit7, &failed, &sleeper, &killed] {
         p.start()?;
     }
     std::thread::sleep(Duration::from_millis(100));
     sleeper.terminate()?;
     killed.kill()?;
-    for (what, p) in
-        [("returns", &ok), ("exit(7)", &exit7), ("panics", &panics), ("terminate()", &sleeper), ("kill()", &killed)]
-    {
+    let cases = [
+        ("returns ()", &ok),
+        ("returns 2+3", &code),
+        ("exit(7)", &exit7),
+        ("returns Err", &failed),
+        ("terminate()", &sleeper),
+        ("kill()", &killed),
+    ];
+    for (what, p) in cases {
         println!("  {what:>12} -> exit code {:>3}   {p:?}", p.join()?);
     }
+    if let Some(f) = failed.failure() {
+        println!("  the failed child reported ({:?}): {:?}", f.kind, f.message);
+    }
+    println!("  (expected: the next lines are a child's deliberate panic, reported on its stderr)");
+    let panics = Process::new(|what: String| panic!("{what}"), "a bug in the child".to_string());
+    panics.start()?;
+    println!("        panics -> exit code {:>3}", panics.join()?);
     if let Some(f) = panics.failure() {
         println!("  the panicking child reported: {:?} at {}", f.message, f.location.unwrap_or_default());
     }

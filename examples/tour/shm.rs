@@ -82,6 +82,7 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     println!("  after unlink: open -> {:?}", SharedMemory::open(&name).unwrap_err().kind());
 
     println!("\nA creator SIGKILLed: its tracker unlinks what it created (never what it attached to):");
+    println!("  (expected: the tracker's warning about one leaked object follows, as CPython's does)");
     let (r, w) = std::os::unix::net::UnixStream::pair()?;
     let p = Process::new(create_and_die, multiproc::handle::Fd::from(std::os::fd::OwnedFd::from(w)));
     p.start()?;

@@ -3,6 +3,7 @@
 use std::error::Error;
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use crate::error::CodecError;
 
@@ -51,8 +52,21 @@ pub enum ConnectionError {
     BufferTooShort(Vec<u8>),
     /// An argument is out of range (CPython's `ValueError`).
     InvalidArgument(String),
-    /// The timeout passed before a message (or a connection) arrived.
+    /// The timeout of a `_timeout` call passed before a message (or, for
+    /// [`accept_timeout`](super::Listener::accept_timeout), an authenticated client) arrived,
+    /// or a [`connect_timeout`](super::ClientBuilder::connect_timeout) passed.
     Timeout,
+    /// A `try_` call found nothing to receive (or, for
+    /// [`try_accept`](super::Listener::try_accept), no authenticated client) and did not wait.
+    WouldBlock,
+    /// The authkey handshake did not complete within its timeout
+    /// ([`ClientBuilder::handshake_timeout`](super::ClientBuilder::handshake_timeout),
+    /// 20 s by default). The key was not found wrong: the peer stalled, or is not a
+    /// multiprocessing peer, or has no authkey (a listener without one never sends a challenge).
+    HandshakeTimeout {
+        /// The handshake timeout that passed.
+        timeout: Duration,
+    },
     /// The value carries file descriptors (a `Connection`, an `Fd`, ...) but this connection
     /// is not a Unix socket, so they cannot travel.
     HandlesNotSupported,
@@ -78,7 +92,8 @@ impl ConnectionError {
         matches!(self, ConnectionError::Eof)
     }
 
-    /// Is this [`ConnectionError::Timeout`]?
+    /// Did a timeout pass: [`ConnectionError::Timeout`] of a `_timeout` call, or
+    /// [`ConnectionError::HandshakeTimeout`]?
     ///
     /// # Examples
     /// ```
@@ -88,7 +103,19 @@ impl ConnectionError {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn is_timeout(&self) -> bool {
-        matches!(self, ConnectionError::Timeout)
+        matches!(self, ConnectionError::Timeout | ConnectionError::HandshakeTimeout { .. })
+    }
+
+    /// Is this [`ConnectionError::WouldBlock`] (a `try_` call that found nothing)?
+    ///
+    /// # Examples
+    /// ```
+    /// let (_a, b) = multiproc::pipe(true)?;
+    /// assert!(b.try_recv_bytes().unwrap_err().is_would_block());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_would_block(&self) -> bool {
+        matches!(self, ConnectionError::WouldBlock)
     }
 
     /// Is this an authentication failure?
@@ -128,7 +155,18 @@ impl fmt::Display for ConnectionError {
                 msg.len()
             ),
             ConnectionError::InvalidArgument(m) => write!(f, "invalid argument: {m}"),
-            ConnectionError::Timeout => write!(f, "timed out waiting on the connection"),
+            ConnectionError::Timeout => write!(
+                f,
+                "timed out: no message arrived, no client completed its handshake (accept), or the connect did not complete, within the timeout; call again or allow more time"
+            ),
+            ConnectionError::WouldBlock => write!(
+                f,
+                "nothing is ready yet (no message, or no authenticated client for accept) and a try_ call does not wait; call again later, or use the blocking or _timeout form"
+            ),
+            ConnectionError::HandshakeTimeout { timeout } => write!(
+                f,
+                "the authkey handshake did not complete within {timeout:?}: the peer stalled, is not a multiprocessing peer, or has no authkey (a listener without one never sends a challenge); check the address and that both sides have an authkey, or raise handshake_timeout"
+            ),
             ConnectionError::HandlesNotSupported => write!(
                 f,
                 "the value carries file descriptors, which can only travel over a Unix-socket connection (a duplex pipe or a Unix listener), not over a one-way pipe or TCP"
@@ -174,7 +212,8 @@ impl From<ConnectionError> for io::Error {
         let kind = match &e {
             ConnectionError::Io(inner) => return io::Error::new(inner.kind(), e),
             ConnectionError::Eof => io::ErrorKind::UnexpectedEof,
-            ConnectionError::Timeout => io::ErrorKind::TimedOut,
+            ConnectionError::Timeout | ConnectionError::HandshakeTimeout { .. } => io::ErrorKind::TimedOut,
+            ConnectionError::WouldBlock => io::ErrorKind::WouldBlock,
             ConnectionError::InvalidArgument(_) | ConnectionError::HandlesNotSupported => io::ErrorKind::InvalidInput,
             ConnectionError::Authentication(_) => io::ErrorKind::PermissionDenied,
             ConnectionError::BadMessageLength { .. } | ConnectionError::Codec(_) => io::ErrorKind::InvalidData,
@@ -186,15 +225,37 @@ impl From<ConnectionError> for io::Error {
 
 /// The authkey handshake failed (CPython's `multiprocessing.AuthenticationError`).
 ///
+/// Its text says what went wrong and blames the key only when the key was the problem: a
+/// digest that does not match ([`is_key_mismatch`](AuthenticationError::is_key_mismatch)) is
+/// told apart from a peer that does not speak the handshake or closed the connection in the
+/// middle of it. A handshake that runs out of time is
+/// [`ConnectionError::HandshakeTimeout`] instead.
+///
 /// # Examples
 /// ```
 /// use multiproc::connection::AuthenticationError;
 /// let e = AuthenticationError::new("digest received was wrong");
 /// assert!(e.to_string().contains("digest received was wrong"));
+/// assert!(!e.is_key_mismatch());
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct AuthenticationError {
+    kind: AuthKind,
     message: String,
+}
+
+/// Why a handshake failed, which decides what the message tells the user to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthKind {
+    /// Made by a user with [`AuthenticationError::new`].
+    Other,
+    /// The digests do not match: the two keys differ.
+    KeyMismatch,
+    /// The peer sent something that is not the handshake.
+    Protocol,
+    /// The peer closed the connection in the middle of the handshake.
+    PeerClosed,
 }
 
 impl AuthenticationError {
@@ -206,7 +267,19 @@ impl AuthenticationError {
     /// assert_eq!(e.message(), "digest sent was rejected");
     /// ```
     pub fn new(message: impl Into<String>) -> AuthenticationError {
-        AuthenticationError { message: message.into() }
+        AuthenticationError { kind: AuthKind::Other, message: message.into() }
+    }
+
+    pub(crate) fn key_mismatch(message: impl Into<String>) -> AuthenticationError {
+        AuthenticationError { kind: AuthKind::KeyMismatch, message: message.into() }
+    }
+
+    pub(crate) fn protocol(message: impl Into<String>) -> AuthenticationError {
+        AuthenticationError { kind: AuthKind::Protocol, message: message.into() }
+    }
+
+    pub(crate) fn peer_closed(message: impl Into<String>) -> AuthenticationError {
+        AuthenticationError { kind: AuthKind::PeerClosed, message: message.into() }
     }
 
     /// What failed, in CPython's words where it has them.
@@ -219,11 +292,44 @@ impl AuthenticationError {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// Did the handshake fail because the digests did not match, that is, because the two
+    /// sides hold different authkeys (or the peer does not know the key at all)?
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{answer_challenge, deliver_challenge, ConnectionError};
+    /// let (a, b) = multiproc::pipe(true)?;
+    /// let t = std::thread::spawn(move || deliver_challenge(&a, b"one key"));
+    /// match answer_challenge(&b, b"another key") {
+    ///     Err(ConnectionError::Authentication(e)) => assert!(e.is_key_mismatch()),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # let _ = t.join();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_key_mismatch(&self) -> bool {
+        self.kind == AuthKind::KeyMismatch
+    }
 }
 
 impl fmt::Display for AuthenticationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "authentication failed: {} (both sides must use the same authkey)", self.message)
+        let m = &self.message;
+        match self.kind {
+            AuthKind::Other => write!(f, "authentication failed: {m}"),
+            AuthKind::KeyMismatch => {
+                write!(f, "authentication failed: {m}: the two sides use different authkeys; give both the same key")
+            }
+            AuthKind::Protocol => write!(
+                f,
+                "authentication failed: {m}; the peer does not follow the multiprocessing authkey handshake (check the address, and that both sides are multiprocessing peers and have an authkey)"
+            ),
+            AuthKind::PeerClosed => write!(
+                f,
+                "authentication failed: {m} (it may not be a multiprocessing peer, may have no authkey, may have given up on its own timeout, or a listener with too many handshakes in flight shed this one); check the address and that both sides have an authkey, then retry"
+            ),
+        }
     }
 }
 

@@ -4,12 +4,15 @@
 //! Reading never allocates before the announced length has been checked against the limit,
 //! and it reads exactly one message (header, then body) so that descriptors passed with a
 //! message over a Unix socket are never mixed up with the next message's.
+//!
+//! Bytes move through a [`Transport`](super::transport::Transport); nothing here depends on
+//! what carries them.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use super::ConnectionError;
-use crate::sys::net::{self, FileKind};
+use super::transport::Transport;
 
 /// The largest length that fits the short header.
 pub(crate) const SHORT_MAX: usize = 0x7fff_ffff;
@@ -38,41 +41,25 @@ pub(crate) fn header(len: usize) -> ([u8; 12], usize) {
 }
 
 /// Writes one framed message; descriptors (Unix sockets only) travel with its first bytes.
-pub(crate) fn write_message(
-    fd: BorrowedFd<'_>,
-    kind: FileKind,
-    payload: &[u8],
-    fds: &[BorrowedFd<'_>],
-) -> Result<(), ConnectionError> {
-    let (h, hl) = header(payload.len());
-    if fds.is_empty() {
-        net::write_all_vectored(fd, kind != FileKind::Pipe, &[&h[..hl], payload])?;
-        return Ok(());
-    }
-    if kind != FileKind::Unix {
+pub(crate) fn write_message(t: &Transport, payload: &[u8], fds: &[BorrowedFd<'_>]) -> Result<(), ConnectionError> {
+    if !fds.is_empty() && !t.passes_fds() {
         return Err(ConnectionError::HandlesNotSupported);
     }
-    let first_body = payload.len().min(64 * 1024);
-    let mut first = Vec::with_capacity(hl + first_body);
-    first.extend_from_slice(&h[..hl]);
-    first.extend_from_slice(&payload[..first_body]);
-    let sent = crate::sys::socket::send_with_fds(fd, &first, fds)?;
-    if sent < hl {
-        net::write_all_vectored(fd, true, &[&first[sent..hl], payload])?;
-    } else {
-        net::write_all_vectored(fd, true, &[&payload[sent - hl..]])?;
-    }
+    let (h, hl) = header(payload.len());
+    t.write_all(&[&h[..hl], payload], fds)?;
     Ok(())
 }
 
 /// Reads one message; what the caller learns about the connection's state.
 pub(crate) struct Reader<'a> {
-    pub(crate) fd: BorrowedFd<'a>,
+    pub(crate) t: &'a Transport,
     /// Collect descriptors (Unix socket + typed receive); `None` reads with plain `read`.
     pub(crate) fds: Option<Vec<OwnedFd>>,
+    /// When to give up on the message (`None`: never).
     pub(crate) deadline: Option<Instant>,
-    /// A socket (nonblocking `recv` attempts while spinning) rather than a pipe (`poll`).
-    pub(crate) socket: bool,
+    /// When to give up waiting for the message to begin, if earlier than `deadline` (a `try_`
+    /// call: at once; once the message has begun, its rest is waited for until `deadline`).
+    pub(crate) start_by: Option<Instant>,
     /// Spin for the first bytes before blocking (off for `try_` forms and past deadlines).
     pub(crate) spin: bool,
     /// Set once any byte of the message was consumed: a failure after that leaves the stream
@@ -91,22 +78,19 @@ impl Reader<'_> {
         }
         let start = Instant::now();
         loop {
-            if self.socket {
-                let res = match &mut self.fds {
-                    Some(fds) => net::recv_collect_fds(self.fd, head, fds, true),
-                    None => net::recv_nonblocking(self.fd, head),
-                };
-                match res {
-                    Ok(0) => return Ok(None),
-                    Ok(n) => {
-                        self.started = true;
-                        return Ok(Some(n));
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e.into()),
+            match self.t.try_read(head, self.fds.as_mut()) {
+                Some(Ok(0)) => return Ok(None),
+                Some(Ok(n)) => {
+                    self.started = true;
+                    return Ok(Some(n));
                 }
-            } else if net::readable_now(self.fd).unwrap_or(true) {
-                return Ok(Some(0));
+                Some(Err(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Some(Err(e)) => return Err(e.into()),
+                None => {
+                    if self.t.readable_now().unwrap_or(true) {
+                        return Ok(Some(0));
+                    }
+                }
             }
             if start.elapsed() >= SPIN || self.deadline.is_some_and(|d| Instant::now() >= d) {
                 return Ok(Some(0));
@@ -121,15 +105,17 @@ impl Reader<'_> {
     pub(crate) fn fill(&mut self, buf: &mut [u8]) -> Result<bool, ConnectionError> {
         let mut done = 0;
         while done < buf.len() {
-            if let Some(d) = self.deadline
-                && net::poll_raw(&[std::os::fd::AsRawFd::as_raw_fd(&self.fd)], Some(d))?.is_empty()
+            let until = if self.started { self.deadline } else { self.start_by.or(self.deadline) };
+            if let Some(d) = until
+                && !self.t.wait_readable(Some(d))?
             {
-                return Err(ConnectionError::Timeout);
+                return Err(if self.started || self.start_by.is_none() {
+                    ConnectionError::Timeout
+                } else {
+                    ConnectionError::WouldBlock
+                });
             }
-            let n = match &mut self.fds {
-                Some(fds) => net::recv_collect_fds(self.fd, &mut buf[done..], fds, false)?,
-                None => net::read(self.fd, &mut buf[done..])?,
-            };
+            let n = self.t.read(&mut buf[done..], self.fds.as_mut())?;
             if n == 0 {
                 if !self.started {
                     return Ok(false);

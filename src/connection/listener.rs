@@ -1,226 +1,78 @@
 //! `Listener`, `Client` and addresses: Unix paths, Linux abstract names and TCP.
 
 use std::fmt;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
+use std::os::unix::net::UnixListener;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::auth::{self, DEFAULT_HANDSHAKE_TIMEOUT};
-use super::{Connection, ConnectionError, DEFAULT_MAX_MESSAGE};
+use super::address::{Address, Family, ToAddress};
+use super::auth::{DEFAULT_HANDSHAKE_TIMEOUT, Digest};
+use super::conn::{Connection, DEFAULT_MAX_MESSAGE};
+use super::error::ConnectionError;
+use super::handshake::{DEFAULT_MAX_HANDSHAKES, HandshakeStats, Handshakes, Incoming, Outcome, Settings};
 use crate::sys::net::FileKind;
-
-/// Where a [`Listener`] listens and a [`Client`] connects.
-///
-/// Strings are read as CPython reads them, plus `host:port` for TCP (Python uses a tuple,
-/// which works too: `("localhost", 6000)`): `"\0name"` is a Linux abstract socket, a socket
-/// address (`"127.0.0.1:6000"`, `"[::1]:6000"`) or a host name and port without a `/`
-/// (`"localhost:6000"`, resolved to its first address) is TCP, and any other string is a
-/// Unix socket path (write `"./name:80"` for a relative path of that shape). A Windows pipe
-/// name (`\\.\pipe\x`) is rejected.
-///
-/// # Examples
-/// ```
-/// use multiproc::connection::{Address, ToAddress};
-/// assert!(matches!("127.0.0.1:6000".to_address()?, Address::Tcp(_)));
-/// assert!(matches!("localhost:6000".to_address()?, Address::Tcp(a) if a.ip().is_loopback()));
-/// assert_eq!(("127.0.0.1", 6000).to_address()?.to_string(), "127.0.0.1:6000");
-/// assert!(matches!("./localhost:6000".to_address()?, Address::Unix(_)));
-/// assert!(matches!("\0my-service".to_address()?, Address::Abstract(_)));
-/// assert!(matches!("/tmp/my.sock".to_address()?, Address::Unix(_)));
-/// assert!(r"\\.\pipe\x".to_address().is_err());
-/// # Ok::<(), multiproc::connection::ConnectionError>(())
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Address {
-    /// A Unix socket at a filesystem path.
-    Unix(PathBuf),
-    /// A Linux abstract Unix socket name (without the leading NUL).
-    Abstract(Vec<u8>),
-    /// A TCP address.
-    Tcp(SocketAddr),
-}
-
-impl Address {
-    /// The family this address belongs to.
-    ///
-    /// # Examples
-    /// ```
-    /// use multiproc::connection::{Family, ToAddress};
-    /// assert_eq!("/tmp/x.sock".to_address()?.family(), Family::Unix);
-    /// # Ok::<(), multiproc::connection::ConnectionError>(())
-    /// ```
-    pub fn family(&self) -> Family {
-        match self {
-            Address::Unix(_) | Address::Abstract(_) => Family::Unix,
-            Address::Tcp(_) => Family::Tcp,
-        }
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Address::Unix(p) => write!(f, "{}", p.display()),
-            Address::Abstract(n) => write!(f, "\\0{}", String::from_utf8_lossy(n)),
-            Address::Tcp(a) => write!(f, "{a}"),
-        }
-    }
-}
-
-/// An address family (Python: `'AF_UNIX'`, `'AF_INET'`/`'AF_INET6'`).
-///
-/// # Examples
-/// ```
-/// use multiproc::connection::{Family, Listener};
-/// let l = Listener::builder().family(Family::Unix).bind()?;
-/// assert_eq!(l.address().family(), Family::Unix);
-/// # Ok::<(), multiproc::connection::ConnectionError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Family {
-    /// Unix-domain sockets (paths and abstract names).
-    Unix,
-    /// TCP over IPv4 or IPv6.
-    Tcp,
-}
-
-/// Anything that names an [`Address`].
-///
-/// # Examples
-/// ```
-/// use multiproc::connection::ToAddress;
-/// let a = std::net::SocketAddr::from(([127, 0, 0, 1], 0)).to_address()?;
-/// assert_eq!(a.to_string(), "127.0.0.1:0");
-/// # Ok::<(), multiproc::connection::ConnectionError>(())
-/// ```
-pub trait ToAddress {
-    /// Converts to an [`Address`].
-    ///
-    /// # Examples
-    /// ```
-    /// use multiproc::connection::{Address, ToAddress};
-    /// assert_eq!("/run/app.sock".to_address()?, Address::Unix("/run/app.sock".into()));
-    /// # Ok::<(), multiproc::connection::ConnectionError>(())
-    /// ```
-    ///
-    /// # Errors
-    /// [`ConnectionError::InvalidArgument`] for an address no family on this platform accepts.
-    fn to_address(&self) -> Result<Address, ConnectionError>;
-}
-
-impl ToAddress for Address {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        Ok(self.clone())
-    }
-}
-
-impl ToAddress for str {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        if let Some(name) = self.strip_prefix('\0') {
-            return Ok(Address::Abstract(name.as_bytes().to_vec()));
-        }
-        if self.starts_with("\\\\") {
-            return Err(ConnectionError::InvalidArgument(format!(
-                "{self:?} is a Windows named-pipe address (AF_PIPE), which this platform does not support; use a Unix path, \"\\0name\" or host:port"
-            )));
-        }
-        if let Ok(a) = self.parse::<SocketAddr>() {
-            return Ok(Address::Tcp(a));
-        }
-        if let Some((host, port)) = host_and_port(self) {
-            return (host, port).to_address();
-        }
-        if self.is_empty() {
-            return Err(ConnectionError::InvalidArgument("an empty address".into()));
-        }
-        Ok(Address::Unix(PathBuf::from(self)))
-    }
-}
-
-/// `"name:port"` with a plausible host name (letters, digits, `-`, `.`) and a port number.
-fn host_and_port(s: &str) -> Option<(&str, u16)> {
-    let (host, port) = s.rsplit_once(':')?;
-    let host_ok = !host.is_empty()
-        && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        && host.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
-    if !host_ok || port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    Some((host, port.parse().ok()?))
-}
-
-/// Python's `(host, port)` tuple: the host is resolved, and its first address is used.
-impl ToAddress for (&str, u16) {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        let (host, port) = *self;
-        let mut addrs = std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
-            .map_err(|e| ConnectionError::InvalidArgument(format!("cannot resolve host {host:?}: {e}")))?;
-        addrs
-            .next()
-            .map(Address::Tcp)
-            .ok_or_else(|| ConnectionError::InvalidArgument(format!("host {host:?} has no address")))
-    }
-}
-
-impl ToAddress for (String, u16) {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        (self.0.as_str(), self.1).to_address()
-    }
-}
-
-impl ToAddress for (std::net::IpAddr, u16) {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        Ok(Address::Tcp(SocketAddr::from(*self)))
-    }
-}
-
-impl ToAddress for String {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        self.as_str().to_address()
-    }
-}
-
-impl ToAddress for SocketAddr {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        Ok(Address::Tcp(*self))
-    }
-}
-
-impl ToAddress for Path {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        Ok(Address::Unix(self.to_path_buf()))
-    }
-}
-
-impl ToAddress for PathBuf {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        Ok(Address::Unix(self.clone()))
-    }
-}
-
-impl<T: ToAddress + ?Sized> ToAddress for &T {
-    fn to_address(&self) -> Result<Address, ConnectionError> {
-        (**self).to_address()
-    }
-}
 
 enum Sock {
     Unix(UnixListener),
     Tcp(TcpListener),
 }
 
+impl Sock {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Sock::Unix(l) => l.as_fd(),
+            Sock::Tcp(l) => l.as_fd(),
+        }
+    }
+
+    /// Takes one connection waiting in the kernel, without blocking (`None`: none waits).
+    fn take(&self) -> std::io::Result<Option<Incoming>> {
+        loop {
+            let res = match self {
+                Sock::Unix(l) => l.accept().map(|(s, a)| {
+                    let peer = a.as_pathname().map(|p| Address::Unix(p.to_path_buf()));
+                    (OwnedFd::from(s), FileKind::Unix, peer)
+                }),
+                Sock::Tcp(l) => l.accept().map(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    (OwnedFd::from(s), FileKind::Inet, Some(Address::Tcp(a)))
+                }),
+            };
+            return match res {
+                Ok((fd, kind, peer)) => Ok(Some(Incoming { fd: crate::sys::fd::off_stdio(fd)?, kind, peer })),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(None),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => Err(e),
+            };
+        }
+    }
+}
+
 /// A server socket that accepts authenticated [`Connection`]s (Python:
 /// `multiprocessing.connection.Listener`).
 ///
-/// With an authkey, [`accept`](Listener::accept) runs CPython's mutual challenge-response
-/// handshake (it delivers a challenge, then answers the client's); a client that fails it,
-/// breaks the protocol or stalls past the handshake timeout (20 s by default) gets an error
-/// from that `accept` call only, and the listener keeps serving. TCP listeners require an
-/// authkey and bind `127.0.0.1` unless given another address. A Unix listener without an
-/// address binds in a private temporary directory; its socket file is removed on close.
+/// With an authkey, every client goes through CPython's mutual challenge-response handshake
+/// (the listener delivers a challenge, then answers the client's) before
+/// [`accept`](Listener::accept) hands it out. The handshakes run concurrently, each with its
+/// own deadline (the handshake timeout, 20 s by default), driven by `accept` without threads:
+/// a client that stalls, trickles bytes, sends garbage or has the wrong key holds up no one,
+/// and a good client is served in a few round trips even while hundreds of bad ones are
+/// connected. At most [`max_handshakes`](ListenerBuilder::max_handshakes) (default 128) run
+/// at once; when a newcomer finds them all taken, the oldest handshake whose peer has said
+/// nothing is shed. A handshake that fails only closes that connection: it is counted in
+/// [`handshake_stats`](Listener::handshake_stats), logged at debug level (the `log` crate),
+/// and `accept` goes on waiting for a client that succeeds. Servers that want each failure
+/// as an error of `accept`, as CPython raises it, ask for it with
+/// [`report_failed_handshakes`](ListenerBuilder::report_failed_handshakes).
+///
+/// TCP listeners require an authkey and bind `127.0.0.1` unless given another address. A
+/// Unix listener without an address binds in a private temporary directory; one at a given
+/// path makes its socket file owner-only (mode 0600); either socket file is removed on close.
+/// An abstract socket (`"\0name"`) has no permissions at all: anyone on the machine can
+/// connect, so give it an authkey.
 ///
 /// # Examples
 /// ```
@@ -239,9 +91,9 @@ enum Sock {
 pub struct Listener {
     sock: Option<Sock>,
     address: Address,
-    authkey: Option<Vec<u8>>,
+    /// The handshakes in flight; `None` without an authkey.
+    handshakes: Option<Handshakes>,
     last_accepted: Option<Address>,
-    handshake_timeout: Duration,
     max_message: usize,
     /// The socket file and the private directory to remove on close.
     cleanup: Option<(PathBuf, Option<PathBuf>)>,
@@ -254,7 +106,7 @@ impl fmt::Debug for Listener {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Listener")
             .field("address", &self.address)
-            .field("authenticated", &self.authkey.is_some())
+            .field("authenticated", &self.handshakes.is_some())
             .field("closed", &self.sock.is_none())
             .finish()
     }
@@ -270,6 +122,7 @@ impl fmt::Debug for Listener {
 ///     .family(Family::Tcp)
 ///     .authkey(b"k")
 ///     .handshake_timeout(Duration::from_secs(5))
+///     .max_handshakes(32)
 ///     .max_message(1 << 20)
 ///     .bind()?;
 /// assert!(l.address().to_string().starts_with("127.0.0.1:"));
@@ -283,6 +136,9 @@ pub struct ListenerBuilder {
     handshake_timeout: Duration,
     max_message: usize,
     backlog: Option<u32>,
+    digest: Digest,
+    max_handshakes: usize,
+    report_failed_handshakes: bool,
 }
 
 impl ListenerBuilder {
@@ -324,7 +180,10 @@ impl ListenerBuilder {
         self
     }
 
-    /// How long a client may take to complete the handshake (default 20 s).
+    /// How long each client may take to complete its handshake, counted from the moment the
+    /// listener took it from the kernel (default 20 s). A client that is late is closed and
+    /// counted in [`HandshakeStats::timed_out`]. A timeout too large to represent
+    /// (`Duration::MAX`) never passes.
     ///
     /// # Examples
     /// ```
@@ -334,6 +193,60 @@ impl ListenerBuilder {
     /// ```
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many handshakes may be in flight at once (default 128; at least 1). Each costs a
+    /// descriptor and under 1 KiB. When a new client arrives and all are taken, the oldest
+    /// handshake whose peer has sent nothing yet (else the oldest) is closed to make room, so
+    /// a flood of silent connections cannot lock good clients out; raise it for servers that
+    /// expect more clients to connect within one handshake's round trips.
+    ///
+    /// # Examples
+    /// ```
+    /// let l = multiproc::connection::Listener::builder().authkey(b"k").max_handshakes(1024).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn max_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max;
+        self
+    }
+
+    /// The digest of the challenges this listener sends (default [`Digest::Sha256`], as
+    /// CPython's). Clients answer with the digest named, whatever their own setting.
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Digest, Listener};
+    /// let l = Listener::builder().authkey(b"k").digest(Digest::Sha3_256).bind()?;
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn digest(mut self, digest: Digest) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    /// Whether [`accept`](Listener::accept) returns the error of each failed handshake
+    /// ([`ConnectionError::Authentication`], [`ConnectionError::HandshakeTimeout`], ...) with
+    /// [`last_accepted`](Listener::last_accepted) set to that peer, as CPython's `accept`
+    /// raises `AuthenticationError`. Default `false`: failures are counted and logged, and
+    /// `accept` waits on for a client that succeeds. Either way the listener stays usable.
+    /// Shed handshakes are never reported (they are load, not a peer's fault), nor is a client
+    /// gone before its challenge could be sent (it is only counted).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::connection::{Client, Listener};
+    /// let mut l = Listener::builder().authkey(b"right").report_failed_handshakes(true).bind()?;
+    /// let addr = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::connect(&addr, Some(b"wrong")).map(|_| ()));
+    /// let err = l.accept().unwrap_err();
+    /// assert!(err.is_authentication() && err.to_string().contains("different authkeys"));
+    /// assert!(t.join().unwrap().is_err());
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn report_failed_handshakes(mut self, report: bool) -> Self {
+        self.report_failed_handshakes = report;
         self
     }
 
@@ -365,8 +278,9 @@ impl ListenerBuilder {
     /// Binds and listens.
     ///
     /// # Errors
-    /// [`ConnectionError::InvalidArgument`] for an unusable address or a TCP listener without
-    /// an authkey; [`ConnectionError::Io`] when binding fails (for example `AddrInUse`).
+    /// [`ConnectionError::InvalidArgument`] for an unusable address, a TCP listener without
+    /// an authkey or `max_handshakes(0)`; [`ConnectionError::Io`] when binding fails (for
+    /// example `AddrInUse`).
     ///
     /// # Examples
     /// ```
@@ -385,6 +299,11 @@ impl ListenerBuilder {
                 "a TCP listener needs an authkey: anyone who can reach the port could otherwise connect; pass .authkey(...)".into(),
             ));
         }
+        if self.max_handshakes == 0 {
+            return Err(ConnectionError::InvalidArgument(
+                "max_handshakes(0) would accept no client; allow at least 1 handshake in flight".into(),
+            ));
+        }
         let mut cleanup = None;
         let (sock, address) = match address {
             Some(Address::Tcp(a)) => bind_tcp(a)?,
@@ -397,6 +316,13 @@ impl ListenerBuilder {
             Some(Address::Unix(path)) => {
                 let l = off_stdio_listener(UnixListener::bind(&path)?)?;
                 cleanup = Some((path.clone(), None));
+                // Owner-only, whatever the umask: connecting needs write permission on the
+                // socket file. (Between bind and this call it has the umask's mode; with the
+                // usual umask 022 nobody else can write to it then either.)
+                if let Err(e) = std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)) {
+                    let _ = std::fs::remove_file(&path);
+                    return Err(e.into());
+                }
                 (Sock::Unix(l), Address::Unix(path))
             }
             None => {
@@ -413,24 +339,37 @@ impl ListenerBuilder {
                 (Sock::Unix(l), Address::Unix(path))
             }
         };
-        let listener = Listener {
+        let mut listener = Listener {
             sock: Some(sock),
             address,
-            authkey: self.authkey,
+            handshakes: None,
             last_accepted: None,
-            handshake_timeout: self.handshake_timeout,
             max_message: self.max_message,
             cleanup,
             owner: std::process::id(),
         };
+        // (On failure below the listener is dropped, which removes a socket file it created.)
+        let sock = listener.sock.as_ref().expect("just bound");
         if let Some(n) = self.backlog {
-            // std listens with its own backlog; a second listen() on the socket sets ours. (On
-            // failure the listener is dropped, which removes a socket file it created.)
-            let fd = match listener.sock.as_ref().expect("just bound") {
-                Sock::Unix(l) => std::os::fd::AsFd::as_fd(l),
-                Sock::Tcp(l) => std::os::fd::AsFd::as_fd(l),
+            // std listens with its own backlog; a second listen() on the socket sets ours.
+            crate::sys::net::set_backlog(sock.as_fd(), n)?;
+        }
+        // accept takes clients without blocking: it waits in poll, and a client that another
+        // process took first (a forked copy of the listener) is not waited for.
+        match sock {
+            Sock::Unix(l) => l.set_nonblocking(true)?,
+            Sock::Tcp(l) => l.set_nonblocking(true)?,
+        }
+        if let Some(key) = self.authkey {
+            let settings = Settings {
+                key,
+                digest: self.digest,
+                timeout: self.handshake_timeout,
+                max: self.max_handshakes,
+                max_message: self.max_message,
+                report: self.report_failed_handshakes,
             };
-            crate::sys::net::set_backlog(fd, n)?;
+            listener.handshakes = Some(Handshakes::new(sock.as_fd(), settings)?);
         }
         Ok(listener)
     }
@@ -497,6 +436,9 @@ impl Listener {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_message: DEFAULT_MAX_MESSAGE,
             backlog: None,
+            digest: Digest::default(),
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            report_failed_handshakes: false,
         }
     }
 
@@ -525,12 +467,17 @@ impl Listener {
         self.last_accepted.as_ref()
     }
 
-    /// Waits for a client and authenticates it (when the listener has an authkey).
+    /// Waits for a client and returns its connection once it has authenticated (when the
+    /// listener has an authkey; see [`Listener`] for how handshakes run).
+    ///
+    /// A client that fails its handshake is not an error of `accept` (unless
+    /// [`report_failed_handshakes`](ListenerBuilder::report_failed_handshakes) is set): it is
+    /// closed and counted, and `accept` waits on for one that succeeds.
     ///
     /// # Errors
-    /// [`ConnectionError::Closed`] after [`close`](Listener::close);
-    /// [`ConnectionError::Authentication`] if this client failed the handshake (the listener
-    /// stays usable); the OS error otherwise.
+    /// [`ConnectionError::Closed`] after [`close`](Listener::close); the OS error when the
+    /// listening socket fails (for example `EMFILE` with no handshake in flight to shed);
+    /// with `report_failed_handshakes`, the error of a failed handshake.
     ///
     /// # Examples
     /// ```
@@ -543,11 +490,14 @@ impl Listener {
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn accept(&mut self) -> Result<Connection, ConnectionError> {
-        self.accept_until(None)
+        self.accept_until(None)?.ok_or(ConnectionError::Timeout)
     }
 
     /// Like [`accept`](Listener::accept), failing with [`ConnectionError::Timeout`] if no
-    /// client connects within `timeout` (the handshake has its own timeout).
+    /// client has completed its handshake within `timeout`. Handshakes still under way when it
+    /// gives up go on in the next call (each keeps its own deadline). `Duration::ZERO` makes
+    /// one pass without waiting; a timeout too large to represent (`Duration::MAX`) waits as
+    /// long as it takes.
     ///
     /// # Errors
     /// As [`accept`](Listener::accept), plus [`ConnectionError::Timeout`].
@@ -560,41 +510,100 @@ impl Listener {
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn accept_timeout(&mut self, timeout: Duration) -> Result<Connection, ConnectionError> {
-        self.accept_until(Some(Instant::now() + timeout))
+        self.accept_until(crate::deadline::after(timeout))?.ok_or(ConnectionError::Timeout)
     }
 
-    fn accept_until(&mut self, deadline: Option<Instant>) -> Result<Connection, ConnectionError> {
+    /// Returns a client whose handshake completes without waiting, else fails with
+    /// [`ConnectionError::WouldBlock`] at once. Each call also takes new clients from the
+    /// kernel and moves every handshake in flight on by what its peer has sent, so an event
+    /// loop that calls it whenever [`wait`](crate::connection::wait) reports the listener
+    /// ready serves clients as a blocking `accept` does.
+    ///
+    /// # Errors
+    /// As [`accept`](Listener::accept), plus [`ConnectionError::WouldBlock`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::connection::{wait, Client, Listener};
+    /// let mut l = Listener::builder().authkey(b"k").bind()?;
+    /// assert!(l.try_accept().unwrap_err().is_would_block());
+    /// let addr = l.address().clone();
+    /// let t = std::thread::spawn(move || Client::connect(&addr, Some(b"k")).map(|_| ()));
+    /// let conn = loop {
+    ///     wait(&[&l], Some(Duration::from_secs(10)))?;
+    ///     match l.try_accept() {
+    ///         Ok(c) => break c,
+    ///         Err(e) if e.is_would_block() => continue, // a handshake took a step
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// };
+    /// t.join().unwrap()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_accept(&mut self) -> Result<Connection, ConnectionError> {
+        self.accept_until(Some(Instant::now()))?.ok_or(ConnectionError::WouldBlock)
+    }
+
+    /// `Ok(None)` when the deadline passed (`None`: never).
+    fn accept_until(&mut self, deadline: Option<Instant>) -> Result<Option<Connection>, ConnectionError> {
         let sock = self.sock.as_ref().ok_or(ConnectionError::Closed)?;
-        if deadline.is_some() {
-            let fd = match sock {
-                Sock::Unix(l) => l.as_raw_fd(),
-                Sock::Tcp(l) => l.as_raw_fd(),
-            };
-            if crate::sys::net::poll_raw(&[fd], deadline)?.is_empty() {
-                return Err(ConnectionError::Timeout);
-            }
-        }
-        let (fd, kind, peer): (OwnedFd, FileKind, Option<Address>) = match sock {
-            Sock::Unix(l) => {
-                let (s, a) = retry_intr(|| l.accept())?;
-                let peer = a.as_pathname().map(|p| Address::Unix(p.to_path_buf()));
-                (s.into(), FileKind::Unix, peer)
-            }
-            Sock::Tcp(l) => {
-                let (s, a) = retry_intr(|| l.accept())?;
-                let _ = s.set_nodelay(true);
-                (s.into(), FileKind::Inet, Some(Address::Tcp(a)))
+        let Some(handshakes) = &mut self.handshakes else {
+            loop {
+                if let Some(i) = sock.take()? {
+                    let mut conn = Connection::new(i.fd, i.kind, true, true);
+                    conn.set_max_message(self.max_message);
+                    self.last_accepted = i.peer;
+                    return Ok(Some(conn));
+                }
+                if crate::sys::net::poll_raw(&[sock.as_fd().as_raw_fd()], deadline)?.is_empty() {
+                    return Ok(None);
+                }
             }
         };
-        let mut conn = Connection::new(crate::sys::fd::off_stdio(fd)?, kind, true, true);
-        conn.set_max_message(self.max_message);
-        self.last_accepted = peer;
-        if let Some(key) = &self.authkey {
-            let until = Instant::now() + self.handshake_timeout;
-            auth::deliver_challenge_until(&conn, key, until)?;
-            auth::answer_challenge_until(&conn, key, until)?;
+        match handshakes.run(sock.as_fd(), deadline, &mut || sock.take())? {
+            None => Ok(None),
+            Some(Outcome::Accepted(conn, peer)) => {
+                self.last_accepted = peer;
+                Ok(Some(conn))
+            }
+            Some(Outcome::Failed(e, peer)) => {
+                self.last_accepted = peer;
+                Err(e)
+            }
         }
-        Ok(conn)
+    }
+
+    /// What the handshakes of this listener came to so far: completed, failed, timed out,
+    /// shed, and how many are under way (all zero without an authkey).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// use multiproc::connection::{Client, Listener};
+    /// let mut l = Listener::builder().authkey(b"right").bind()?;
+    /// let addr = l.address().clone();
+    /// let bad = std::thread::spawn(move || Client::connect(&addr, Some(b"wrong")).map(|_| ()));
+    /// // The bad client is no error of accept: it is closed and counted.
+    /// while !bad.is_finished() {
+    ///     assert!(l.accept_timeout(Duration::from_millis(20)).unwrap_err().is_timeout());
+    /// }
+    /// assert!(bad.join().unwrap().unwrap_err().is_authentication());
+    /// assert_eq!(l.handshake_stats().failed, 1);
+    /// # Ok::<(), multiproc::connection::ConnectionError>(())
+    /// ```
+    pub fn handshake_stats(&self) -> HandshakeStats {
+        self.handshakes.as_ref().map(Handshakes::stats).unwrap_or_default()
+    }
+
+    /// What `wait()` watches: the listening socket, or the handshakes' epoll set (readable
+    /// when a client waits or a handshake can progress); `None` once closed.
+    pub(crate) fn ready_fd(&self) -> Option<RawFd> {
+        self.sock.as_ref()?;
+        Some(match &self.handshakes {
+            Some(h) => h.ready_fd().as_raw_fd(),
+            None => self.as_raw_fd(),
+        })
     }
 
     /// Stops listening and removes the socket file this listener created. Idempotent;
@@ -608,6 +617,8 @@ impl Listener {
     /// # Ok::<(), multiproc::connection::ConnectionError>(())
     /// ```
     pub fn close(&mut self) {
+        // The handshakes in flight first: their descriptors leave the epoll set before closing.
+        self.handshakes = None;
         self.sock = None;
         if let Some((path, dir)) = self.cleanup.take()
             && self.owner == std::process::id()
@@ -633,7 +644,9 @@ impl Listener {
 }
 
 impl AsRawFd for Listener {
-    /// The listening socket (readable when a client is waiting), or -1 once closed.
+    /// The listening socket (readable when a client waits in the kernel), or -1 once closed.
+    /// To wait until `accept` has something to do (handshakes in flight included), pass the
+    /// listener itself to [`wait`](crate::connection::wait).
     fn as_raw_fd(&self) -> RawFd {
         match &self.sock {
             Some(Sock::Unix(l)) => l.as_raw_fd(),
@@ -646,157 +659,5 @@ impl AsRawFd for Listener {
 impl Drop for Listener {
     fn drop(&mut self) {
         self.close();
-    }
-}
-
-fn retry_intr<T>(mut f: impl FnMut() -> std::io::Result<T>) -> std::io::Result<T> {
-    loop {
-        match f() {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
-    }
-}
-
-/// Connects to a [`Listener`] (or a CPython `multiprocessing.connection.Listener`) and
-/// authenticates (Python: `multiprocessing.connection.Client`).
-///
-/// # Examples
-/// ```
-/// use multiproc::connection::{Client, Listener};
-/// let name = format!("\0multiproc-doc-{}", std::process::id());
-/// let mut l = Listener::bind(name.as_str(), Some(b"k"))?;
-/// let t = std::thread::spawn(move || Client::connect(name.as_str(), Some(b"k")).unwrap());
-/// let server_side = l.accept()?;
-/// let client_side = t.join().unwrap();
-/// client_side.send_bytes(b"hi")?;
-/// assert_eq!(server_side.recv_bytes()?, b"hi");
-/// # Ok::<(), multiproc::connection::ConnectionError>(())
-/// ```
-#[derive(Debug)]
-pub struct Client;
-
-/// Configures a [`Client`] connection.
-///
-/// # Examples
-/// ```no_run
-/// use std::time::Duration;
-/// use multiproc::connection::Client;
-/// let conn = Client::builder("127.0.0.1:6000")
-///     .authkey(b"secret")
-///     .handshake_timeout(Duration::from_secs(5))
-///     .connect()?;
-/// # Ok::<(), multiproc::connection::ConnectionError>(())
-/// ```
-#[derive(Debug, Clone)]
-pub struct ClientBuilder {
-    address: Result<Address, String>,
-    authkey: Option<Vec<u8>>,
-    handshake_timeout: Duration,
-    max_message: usize,
-}
-
-impl Client {
-    /// Connects to `address`, authenticating with `authkey` if given.
-    ///
-    /// # Errors
-    /// [`ConnectionError::Authentication`] if the keys differ; the OS error if nothing
-    /// listens there.
-    ///
-    /// # Examples
-    /// ```
-    /// let err = multiproc::connection::Client::connect("\0multiproc-nobody-here", None).unwrap_err();
-    /// assert!(matches!(err, multiproc::connection::ConnectionError::Io(_)));
-    /// ```
-    pub fn connect(address: impl ToAddress, authkey: Option<&[u8]>) -> Result<Connection, ConnectionError> {
-        let mut b = Client::builder(address);
-        if let Some(k) = authkey {
-            b = b.authkey(k);
-        }
-        b.connect()
-    }
-
-    /// A builder for the less common settings.
-    ///
-    /// # Examples
-    /// ```
-    /// let b = multiproc::connection::Client::builder("/tmp/some.sock").authkey(b"k");
-    /// ```
-    pub fn builder(address: impl ToAddress) -> ClientBuilder {
-        ClientBuilder {
-            address: address.to_address().map_err(|e| e.to_string()),
-            authkey: None,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            max_message: DEFAULT_MAX_MESSAGE,
-        }
-    }
-}
-
-impl ClientBuilder {
-    /// The shared secret (`b""` is a valid key).
-    ///
-    /// # Examples
-    /// ```
-    /// let b = multiproc::connection::Client::builder("/tmp/some.sock").authkey(b"");
-    /// ```
-    pub fn authkey(mut self, key: &[u8]) -> Self {
-        self.authkey = Some(key.to_vec());
-        self
-    }
-
-    /// How long the handshake may take (default 20 s).
-    ///
-    /// # Examples
-    /// ```
-    /// let b = multiproc::connection::Client::builder("/tmp/some.sock")
-    ///     .handshake_timeout(std::time::Duration::from_secs(1));
-    /// ```
-    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
-        self
-    }
-
-    /// The largest message the connection takes from the server (default 1 GiB).
-    ///
-    /// # Examples
-    /// ```
-    /// let b = multiproc::connection::Client::builder("/tmp/some.sock").max_message(1 << 20);
-    /// ```
-    pub fn max_message(mut self, max: usize) -> Self {
-        self.max_message = max;
-        self
-    }
-
-    /// Connects and authenticates.
-    ///
-    /// # Errors
-    /// As [`Client::connect`].
-    ///
-    /// # Examples
-    /// ```
-    /// assert!(multiproc::connection::Client::builder("\0multiproc-nobody").connect().is_err());
-    /// ```
-    pub fn connect(self) -> Result<Connection, ConnectionError> {
-        let address = self.address.map_err(ConnectionError::InvalidArgument)?;
-        let (fd, kind): (OwnedFd, FileKind) = match &address {
-            Address::Tcp(a) => {
-                let s = TcpStream::connect(a)?;
-                let _ = s.set_nodelay(true);
-                (s.into(), FileKind::Inet)
-            }
-            Address::Unix(p) => (UnixStream::connect(p)?.into(), FileKind::Unix),
-            Address::Abstract(n) => {
-                let sa = std::os::unix::net::SocketAddr::from_abstract_name(n)?;
-                (UnixStream::connect_addr(&sa)?.into(), FileKind::Unix)
-            }
-        };
-        let mut conn = Connection::new(crate::sys::fd::off_stdio(fd)?, kind, true, true);
-        conn.set_max_message(self.max_message);
-        if let Some(key) = &self.authkey {
-            let until = Instant::now() + self.handshake_timeout;
-            auth::answer_challenge_until(&conn, key, until)?;
-            auth::deliver_challenge_until(&conn, key, until)?;
-        }
-        Ok(conn)
     }
 }

@@ -1,9 +1,10 @@
 //! `wait()` over connections, listeners, process sentinels and raw descriptors.
 
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{Connection, Listener};
+use super::conn::Connection;
+use super::listener::Listener;
 
 /// Something [`wait`] can watch: it becomes ready when its descriptor is readable (data,
 /// end of file, a client waiting, a process ended).
@@ -47,9 +48,10 @@ impl Waitable for Connection {
 }
 
 impl Waitable for Listener {
+    /// The listening socket, or (with an authkey) a descriptor that is readable when a client
+    /// waits or a handshake in flight can progress.
     fn wait_fd(&self) -> Option<RawFd> {
-        let fd = self.as_raw_fd();
-        (fd >= 0).then_some(fd)
+        self.ready_fd()
     }
 }
 
@@ -91,11 +93,15 @@ impl<T: Waitable + ?Sized> Waitable for &T {
 
 /// Waits until at least one of `objects` is ready, or `timeout` passes; returns the indexes
 /// of the ready ones, in order (Python: `multiprocessing.connection.wait`, which returns the
-/// objects themselves). `None` waits as long as it takes; `Some(Duration::ZERO)` checks once
-/// (Python's zero or negative timeout). An empty result means the timeout passed.
+/// objects themselves). `None` (or a timeout too large to represent, such as `Duration::MAX`)
+/// waits as long as it takes; `Some(Duration::ZERO)` checks once (Python's zero or negative
+/// timeout). An empty result means the timeout passed.
 ///
-/// A connection is ready when a message or end of file is waiting, a listener when a client
-/// is waiting to be accepted, a process sentinel when the process has ended.
+/// A connection is ready when a message or end of file is waiting, a process sentinel when
+/// the process has ended, and a listener when [`accept`](Listener::accept) has something to
+/// do: a client waiting to be taken, or (with an authkey) a handshake in flight that can take
+/// its next step. A ready listener does not always have an authenticated client yet: follow
+/// it with [`try_accept`](Listener::try_accept), which then never blocks.
 ///
 /// # Errors
 /// [`std::io::ErrorKind::InvalidInput`] if an object is closed; the OS error of `poll`.
@@ -127,6 +133,5 @@ pub fn wait<W: Waitable>(objects: &[W], timeout: Option<Duration>) -> std::io::R
             }
         }
     }
-    let deadline = timeout.map(|t| Instant::now() + t);
-    crate::sys::net::poll_raw(&fds, deadline)
+    crate::sys::net::poll_raw(&fds, timeout.and_then(crate::deadline::after))
 }

@@ -60,6 +60,34 @@ impl ChildHandle {
         }
     }
 
+    /// A child of this process that was gone before its pidfd could be opened: with SIGCHLD
+    /// ignored the kernel reaps a child that exits at once, and its exit status with it.
+    pub(crate) fn vanished(pid: u32, report: Option<OwnedFd>) -> ChildHandle {
+        ChildHandle {
+            ident: OnceLock::from((pid, None)),
+            waiter: Waiter::Direct,
+            report,
+            reports: Mutex::new(Reports::default()),
+            leftovers: Mutex::new(None),
+        }
+    }
+
+    /// A child of this process: with its pidfd, or [`vanished`](ChildHandle::vanished) if the
+    /// pidfd cannot be opened because the child is already reaped.
+    pub(crate) fn of_pid(pid: u32, report: Option<OwnedFd>) -> Result<ChildHandle, ProcessError> {
+        match sys::proc::pidfd_open(pid) {
+            Ok(fd) => Ok(ChildHandle::direct(pid, fd, report)),
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(ChildHandle::vanished(pid, report)),
+            Err(e) => Err(ProcessError::os("pidfd_open", e)),
+        }
+    }
+
+    /// Sets the socket the child reports on.
+    pub(crate) fn with_report(mut self, report: OwnedFd) -> ChildHandle {
+        self.report = Some(report);
+        self
+    }
+
     /// Keeps `values` until the handle is dropped.
     pub(crate) fn keeping(self, values: Box<dyn std::any::Any + Send>) -> ChildHandle {
         *lock(&self.leftovers) = Some(values);
@@ -135,7 +163,8 @@ impl ChildHandle {
         match &self.waiter {
             Waiter::Direct => match self.pidfd() {
                 Some(fd) => sys::proc::pidfd_try_reap(fd).map_err(os),
-                None => Ok(Some(255)),
+                // Reaped by the kernel before we could look (see `vanished`).
+                None => Err(os(sys::proc::status_gone())),
             },
             Waiter::Status(st) => {
                 let (exit, eof) = {

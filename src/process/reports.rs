@@ -96,6 +96,12 @@ impl Registry {
     }
 }
 
+/// Decodes `data` as a report connection's bytes (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    let _ = decode(data);
+}
+
 /// A report as [`sys::socket::send_framed`] wrote it.
 fn decode(buf: &[u8]) -> Option<ChildFailure> {
     match crate::codec::decode::<Report>(sys::socket::parse_framed(buf)?).ok()? {

@@ -22,5 +22,5 @@ mod value;
 
 pub use self::array::{Array, RawArray};
 pub use self::locked::{ArrayGuard, SharedGuard, ValueGuard, ValueLock};
-pub use self::shareable_list::{Item, ShareableList, ShareableListError};
+pub use self::shareable_list::{Item, ListIndex, ShareableList, ShareableListError};
 pub use self::value::{RawValue, Value};

@@ -81,10 +81,11 @@ impl From<Option<Item>> for Item {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ShareableListError {
-    /// The index is not below the list's length (Python's `IndexError`).
+    /// The index is not below the list's length, or a negative index reaches before the start
+    /// (Python's `IndexError`).
     IndexOutOfRange {
-        /// The index asked for.
-        index: usize,
+        /// The index asked for (negative ones count from the end).
+        index: isize,
         /// The list's length.
         len: usize,
     },
@@ -103,6 +104,39 @@ pub enum ShareableListError {
     /// The segment's contents are not a valid list (written by something else, or damaged).
     Corrupt(String),
 }
+
+/// An index into a [`ShareableList`]: unsigned, or signed with negative values counting from
+/// the end as in Python (`sl.get(-1)` is the last item).
+///
+/// # Examples
+/// ```
+/// let sl = multiproc::ShareableList::create(None, [1, 2, 3])?;
+/// let i: usize = 0;
+/// assert_eq!(sl.get(i)?, sl.get(-3)?);
+/// sl.shm().unlink()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait ListIndex: Copy {
+    /// The index as a signed number (indexes too large for one are out of range anyway).
+    ///
+    /// # Examples
+    /// ```
+    /// use multiproc::ListIndex;
+    /// assert_eq!((-2i32).as_isize(), -2);
+    /// ```
+    fn as_isize(self) -> isize;
+}
+
+macro_rules! list_index {
+    ($($t:ty),*) => { $(
+        impl ListIndex for $t {
+            fn as_isize(self) -> isize {
+                isize::try_from(self).unwrap_or(isize::MAX)
+            }
+        }
+    )* };
+}
+list_index!(usize, u8, u16, u32, u64, isize, i8, i16, i32, i64);
 
 impl fmt::Display for ShareableListError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -263,6 +297,21 @@ impl ShareableList {
         ShareableList::from_shm(SharedMemory::open(name)?)
     }
 
+    /// Opens a list over `data` as a segment's contents and reads every item (fuzzing).
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn fuzz(data: &[u8]) {
+        let Ok(shm) = SharedMemory::anonymous(data.len().max(1)) else { return };
+        if shm.write_at(0, data).is_err() {
+            return;
+        }
+        if let Ok(sl) = ShareableList::from_shm(shm) {
+            let _ = (sl.format(), sl.to_vec(), sl.get(-1));
+            for i in 0..sl.len() {
+                let _ = sl.set(i, 7i64);
+            }
+        }
+    }
+
     fn from_shm(shm: SharedMemory) -> io::Result<ShareableList> {
         let corrupt = |why: String| io::Error::from(ShareableListError::Corrupt(why));
         let size = shm.size();
@@ -299,11 +348,15 @@ impl ShareableList {
         self.formats_start() + 8 * self.len
     }
 
-    fn check(&self, index: usize) -> Result<(), ShareableListError> {
-        if index >= self.len {
-            return Err(ShareableListError::IndexOutOfRange { index, len: self.len });
+    /// The slot `index` names: counted from the end when negative, as in Python.
+    fn resolve(&self, index: impl ListIndex) -> Result<usize, ShareableListError> {
+        let i = index.as_isize();
+        let len = self.len as isize;
+        let at = if i < 0 { i + len } else { i };
+        if at < 0 || at >= len {
+            return Err(ShareableListError::IndexOutOfRange { index: i, len: self.len });
         }
-        Ok(())
+        Ok(at as usize)
     }
 
     fn packing_format(&self, i: usize) -> String {
@@ -373,14 +426,15 @@ impl ShareableList {
     ///
     /// # Examples
     /// ```
-    /// let sl = multiproc::ShareableList::create(None, [true])?;
+    /// let sl = multiproc::ShareableList::create(None, [true, false])?;
     /// assert_eq!(sl.get(0)?, multiproc::Item::Bool(true));
-    /// assert!(sl.get(1).is_err());
+    /// assert_eq!(sl.get(-1)?, multiproc::Item::Bool(false)); // from the end, as in Python
+    /// assert!(sl.get(2).is_err() && sl.get(-3).is_err());
     /// sl.shm().unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn get(&self, index: usize) -> Result<Item, ShareableListError> {
-        self.check(index)?;
+    pub fn get(&self, index: impl ListIndex) -> Result<Item, ShareableListError> {
+        let index = self.resolve(index)?;
         let at = self.data_start() + self.offsets[index];
         let slot = self.offsets[index + 1] - self.offsets[index];
         let mut code = [0u8; 1];
@@ -435,8 +489,8 @@ impl ShareableList {
     /// sl.shm().unlink()?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn set(&self, index: usize, value: impl Into<Item>) -> Result<(), ShareableListError> {
-        self.check(index)?;
+    pub fn set(&self, index: impl ListIndex, value: impl Into<Item>) -> Result<(), ShareableListError> {
+        let index = self.resolve(index)?;
         let value = value.into();
         let fmt = match &value {
             Item::Str(_) | Item::Bytes(_) => {

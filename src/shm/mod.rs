@@ -22,7 +22,7 @@ pub(crate) use self::segment::Segment;
 pub(crate) use self::spool::Spool;
 
 mod shared_memory;
-mod tracker;
+pub(crate) mod tracker;
 
 pub use self::shared_memory::SharedMemory;
 pub use self::shm_safe::ShmSafe;

@@ -243,6 +243,15 @@ fn tracker_main(sock: OwnedFd) -> i32 {
     1
 }
 
+/// Applies `data` as messages from a creator, as the tracker does (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    let mut names = BTreeMap::new();
+    for msg in data.split(|&b| b == 0xff) {
+        apply(msg, &mut names);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

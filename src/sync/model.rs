@@ -147,9 +147,12 @@ fn finish_round(n: &mut MutexModel, t: usize) -> Pc {
 
 #[test]
 fn mutex_state_machine_is_correct() {
-    for (threads, rounds) in [(2, 3), (3, 2)] {
+    // Under Miri (scripts/miri.sh, which checks for undefined behaviour, 1000x slower) the
+    // smallest models only.
+    let configs: &[(usize, u8)] = if cfg!(miri) { &[(2, 1)] } else { &[(2, 3), (3, 2)] };
+    for &(threads, rounds) in configs {
         let states = check_mutex(threads, rounds, slow_step, unlock_wakes).unwrap();
-        assert!(states > 100, "the model explored only {states} states");
+        assert!(states > 10, "the model explored only {states} states");
     }
 }
 
@@ -282,10 +285,13 @@ fn check_semaphore(acquirers: usize, releasers: usize, broken: bool) -> Result<u
 #[test]
 fn semaphore_state_machine_is_correct() {
     // With more releasers than acquirers a permit is left over; still no sleeper may stay.
-    for (a, r) in [(1, 1), (2, 2), (2, 3)] {
+    let configs: &[(usize, usize)] = if cfg!(miri) { &[(1, 1)] } else { &[(1, 1), (2, 2), (2, 3)] };
+    for &(a, r) in configs {
         check_semaphore(a, r, false).unwrap();
     }
-    assert!(check_semaphore(3, 3, false).unwrap() > 100);
+    if !cfg!(miri) {
+        assert!(check_semaphore(3, 3, false).unwrap() > 100);
+    }
 }
 
 #[test]

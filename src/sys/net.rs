@@ -168,3 +168,179 @@ pub(crate) fn readable_now(fd: BorrowedFd<'_>) -> io::Result<bool> {
 pub(crate) fn set_backlog(fd: BorrowedFd<'_>, backlog: u32) -> io::Result<()> {
     Ok(rustix::net::listen(fd, backlog.min(i32::MAX as u32) as i32)?)
 }
+
+/// One `send` that never blocks (`MSG_DONTWAIT | MSG_NOSIGNAL`, the descriptor's own flags
+/// untouched): how many bytes went out, `Err(WouldBlock)` when the socket buffer is full.
+///
+/// # References
+/// - [send(2)](https://man7.org/linux/man-pages/man2/send.2.html)
+pub(crate) fn send_nonblocking(sock: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+    retry(|| rustix::net::send(sock, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL))
+}
+
+/// A level-triggered epoll set watching descriptors for readability, each under a key.
+///
+/// The set is itself a descriptor, readable while any descriptor in it is (so one `poll` on
+/// it, or a [`wait`](crate::connection::wait) over it, covers them all). A descriptor must be
+/// [`remove`](Poller::remove)d before it is closed: epoll forgets a descriptor only when
+/// every copy of it is closed, and a copy may live on in a forked child.
+///
+/// # References
+/// - [epoll(7)](https://man7.org/linux/man-pages/man7/epoll.7.html)
+#[derive(Debug)]
+pub(crate) struct Poller {
+    ep: OwnedFd,
+}
+
+impl Poller {
+    /// A new, empty set (close-on-exec).
+    ///
+    /// # References
+    /// - [epoll_create1(2)](https://man7.org/linux/man-pages/man2/epoll_create1.2.html)
+    pub(crate) fn new() -> io::Result<Poller> {
+        let ep = rustix::event::epoll::create(rustix::event::epoll::CreateFlags::CLOEXEC)?;
+        Ok(Poller { ep: super::fd::off_stdio(ep)? })
+    }
+
+    /// Watches `fd` for readability (data, end of file, an error or a waiting client), under `key`.
+    ///
+    /// # References
+    /// - [epoll_ctl(2)](https://man7.org/linux/man-pages/man2/epoll_ctl.2.html)
+    pub(crate) fn add(&self, fd: BorrowedFd<'_>, key: u64) -> io::Result<()> {
+        use rustix::event::epoll;
+        Ok(epoll::add(&self.ep, fd, epoll::EventData::new_u64(key), epoll::EventFlags::IN)?)
+    }
+
+    /// Stops watching `fd`.
+    pub(crate) fn remove(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        Ok(rustix::event::epoll::delete(&self.ep, fd)?)
+    }
+
+    /// Waits until a watched descriptor is ready or the deadline passes (`None`: forever), and
+    /// puts the keys of up to `max` ready ones in `keys` (cleared first; left empty when the
+    /// deadline passed or a signal interrupted the wait: the caller looks at the clock).
+    ///
+    /// # References
+    /// - [epoll_wait(2)](https://man7.org/linux/man-pages/man2/epoll_wait.2.html)
+    pub(crate) fn wait(&self, keys: &mut Vec<u64>, max: usize, deadline: Option<Instant>) -> io::Result<()> {
+        keys.clear();
+        let timeout = remaining(deadline).map(|d| {
+            // epoll_pwait takes milliseconds in an int: about 24 days at most per call.
+            let d = d.min(std::time::Duration::from_millis(i32::MAX as u64));
+            rustix::time::Timespec { tv_sec: d.as_secs() as i64, tv_nsec: d.subsec_nanos() as _ }
+        });
+        let mut events: Vec<rustix::event::epoll::Event> = Vec::with_capacity(max.max(1));
+        match rustix::event::epoll::wait(&self.ep, rustix::buffer::spare_capacity(&mut events), timeout.as_ref()) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        keys.extend(events.iter().map(|e| e.data.u64()));
+        Ok(())
+    }
+
+    /// The set's own descriptor (readable while a watched descriptor is ready).
+    pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.ep)
+    }
+}
+
+/// Where [`connect_until`] connects.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum StreamAddr<'a> {
+    /// TCP.
+    Inet(std::net::SocketAddr),
+    /// A Unix socket at a filesystem path.
+    UnixPath(&'a std::path::Path),
+    /// A Linux abstract Unix socket name (without the leading NUL).
+    UnixAbstract(&'a [u8]),
+}
+
+/// Connects a stream socket (close-on-exec, blocking once connected) to `to`, giving up with
+/// `ErrorKind::TimedOut` at `deadline`.
+///
+/// TCP connects without blocking and waits for the socket to become writable; a Unix socket
+/// connects at once unless the listener's backlog is full, and then waits in the kernel for
+/// room, bounded by `SO_SNDTIMEO`. A deadline already passed makes one attempt that never
+/// waits.
+///
+/// # References
+/// - [connect(2), EINPROGRESS](https://man7.org/linux/man-pages/man2/connect.2.html)
+/// - [socket(7), SO_SNDTIMEO and connect](https://man7.org/linux/man-pages/man7/socket.7.html)
+pub(crate) fn connect_until(to: StreamAddr<'_>, deadline: Instant) -> io::Result<OwnedFd> {
+    use rustix::io::Errno;
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let timed_out = || io::Error::new(io::ErrorKind::TimedOut, "connect timed out");
+    let family = match to {
+        StreamAddr::Inet(std::net::SocketAddr::V4(_)) => AddressFamily::INET,
+        StreamAddr::Inet(std::net::SocketAddr::V6(_)) => AddressFamily::INET6,
+        StreamAddr::UnixPath(_) | StreamAddr::UnixAbstract(_) => AddressFamily::UNIX,
+    };
+    let fd = super::fd::off_stdio(rustix::net::socket_with(
+        family,
+        SocketType::STREAM,
+        SocketFlags::CLOEXEC | SocketFlags::NONBLOCK,
+        None,
+    )?)?;
+    let unix = match to {
+        StreamAddr::Inet(_) => None,
+        StreamAddr::UnixPath(p) => Some(SocketAddrUnix::new(p)?),
+        StreamAddr::UnixAbstract(n) => Some(SocketAddrUnix::new_abstract_name(n)?),
+    };
+    let attempt = |fd: &OwnedFd| match (&to, &unix) {
+        (StreamAddr::Inet(a), _) => rustix::net::connect(fd, a),
+        (_, Some(u)) => rustix::net::connect(fd, u),
+        (_, None) => unreachable!("a Unix address was built above"),
+    };
+    match attempt(&fd) {
+        Ok(()) => {}
+        // TCP: the handshake runs on; the socket turns writable when it is over.
+        Err(Errno::INPROGRESS | Errno::ALREADY | Errno::INTR) if unix.is_none() => {
+            if !wait_writable(std::os::fd::AsFd::as_fd(&fd), deadline)? {
+                return Err(timed_out());
+            }
+            if let Err(e) = rustix::net::sockopt::socket_error(&fd)? {
+                return Err(e.into());
+            }
+        }
+        // A Unix listener whose backlog is full: wait in the kernel for room, bounded.
+        Err(Errno::AGAIN) if unix.is_some() => {
+            rustix::io::ioctl_fionbio(&fd, false)?;
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(timed_out());
+                }
+                rustix::net::sockopt::set_socket_timeout(&fd, rustix::net::sockopt::Timeout::Send, Some(left))?;
+                match attempt(&fd) {
+                    Ok(()) => break,
+                    Err(Errno::INTR) => continue,
+                    Err(Errno::AGAIN | Errno::INPROGRESS) => return Err(timed_out()),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            rustix::net::sockopt::set_socket_timeout(&fd, rustix::net::sockopt::Timeout::Send, None)?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    rustix::io::ioctl_fionbio(&fd, false)?;
+    Ok(fd)
+}
+
+/// Waits until `fd` is writable (or failed) or the deadline passes; returns whether it is.
+fn wait_writable(fd: BorrowedFd<'_>, deadline: Instant) -> io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags};
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let left = left.min(std::time::Duration::from_millis(i32::MAX as u64));
+        let ts = rustix::time::Timespec { tv_sec: left.as_secs() as i64, tv_nsec: left.subsec_nanos() as _ };
+        let mut pfd = [PollFd::new(&fd, PollFlags::OUT)];
+        match rustix::event::poll(&mut pfd, Some(&ts)) {
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
+            Ok(0) if Instant::now() < deadline => continue,
+            Ok(0) => return Ok(false),
+            Ok(_) => return Ok(true),
+        }
+    }
+}

@@ -77,7 +77,7 @@ pub(crate) fn pidfd_try_reap(pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
 }
 
 /// The error for a child whose exit status is gone, saying the likely reason.
-fn status_gone() -> io::Error {
+pub(crate) fn status_gone() -> io::Error {
     let why = if signal_ignored(libc::SIGCHLD) || sigchld_nocldwait() {
         "SIGCHLD is ignored (SIG_IGN or SA_NOCLDWAIT) in this process, so the kernel discarded it; \
          restore SIGCHLD to SIG_DFL before starting processes"

@@ -41,6 +41,32 @@ fn path(bare: &str) -> String {
     format!("/{bare}")
 }
 
+/// Sizes a new segment to `len` bytes and reserves them in `/dev/shm`, so that a full
+/// `/dev/shm` is an error here (`StorageFull`, saying so) rather than a SIGBUS at the first
+/// write to a page the filesystem cannot back (what a CPython writer gets).
+///
+/// # References
+/// - [fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html)
+fn size_and_reserve(fd: &OwnedFd, len: usize) -> io::Result<()> {
+    rustix::fs::ftruncate(fd, len as u64)?;
+    if len == 0 {
+        return Ok(());
+    }
+    match super::fd::retry(|| rustix::fs::fallocate(fd, rustix::fs::FallocateFlags::empty(), 0, len as u64)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!(
+                "no space in {SHM_DIR} for a shared segment of {len} bytes (the tmpfs is full or too small); \
+                 free space there, unlink segments no longer used, or ask for less"
+            ),
+        )),
+        // A filesystem without fallocate: the segment stays sparse, as CPython's are.
+        Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Creates the segment `name` (which must not exist) with mode 0600 and `len` bytes.
 ///
 /// Fails with `AlreadyExists` when the name is taken. On a failure after creation the name
@@ -48,7 +74,8 @@ fn path(bare: &str) -> String {
 ///
 /// # References
 /// - [shm_open(3)](https://man7.org/linux/man-pages/man3/shm_open.3.html)
-/// - [ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html)
+/// - [ftruncate(2)](https://man7.org/linux/man-pages/man2/ftruncate.2.html),
+///   [fallocate(2)](https://man7.org/linux/man-pages/man2/fallocate.2.html)
 pub(crate) fn create_excl(name: &str, len: usize) -> io::Result<OwnedFd> {
     let bare = check_name(name)?;
     let p = path(bare);
@@ -56,8 +83,7 @@ pub(crate) fn create_excl(name: &str, len: usize) -> io::Result<OwnedFd> {
     let fd = super::fd::off_stdio(fd)?;
     let setup = (|| -> io::Result<()> {
         rustix::fs::fchmod(&fd, Mode::RUSR | Mode::WUSR)?;
-        rustix::fs::ftruncate(&fd, len as u64)?;
-        Ok(())
+        size_and_reserve(&fd, len)
     })();
     if let Err(e) = setup {
         let _ = rustix::shm::unlink(p.as_str());
@@ -85,7 +111,7 @@ pub(crate) fn create_unnamed(len: usize) -> io::Result<Option<OwnedFd>> {
         Err(e) => return Err(e.into()),
     };
     rustix::fs::fchmod(&fd, Mode::RUSR | Mode::WUSR)?;
-    rustix::fs::ftruncate(&fd, len as u64)?;
+    size_and_reserve(&fd, len)?;
     Ok(Some(fd))
 }
 

@@ -143,3 +143,95 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(1));
     }
 }
+
+/// Starts and joins one child under every start method, so that what lives as long as the
+/// process (the fork server, the launcher thread, the report listener of forked children)
+/// exists before a [`Leaks::snapshot`].
+pub fn warm_up() {
+    for m in METHODS {
+        let p = get_context(Some(m)).process(|| {}, ());
+        p.start().unwrap();
+        p.join().unwrap();
+    }
+}
+
+/// What a test must give back: open descriptors, live and zombie children, named segments
+/// and listener socket directories. Take one before and one after, then [`Leaks::assert_same`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Leaks {
+    pub fds: usize,
+    pub children: usize,
+    pub zombies: usize,
+    pub segments: std::collections::BTreeSet<String>,
+    pub socket_dirs: usize,
+}
+
+impl Leaks {
+    pub fn snapshot() -> Leaks {
+        let fds = std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0);
+        let kids = my_children();
+        let segments = std::fs::read_dir("/dev/shm")
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("psm_") || n.contains(&format!("-{}-", std::process::id())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let socket_dirs = std::fs::read_dir(std::env::temp_dir())
+            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().starts_with("multiproc-")).count())
+            .unwrap_or(0);
+        Leaks {
+            fds,
+            children: kids.iter().filter(|(_, s)| *s != 'Z').count(),
+            zombies: kids.iter().filter(|(_, s)| *s == 'Z').count(),
+            segments,
+            socket_dirs,
+        }
+    }
+
+    /// Fails unless `after` (allowed up to `settle` to get there: children take a moment to
+    /// be reaped) matches this snapshot. Service processes (the fork server, a tracker) may
+    /// outlive a test; pass `extra_children` for those the test started on purpose.
+    pub fn assert_same(&self, what: &str, extra_children: usize, settle: Duration) {
+        let start = Instant::now();
+        loop {
+            let now = Leaks::snapshot();
+            let ok = now.fds <= self.fds
+                && now.zombies <= self.zombies
+                && now.children <= self.children + extra_children
+                && now.segments.is_subset(&self.segments)
+                && now.socket_dirs <= self.socket_dirs;
+            if ok {
+                return;
+            }
+            if start.elapsed() > settle {
+                panic!("{what}: leaked something:\n  before {self:?}\n  after  {now:?}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Sends `sig` to `pid` (SIGSTOP, SIGCONT, SIGKILL, ...).
+#[allow(unsafe_code)]
+pub fn send_signal(pid: u32, sig: i32) {
+    // SAFETY: kill has no memory-safety preconditions.
+    let r = unsafe { libc::kill(pid as i32, sig) };
+    assert_eq!(r, 0, "kill({pid}, {sig}): {}", std::io::Error::last_os_error());
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` for stopped, `Z`...).
+pub fn proc_state(pid: u32) -> char {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().and_then(|r| r.trim_start().chars().next()))
+        .unwrap_or('?')
+}
+
+/// Is this process root (some fault tests mount a tmpfs or switch users)?
+#[allow(unsafe_code)]
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

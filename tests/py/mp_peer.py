@@ -3,13 +3,17 @@
 Usage:
   mp_peer.py client ADDRESS AUTHKEY_HEX   connect, exchange, exit 0 (3 on AuthenticationError)
   mp_peer.py listen ADDRESS AUTHKEY_HEX   print the bound address, accept one client, exchange
+  mp_peer.py listen_digest ADDRESS AUTHKEY_HEX DIGEST
+                                          as listen, but the listener runs the handshake by
+                                          hand, challenging with DIGEST (CPython's
+                                          deliver_challenge(..., digest_name=DIGEST), 3.12+)
 
 ADDRESS is "host:port" for TCP (port 0 = any), anything else is an AF_UNIX path or, with a
 leading "@", a Linux abstract name.
 """
 import sys
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Listener
+from multiprocessing.connection import Client, Listener, answer_challenge, deliver_challenge
 
 VERSION = "%d.%d" % sys.version_info[:2]
 
@@ -54,6 +58,13 @@ def main():
         if mode == "client":
             with Client(addr, authkey=key) as c:
                 exchange_as_client(c)
+        elif mode == "listen_digest":
+            with Listener(addr) as l:
+                print(show(l.address), flush=True)
+                with l.accept() as c:
+                    deliver_challenge(c, key, digest_name=sys.argv[4])
+                    answer_challenge(c, key)
+                    exchange_as_server(c)
         else:
             with Listener(addr, authkey=key) as l:
                 print(show(l.address), flush=True)

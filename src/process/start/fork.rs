@@ -79,8 +79,7 @@ pub(crate) fn launch(info: ChildInfo, target: Work) -> Result<ChildHandle, Proce
             // end, say) must close here, or a reader waiting for end of file would wait for
             // the child's handle to be dropped too.
             drop(target);
-            let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
-            Ok(ChildHandle::direct(pid, pidfd, None).keeping(Box::new(globals)))
+            Ok(ChildHandle::of_pid(pid, None)?.keeping(Box::new(globals)))
         }
     }
 }

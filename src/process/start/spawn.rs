@@ -14,14 +14,14 @@ pub(crate) fn launch(enc: Encoded) -> Result<ChildHandle, ProcessError> {
     let pid = sys::exe::reexec("spawn", boot_child, &[])
         .map_err(|e| ProcessError::os(format!("cannot spawn {}", sys::exe::executable().display()), e))?
         .id();
-    let pidfd = sys::proc::pidfd_open(pid).map_err(|e| ProcessError::os("pidfd_open", e))?;
+    let child = ChildHandle::of_pid(pid, None)?;
     // If the child died before reading, its exit code and report tell why; the parent does not
     // fail the start for it (Python would raise BrokenPipeError here).
     if let Err(e) = sys::socket::send_framed(boot_parent.as_fd(), &enc.body, &sys::socket::borrow_all(&enc.fds)) {
         log::warn!("multiproc: could not send the bootstrap message to process {pid}: {e}");
     }
     drop(enc);
-    Ok(ChildHandle::direct(pid, pidfd, Some(boot_parent)))
+    Ok(child.with_report(boot_parent))
 }
 
 /// Sets the binary spawned children run (Python's `set_executable`). It must be a build of

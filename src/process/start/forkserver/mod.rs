@@ -33,4 +33,4 @@ pub(crate) mod client;
 pub(crate) mod conn;
 pub(crate) mod server;
 pub(crate) mod status;
-mod wire;
+pub(crate) mod wire;

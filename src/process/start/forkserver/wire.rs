@@ -97,6 +97,21 @@ pub(super) fn decode_preload(s: &str) -> Option<(Vec<u8>, Vec<isize>)> {
     Some((crate::util::from_hex(id)?, offsets))
 }
 
+/// Decodes `data` every way the server and client read these records (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    for chunk in data.chunks(Status::LEN) {
+        if let Ok(r) = <&[u8; Status::LEN]>::try_from(chunk) {
+            let _ = Status::decode(r);
+        }
+    }
+    let _ = Notice::decode(data);
+    let _ = Request::decode(data, data.len() % 4);
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = decode_preload(s);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

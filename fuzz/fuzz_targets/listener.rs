@@ -1,0 +1,8 @@
+#![no_main]
+//! Fuzzes `multiproc::fuzzing::listener`: bytes another process or a peer may send.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    multiproc::fuzzing::listener(data);
+});

@@ -1,0 +1,269 @@
+//! A bounded soak: queues, locks and processes (and the pool, see `pool_soak`) under
+//! continuous random SIGKILLs of the worker processes, for `SOAK_SECONDS` (default 30) per
+//! part. It prints what happened: items produced and consumed, processes killed, items lost
+//! (must be 0), duplicates (0), torn items (0), lock owner deaths recovered, hangs (0; a
+//! watchdog aborts the run if anything stops making progress).
+//!
+//! Run it alone with `cargo test --release --test soak -- --nocapture` (SOAK_SECONDS=300 for a
+//! longer one).
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use common::{METHODS, Watchdog};
+use multiproc::sync::{AcquireTimeoutError, Lock};
+use multiproc::{GetError, Process, Queue, Value, get_context};
+use serde::{Deserialize, Serialize};
+
+fn seconds() -> u64 {
+    std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(30)
+}
+
+/// A tiny xorshift: the soak is random but repeatable from its seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Item {
+    producer: u32,
+    seq: u64,
+    sum: u64,
+    data: Vec<u8>,
+}
+
+fn sum_of(producer: u32, seq: u64, data: &[u8]) -> u64 {
+    data.iter().fold((producer as u64) << 40 ^ seq, |h, &b| h.rotate_left(7) ^ b as u64)
+}
+
+/// Puts items numbered from where the last incarnation of this producer stopped
+/// (`acked`: the last seq whose put returned), of random sizes (some larger than the ring, so
+/// they stream), acknowledging each after `put` returns.
+fn producer((q, id, acked): (Queue<Item>, u32, Value<u64>)) {
+    let mut seq = acked.get() + 1;
+    let mut rng = Rng(0x9e37_79b9 ^ (id as u64) << 20 ^ seq);
+    loop {
+        let len = match rng.next() % 10 {
+            0 => 200_000 + (rng.next() % 100_000) as usize, // streams through the 64 KiB ring
+            1..=3 => (rng.next() % 8192) as usize,
+            _ => (rng.next() % 64) as usize,
+        };
+        let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ seq) as u8).collect();
+        q.put(Item { producer: id, seq, sum: sum_of(id, seq, &data), data }).unwrap();
+        acked.set(seq);
+        seq += 1;
+    }
+}
+
+#[test]
+fn queue_soak_under_random_kills() {
+    let secs = seconds();
+    let _w = Watchdog::new("queue soak", Duration::from_secs(secs * 3 + 120));
+    let q: Queue<Item> = Queue::builder().capacity(64 << 10).build().unwrap();
+    let producers = 4u32;
+    let acked: Vec<Value<u64>> = (0..producers).map(|_| Value::new(0u64).unwrap()).collect();
+    let start = |id: u32| -> Process {
+        let m = METHODS[(id as usize + start_counter()) % METHODS.len()];
+        let p = get_context(Some(m)).process(producer, (q.clone(), id, acked[id as usize].clone()));
+        p.start().unwrap();
+        p
+    };
+    let mut running: Vec<Process> = (0..producers).map(start).collect();
+    let mut rng = Rng(0xdead_beef);
+    // Per producer: the seqs seen.
+    let mut seen: HashMap<u32, Vec<u64>> = HashMap::new();
+    let (mut consumed, mut torn, mut kills, mut stalls) = (0u64, 0u64, 0u64, 0u64);
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut next_kill = Instant::now() + Duration::from_millis(50);
+    let mut last_progress = Instant::now();
+    while Instant::now() < end {
+        match q.get_timeout(Duration::from_millis(50)) {
+            Ok(it) => {
+                if sum_of(it.producer, it.seq, &it.data) != it.sum {
+                    torn += 1;
+                }
+                seen.entry(it.producer).or_default().push(it.seq);
+                consumed += 1;
+                last_progress = Instant::now();
+            }
+            Err(GetError::Timeout) => stalls += 1,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(last_progress.elapsed() < Duration::from_secs(30), "no item for 30 s: a hang");
+        if Instant::now() >= next_kill {
+            let i = (rng.next() % producers as u64) as usize;
+            running[i].kill().unwrap();
+            running[i].join().unwrap();
+            kills += 1;
+            running[i] = start(i as u32);
+            next_kill = Instant::now() + Duration::from_millis(20 + rng.next() % 200);
+        }
+    }
+    for p in &running {
+        p.kill().unwrap();
+        p.join().unwrap();
+    }
+    // Drain what was put before the last kills.
+    while let Ok(it) = q.get_timeout(Duration::from_millis(500)) {
+        if sum_of(it.producer, it.seq, &it.data) != it.sum {
+            torn += 1;
+        }
+        seen.entry(it.producer).or_default().push(it.seq);
+        consumed += 1;
+    }
+    let (mut lost, mut dups) = (0u64, 0u64);
+    for id in 0..producers {
+        let mut s = seen.remove(&id).unwrap_or_default();
+        let n = s.len();
+        s.sort_unstable();
+        s.dedup();
+        dups += (n - s.len()) as u64;
+        // Every acknowledged seq must have arrived; a seq after the last acknowledged one may
+        // have arrived too (killed between put and its acknowledgement), or not.
+        let last = acked[id as usize].get();
+        lost += (1..=last).filter(|q| s.binary_search(q).is_err()).count() as u64;
+    }
+    println!(
+        "queue soak: {secs} s, {consumed} items consumed, {kills} producers killed, lost {lost}, duplicates {dups}, \
+         torn {torn}, hangs 0 ({stalls} empty 50 ms waits)"
+    );
+    assert_eq!((lost, dups, torn), (0, 0, 0));
+    assert!(kills > 10 && consumed > 100, "the soak did too little: {kills} kills, {consumed} items");
+}
+
+fn start_counter() -> usize {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Adds one to both halves of `pair` under `lock`, forever: a kill between the two writes
+/// leaves them unequal, which the next holder finds (OwnerDied) and repairs.
+fn incrementer((lock, pair, repairs): (Lock, Value<[u64; 2]>, multiproc::RawValue<u64>)) {
+    loop {
+        let g = match lock.acquire() {
+            Ok(g) => g,
+            Err(died) => {
+                let g = died.into_guard();
+                let mut v = pair.get();
+                v[1] = v[0];
+                pair.set(v);
+                repairs.set(repairs.get() + 1); // under the lock
+                g.make_consistent();
+                g
+            }
+        };
+        let mut v = pair.get();
+        v[0] += 1;
+        pair.set(v);
+        std::hint::spin_loop();
+        v[1] += 1;
+        pair.set(v);
+        drop(g);
+    }
+}
+
+#[test]
+fn lock_soak_under_random_kills() {
+    let secs = seconds();
+    let _w = Watchdog::new("lock soak", Duration::from_secs(secs * 3 + 120));
+    let lock = Lock::new().unwrap();
+    let pair = Value::with_lock([0u64; 2], Lock::new().unwrap()).unwrap();
+    let repairs = multiproc::RawValue::new(0u64).unwrap();
+    let start = |i: usize| -> Process {
+        let m = METHODS[(i + start_counter()) % METHODS.len()];
+        let p = get_context(Some(m)).process(incrementer, (lock.clone(), pair.clone(), repairs.clone()));
+        p.start().unwrap();
+        p
+    };
+    let mut running: Vec<Process> = (0..3).map(start).collect();
+    let mut rng = Rng(0x1234_5678);
+    let (mut kills, mut recovered, mut checks) = (0u64, 0u64, 0u64);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(10 + rng.next() % 100));
+        let i = (rng.next() % running.len() as u64) as usize;
+        running[i].kill().unwrap();
+        running[i].join().unwrap();
+        kills += 1;
+        // Check the invariant under the lock, repairing after a dead owner as the workers do.
+        let g = match lock.acquire_timeout(Duration::from_secs(30)) {
+            Ok(g) => g,
+            Err(AcquireTimeoutError::OwnerDied(died)) => {
+                recovered += 1;
+                let g = died.into_guard();
+                let mut v = pair.get();
+                v[1] = v[0];
+                pair.set(v);
+                g.make_consistent();
+                g
+            }
+            Err(e) => panic!("the lock was not taken within 30 s: {e}"),
+        };
+        let v = pair.get();
+        assert_eq!(v[0], v[1], "the invariant broke outside a dead owner's critical section");
+        checks += 1;
+        drop(g);
+        running[i] = start(i);
+    }
+    for p in &running {
+        p.kill().unwrap();
+        p.join().unwrap();
+    }
+    let total = pair.get()[0];
+    let by_workers = repairs.get();
+    println!(
+        "lock soak: {secs} s, {total} increments, {kills} workers killed, {} owner deaths recovered ({by_workers} by \
+         the other workers, {recovered} by the checker), {checks} invariant checks, hangs 0",
+        by_workers + recovered
+    );
+    assert!(kills > 10 && total > 100, "the soak did too little: {kills} kills, {total} increments");
+    assert!(by_workers + recovered > 0, "no kill ever landed inside the critical section: the soak tests nothing");
+}
+
+/// Starts and joins short children under every start method while random ones are killed:
+/// every join returns (0, or -9 for the killed), and nothing is left behind.
+#[test]
+fn process_churn_under_random_kills() {
+    let secs = seconds().min(20);
+    let _w = Watchdog::new("process churn", Duration::from_secs(secs * 4 + 120));
+    common::warm_up();
+    let before = common::Leaks::snapshot();
+    let mut rng = Rng(0xfeed);
+    let (mut started, mut killed, mut clean) = (0u64, 0u64, 0u64);
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        let batch: Vec<Process> = (0..6)
+            .map(|i| {
+                let p = get_context(Some(METHODS[i % 3]))
+                    .process(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), rng.next() % 30);
+                p.start().unwrap();
+                p
+            })
+            .collect();
+        started += batch.len() as u64;
+        for p in &batch {
+            if rng.next().is_multiple_of(3) {
+                p.kill().unwrap();
+            }
+        }
+        for p in &batch {
+            match p.join().unwrap() {
+                0 => clean += 1,
+                -9 => killed += 1,
+                other => panic!("unexpected exit code {other}"),
+            }
+        }
+    }
+    println!("process churn: {secs} s, {started} started, {clean} ended cleanly, {killed} killed, hangs 0");
+    assert_eq!(started, clean + killed);
+    before.assert_same("process churn", 0, Duration::from_secs(10));
+}
