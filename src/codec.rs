@@ -103,7 +103,7 @@ impl Codec for Postcard {
         match postcard::serialize_with_flavor(value, Fill { buf, at: 0 }) {
             Ok(n) => Ok(Some(n)),
             Err(postcard::Error::SerializeBufferFull) => Ok(None),
-            Err(e) => Err(CodecError::from_codec(false, explain::<T>(&e))),
+            Err(e) => Err(encode_error(value, &e)),
         }
     }
 
@@ -111,21 +111,27 @@ impl Codec for Postcard {
         let start = out.len();
         postcard::serialize_with_flavor(value, Append(out)).map_err(|e| {
             out.truncate(start);
-            // Postcard keeps no text of a Serialize impl's own error: walk the value once more,
-            // with a serializer that does, to give the caller the impl's message.
-            if matches!(e, postcard::Error::SerdeSerCustom)
-                && let Err(Custom(msg)) = value.serialize(MessageOnly)
-            {
-                crate::error::forget_codec_detail();
-                return CodecError::new(false, format!("`{}`: {msg}", std::any::type_name::<T>()));
-            }
-            CodecError::from_codec(false, explain::<T>(&e))
+            encode_error(value, &e)
         })
     }
 
     fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         postcard::from_bytes(bytes).map_err(|e| CodecError::from_codec(true, explain::<T>(&e)))
     }
+}
+
+/// The error for a failed encode of `value`.
+#[cold]
+fn encode_error<T: Serialize + ?Sized>(value: &T, e: &postcard::Error) -> CodecError {
+    // Postcard keeps no text of a Serialize impl's own error: walk the value once more, with
+    // a serializer that does, to give the caller the impl's message.
+    if matches!(e, postcard::Error::SerdeSerCustom)
+        && let Err(Custom(msg)) = value.serialize(MessageOnly)
+    {
+        crate::error::forget_codec_detail();
+        return CodecError::new(false, format!("`{}`: {msg}", std::any::type_name::<T>()));
+    }
+    CodecError::from_codec(false, explain::<T>(e))
 }
 
 /// Postcard's error for a `T`, with what it means for the user and what to do.
