@@ -390,9 +390,19 @@ impl Pool {
         let entry = self.entry::<F, T, M>();
         let timeouts = self.timeouts(opts);
         let (mut at, mut per, mut checked) = (0, chunksize, false);
+        // Bytes per item of the records so far: later records are encoded in place.
+        let mut per_item: Option<f64> = None;
         while at < n {
             let end = at.saturating_add(per).min(n);
-            let sent = crate::codec::encode(&items[at..end]).map_err(PoolError::encode).and_then(|payload| {
+            let chunk = &items[at..end];
+            let encoded = match per_item {
+                None => crate::codec::encode(chunk),
+                Some(b) => crate::codec::encode_sized(chunk, (b * chunk.len() as f64 * 1.1) as usize + 64),
+            };
+            if let Ok(p) = &encoded {
+                per_item = Some(p.len() as f64 / chunk.len() as f64);
+            }
+            let sent = encoded.map_err(PoolError::encode).and_then(|payload| {
                 if payload.len() > MAX_RECORD && end - at > 1 {
                     return Ok(Err(payload.len()));
                 }
