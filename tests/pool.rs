@@ -639,6 +639,55 @@ fn a_soft_timeout_is_seen_by_the_task() {
     });
 }
 
+#[test]
+fn blocking_calls_from_a_callback_fail_instead_of_hanging() {
+    // CPython: "callbacks should return immediately, otherwise the thread which handles the
+    // results will get blocked". Here a callback that waits for the pool gets InCallback.
+    each_backend("blocking callback", Duration::from_secs(60), |kind| {
+        let p = Arc::new(pool(kind, 2));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (p2, tx2) = (p.clone(), tx.clone());
+        p.apply_async(sqr, 2).unwrap().callback(move |_| {
+            let kinds = [
+                p2.apply(sqr, 3).unwrap_err().kind(),
+                p2.map(sqr, 0..3).unwrap_err().kind(),
+                p2.apply_async(sqr_wait, (1, 100)).unwrap().get().unwrap_err().kind(),
+            ];
+            tx2.send(kinds).unwrap();
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), [PoolErrorKind::InCallback; 3]);
+        // A callback that only submits is fine: the result arrives later.
+        let p3 = p.clone();
+        p.apply_async(sqr, 2).unwrap().callback(move |_| {
+            let r = p3.apply_async(sqr, 9).unwrap();
+            std::thread::spawn(move || tx.send([r.get().map_or(PoolErrorKind::Os, |_| PoolErrorKind::Taken); 3]));
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(20)).unwrap(), [PoolErrorKind::Taken; 3]);
+        assert_eq!(p.apply(sqr, 4).unwrap(), 16);
+    });
+}
+
+#[test]
+fn threads_share_one_pool() {
+    // A pool is Sync: several threads submit at once and each gets its own results.
+    each_backend("shared pool", Duration::from_secs(60), |kind| {
+        let p = pool(kind, 2);
+        std::thread::scope(|s| {
+            for t in 0..4i64 {
+                let p = &p;
+                s.spawn(move || {
+                    for round in 0..5 {
+                        let base = t * 1000 + round * 100;
+                        let got = p.map(sqr, base..base + 100).unwrap();
+                        assert_eq!(got, (base..base + 100).map(sqr).collect::<Vec<_>>());
+                        assert_eq!(p.apply(mul, (t, round)).unwrap(), t * round);
+                    }
+                });
+            }
+        });
+    });
+}
+
 // ----- _TestPoolWorkerLifetime -----
 
 #[test]
