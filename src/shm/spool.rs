@@ -85,6 +85,7 @@ impl Spool {
         Ok(s)
     }
 
+    #[inline]
     fn hdr(&self) -> &Header {
         // SAFETY: the segment starts with a zero-initialised (or writer-initialised) Header:
         // it is page aligned (a dedicated memfd) and at least HEADER bytes long (checked when
@@ -92,6 +93,7 @@ impl Spool {
         unsafe { &*self.seg.as_ptr().cast::<Header>() }
     }
 
+    #[inline]
     fn data(&self) -> *mut u8 {
         // SAFETY: the data area starts HEADER bytes into a segment of HEADER + cap bytes.
         unsafe { self.seg.as_ptr().add(HEADER) }
@@ -129,6 +131,7 @@ impl Spool {
 
     /// Writer: the free room after the published records, to encode the next record into in
     /// place; [`commit`](Spool::commit) publishes it.
+    #[inline]
     pub(crate) fn free_mut(&mut self) -> &mut [u8] {
         // SAFETY: `len <= cap`: the range lies inside the data area; no reader copies past the
         // published length, this handle is the only writer, and `&mut self` keeps this the
@@ -138,6 +141,7 @@ impl Spool {
 
     /// Writer: publishes the `n` bytes written at the start of [`free_mut`](Spool::free_mut)
     /// as one record.
+    #[inline]
     pub(crate) fn commit(&mut self, n: usize) {
         assert!(n <= self.cap - self.len, "commit past the spool's end");
         self.len += n;
