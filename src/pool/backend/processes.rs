@@ -128,8 +128,10 @@ struct Live {
     spool: Spool,
     /// Its `EXITED` was pushed.
     reported: bool,
-    /// The feeder is pushing a record into its task ring (see [`Backend::send`]).
-    feeding: bool,
+    /// The feeder is pushing a record into its task ring (see [`Backend::send`]); shared with
+    /// the supervisor, which reads the ring of a dead worker until this is false again, even
+    /// after another worker took the slot.
+    feeding: Arc<AtomicBool>,
 }
 
 /// What the supervisor thread shares with the pool's side.
@@ -234,12 +236,13 @@ fn supervise(shared: &Shared) {
 
 /// Reaps the worker in slot `w`, reads its slot and spool, and pushes its `EXITED`.
 fn report_exit(shared: &Shared, w: usize, generation: u32) {
-    let process = {
+    // Taken now: once the `EXITED` is out, the collector may put another worker in the slot.
+    let (process, tasks, feeding) = {
         let mut g = lock(&shared.slots[w]);
         match g.as_mut() {
             Some(l) if l.generation == generation && !l.reported => {
                 l.reported = true;
-                l.process.clone()
+                (l.process.clone(), l.tasks.clone(), l.feeding.clone())
             }
             _ => return,
         }
@@ -271,11 +274,7 @@ fn report_exit(shared: &Shared, w: usize, generation: u32) {
     // The feeder may be stuck pushing a long record into the dead worker's ring: read it
     // away until the feeder lets go.
     let mut sink = Vec::new();
-    loop {
-        let tasks = match lock(&shared.slots[w]).as_ref() {
-            Some(l) if l.generation == generation && l.feeding => l.tasks.clone(),
-            _ => return,
-        };
+    while feeding.load(Ordering::Acquire) {
         tasks.pop_record(&mut sink, crate::deadline::after(Duration::from_millis(10)));
     }
 }
@@ -313,8 +312,15 @@ impl Backend for Processes {
             PoolError::new(PoolErrorKind::Os, format!("cannot start a pool worker: {e}")).with_source(e)
         })?;
         let pid = process.pid();
-        *lock(&self.shared.slots[worker]) =
-            Some(Live { generation, process, tasks, slot, spool, reported: false, feeding: false });
+        *lock(&self.shared.slots[worker]) = Some(Live {
+            generation,
+            process,
+            tasks,
+            slot,
+            spool,
+            reported: false,
+            feeding: Arc::new(AtomicBool::new(false)),
+        });
         self.shared.wake_supervisor();
         Ok(pid)
     }
@@ -335,12 +341,12 @@ impl Backend for Processes {
     }
 
     fn send(&self, worker: usize, generation: u32, parts: &[&[u8]]) -> Result<(), SendFail> {
-        let tasks = {
-            let mut g = lock(&self.shared.slots[worker]);
-            match g.as_mut() {
+        let (tasks, feeding) = {
+            let g = lock(&self.shared.slots[worker]);
+            match g.as_ref() {
                 Some(l) if l.generation == generation && !l.reported => {
-                    l.feeding = true;
-                    l.tasks.clone()
+                    l.feeding.store(true, Ordering::Release);
+                    (l.tasks.clone(), l.feeding.clone())
                 }
                 _ => return Err(SendFail::Gone),
             }
@@ -348,12 +354,9 @@ impl Backend for Processes {
         // Waits as long as the worker reads (it may still be in its initializer). If it dies,
         // the supervisor reads the ring until this push is done (see `report_exit`).
         tasks.push_record(parts, None);
-        let mut g = lock(&self.shared.slots[worker]);
-        match g.as_mut() {
-            Some(l) if l.generation == generation => {
-                l.feeding = false;
-                if l.reported { Err(SendFail::Gone) } else { Ok(()) }
-            }
+        feeding.store(false, Ordering::Release);
+        match lock(&self.shared.slots[worker]).as_ref() {
+            Some(l) if l.generation == generation && !l.reported => Ok(()),
             _ => Err(SendFail::Gone),
         }
     }
