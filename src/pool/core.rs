@@ -418,11 +418,16 @@ impl Core {
         loop {
             let timed = self.any_timed.load(Ordering::Acquire);
             let deadline = if timed { self.timer_deadline() } else { None };
-            if self.backend.recv(&mut buf, deadline) {
-                self.on_event(&buf);
-            }
-            if timed {
-                self.check_timeouts();
+            let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if self.backend.recv(&mut buf, deadline) {
+                    self.on_event(&buf);
+                }
+                if timed {
+                    self.check_timeouts();
+                }
+            }));
+            if let Err(payload) = handled {
+                self.collector_failed(payload.as_ref());
             }
             if self.running.load(Ordering::Acquire) {
                 continue;
@@ -437,6 +442,31 @@ impl Core {
         }
         let _ = self.feeder.send(Feed::Quit);
         self.backend.shutdown();
+    }
+
+    /// The collector itself panicked (a bug): nothing would deliver results any more, so the
+    /// pool breaks and every waiter gets an error that says so.
+    #[cold]
+    fn collector_failed(&self, payload: &(dyn std::any::Any + Send)) {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        let err = PoolError::new(
+            PoolErrorKind::Broken,
+            format!(
+                "the pool is broken: its result thread failed ({why}); this is a bug in multiproc, please report it"
+            ),
+        );
+        let mut st = self.state();
+        let fails = if matches!(st.phase, Phase::Running | Phase::Closed) {
+            self.break_pool(&mut st, err)
+        } else {
+            Fails::new()
+        };
+        drop(st);
+        run_fails(fails);
     }
 
     fn on_event(&self, buf: &[u8]) {

@@ -428,7 +428,9 @@ impl Pool {
     }
 
     /// `f(item)` for each item, in workers, in chunks; the results in input order (Python's
-    /// `map`). The first failure fails the whole call.
+    /// `map`). The first failure fails the whole call (the other items still run); to get
+    /// every item's own outcome, collect [`imap`](Pool::imap) instead:
+    /// `pool.imap(f, items)?.collect::<Vec<Result<R, PoolError>>>()`.
     ///
     /// # Errors
     /// The first item's failure to arrive (a panic, a lost worker, ...), or as
