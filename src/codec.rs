@@ -100,8 +100,11 @@ impl postcard::ser_flavors::Flavor for Fill<'_> {
 impl Codec for Postcard {
     #[inline]
     fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<Option<usize>, CodecError> {
-        match postcard::serialize_with_flavor(value, Fill { buf, at: 0 }) {
-            Ok(n) => Ok(Some(n)),
+        // The serializer by hand rather than through `serialize_with_flavor`, which does not
+        // inline: a pool worker encodes every item's result this way, one at a time.
+        let mut ser = postcard::Serializer { output: Fill { buf, at: 0 } };
+        match value.serialize(&mut ser) {
+            Ok(()) => Ok(Some(ser.output.at)),
             Err(postcard::Error::SerializeBufferFull) => Ok(None),
             Err(e) => Err(encode_error(value, &e)),
         }
