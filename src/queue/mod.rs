@@ -387,6 +387,12 @@ impl<T> Queue<T> {
         self.ring.pop(buf, deadline).is_ok()
     }
 
+    /// Takes the page faults of the ring now, in this process: a pool starting a worker does
+    /// this so that its first tasks do not pay them.
+    pub(crate) fn populate(&self) {
+        self.ring.segment().populate();
+    }
+
     /// The longest message that goes into the ring in one piece (longer ones stream, and a
     /// push of one waits for the consumer). The ring's own limit is a quarter of the capacity
     /// minus its record header; this stays below it.

@@ -99,6 +99,11 @@ impl Spool {
         unsafe { self.seg.as_ptr().add(HEADER) }
     }
 
+    /// Takes its page faults now (see [`Segment::populate`]).
+    pub(crate) fn populate(&self) {
+        self.seg.populate();
+    }
+
     /// Bytes of records the spool holds at most.
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
