@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::connection::Connection;
 use crate::func::Target;
+use crate::pool::{Pool, PoolBuilder, PoolError};
 use crate::process::{Process, Run, StartMethod, TargetResult, get_start_method};
 use crate::queue::{JoinableQueue, Queue, SimpleQueue};
 use crate::shared::{Array, RawArray, RawValue, Value};
@@ -276,5 +277,35 @@ impl Context {
     /// ```
     pub fn raw_array<T: ShmSafe + Copy>(&self, items: &[T]) -> io::Result<RawArray<T>> {
         RawArray::from_slice(items)
+    }
+
+    /// A pool of `processes` worker processes started by this context's method (Python's
+    /// `ctx.Pool(processes)`).
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::build`].
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::{get_context, StartMethod};
+    /// let pool = get_context(Some(StartMethod::ForkServer)).pool(2)?;
+    /// assert_eq!(pool.map(|x: u8| x + 1, [1, 2])?, [2, 3]);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn pool(&self, processes: usize) -> Result<Pool, PoolError> {
+        self.pool_builder().processes(processes).build()
+    }
+
+    /// A [`PoolBuilder`] whose workers start by this context's method (Python's
+    /// `Pool(context=ctx)`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::{get_context, StartMethod};
+    /// let pool = get_context(Some(StartMethod::Spawn)).pool_builder().processes(2).maxtasksperchild(10).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn pool_builder(&self) -> PoolBuilder {
+        Pool::builder().start_method(self.method)
     }
 }

@@ -14,6 +14,7 @@
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `Pool(4)`, `pool.map(f, xs)`, `apply_async`, `imap`, `multiprocessing.pool.ThreadPool` | [`Pool::new`], [`Pool::map`], [`Pool::apply_async`], [`Pool::imap`], [`ThreadPool`] (module [`pool`]) |
 //!
 //! ## A first process
 //!
@@ -157,6 +158,7 @@ mod func;
 pub mod fuzzing;
 pub mod handle;
 pub mod logging;
+pub mod pool;
 mod process;
 pub mod queue;
 mod service;
@@ -171,6 +173,7 @@ pub use crate::connection::{Connection, pipe};
 pub use crate::context::{Context, get_context};
 pub use crate::error::{CodecError, ProcessError, ProcessErrorKind};
 pub use crate::func::Target;
+pub use crate::pool::{AsyncResult, Pool, PoolError, PoolErrorKind, ThreadPool};
 pub use crate::process::start::spawn::{get_executable, set_executable};
 pub use crate::process::{
     ChildFailure, ContextError, CurrentProcess, FailureKind, ParentProcess, Process, ProcessBuilder, Run, StartMethod,

@@ -23,6 +23,7 @@ mod common;
 mod compare;
 mod lock;
 mod pipe;
+mod pool;
 mod queue;
 mod ring;
 mod rows;
@@ -65,6 +66,7 @@ fn run(args: &Args) {
     lock::run(args);
     shm::run(args);
     queue::run(args);
+    pool::run(args);
 }
 
 /// Prints every row of the table, by group.

@@ -314,11 +314,27 @@ pub(crate) const ROWS: &[Row] = &[
     row("queue_1MiB_steady", "queue", "MB/s", Variant, "queue_1MiB timed from the first item received"),
     row("queue_1MiB_whole", "queue", "MB/s", Variant, "queue_1MiB through an 8 MiB ring (each item in one piece)"),
     row("peer_ipc_channel_1MiB", "queue", "MB/s", Peer, "ipc-channel 0.22: 1 MiB serde values from a child"),
-    // pool, manager: CPython only so far.
+    // pool, manager
     row("pool_map_square", "pool", "tasks/s", Workload, "Pool(2).map(square, range(n))").py().goal(TimesCpython(10.0)),
     row("pool_apply_async", "pool", "tasks/s", Workload, "n apply_async(square) on Pool(2), then every get()")
         .py()
         .goal(TimesCpython(10.0)),
+    row(
+        "pool_map_square_first",
+        "pool",
+        "tasks/s",
+        Variant,
+        "the same map, the first of the process (the workers' first pages and allocations)",
+    ),
+    row(
+        "peer_procspawn_pool",
+        "pool",
+        "tasks/s",
+        Peer,
+        "peer crate procspawn 1.0: its Pool on the apply workload (in waves of 1000: it holds descriptors per task)",
+    ),
+    row("pool_map_square_threads", "pool", "tasks/s", Variant, "ThreadPool(2).map(square, range(n))"),
+    row("pool_apply_async_threads", "pool", "tasks/s", Variant, "n apply_async(square) on ThreadPool(2)"),
     row(
         "manager_dict_setget",
         "manager",

@@ -123,9 +123,75 @@ pub(crate) fn ensure_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if G.in_child.load(Ordering::Relaxed) { child_panic(info) } else { previous(info) }
+            let in_child = G.in_child.load(Ordering::Relaxed);
+            if IN_TASK.try_with(|t| t.get()).unwrap_or(false) {
+                // A pool task: the failure belongs to that task, not to the process.
+                let f = describe_panic(info);
+                if in_child {
+                    print_child_panic(&f);
+                } else {
+                    previous(info);
+                }
+                let _ = TASK_PANIC.try_with(|p| *p.borrow_mut() = Some(f));
+            } else if in_child {
+                child_panic(info)
+            } else {
+                previous(info)
+            }
         }));
     });
+}
+
+thread_local! {
+    /// Set while [`catch_task`] runs a task on this thread.
+    static IN_TASK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// The panic of the task [`catch_task`] runs, as the hook described it.
+    static TASK_PANIC: std::cell::RefCell<Option<ChildFailure>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A stretch of time in which the calling thread runs pool tasks: a panic there is the
+/// failure of the task that panicked (see [`TaskScope::catch`]), not of the process.
+pub(crate) struct TaskScope {
+    outer: bool,
+}
+
+impl TaskScope {
+    pub(crate) fn enter() -> TaskScope {
+        ensure_panic_hook();
+        TaskScope { outer: IN_TASK.replace(true) }
+    }
+
+    /// Runs one task, turning a panic into the task's failure (message, `file:line:column`,
+    /// backtrace when `RUST_BACKTRACE` asks, thread) instead of unwinding further. The panic
+    /// is printed as any other (the child's style in a child), but it is not this process's
+    /// failure: nothing is reported to the parent when the process ends.
+    #[inline]
+    pub(crate) fn catch<R>(&self, f: impl FnOnce() -> R) -> Result<R, ChildFailure> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+            TASK_PANIC.take().unwrap_or_else(|| ChildFailure::new(FailureKind::Panic, payload_text(payload.as_ref())))
+        })
+    }
+}
+
+impl Drop for TaskScope {
+    fn drop(&mut self) {
+        IN_TASK.set(self.outer);
+    }
+}
+
+/// Runs one pool task in a scope of its own (see [`TaskScope::catch`]).
+pub(crate) fn catch_task<R>(f: impl FnOnce() -> R) -> Result<R, ChildFailure> {
+    TaskScope::enter().catch(f)
+}
+
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "Box<dyn Any>".to_string()
+    }
 }
 
 /// Switches the hook of [`ensure_panic_hook`] to the child behaviour.
@@ -138,35 +204,40 @@ pub(crate) fn become_child_panics() {
 /// The backtrace follows `RUST_BACKTRACE` (and `RUST_LIB_BACKTRACE`) as std's own hook does:
 /// unset, a deliberate panic prints three lines, not sixty.
 fn child_panic(info: &std::panic::PanicHookInfo<'_>) {
-    let message = if let Some(s) = info.payload().downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = info.payload().downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "Box<dyn Any>".to_string()
-    };
+    let f = describe_panic(info);
+    print_child_panic(&f);
+    record_failure(f);
+}
+
+/// A panic as a report: message, location, backtrace (per `RUST_BACKTRACE`), thread.
+fn describe_panic(info: &std::panic::PanicHookInfo<'_>) -> ChildFailure {
+    let message = payload_text(info.payload());
     let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
     let bt = std::backtrace::Backtrace::capture();
     let backtrace = (bt.status() == std::backtrace::BacktraceStatus::Captured).then(|| bt.to_string());
+    let mut f = ChildFailure::new(FailureKind::Panic, message);
+    f.location = location;
+    f.backtrace = backtrace;
+    f.thread = thread_label();
+    f
+}
+
+/// Prints a child's panic like Python's traceback.
+fn print_child_panic(f: &ChildFailure) {
     let name = super::current::current_process().name().to_string();
-    let thread = thread_label();
     let mut err = std::io::stderr().lock();
     let _ = writeln!(
         err,
-        "Process {name}:\nthread '{}' panicked at {}:\n{message}",
-        thread.as_deref().unwrap_or("<unnamed>"),
-        location.as_deref().unwrap_or("<unknown>")
+        "Process {name}:\nthread '{}' panicked at {}:\n{}",
+        f.thread.as_deref().unwrap_or("<unnamed>"),
+        f.location.as_deref().unwrap_or("<unknown>"),
+        f.message
     );
-    let _ = match &backtrace {
+    let _ = match &f.backtrace {
         Some(b) => writeln!(err, "stack backtrace:\n{b}"),
         None => writeln!(err, "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace"),
     };
     let _ = err.flush();
-    let mut f = ChildFailure::new(FailureKind::Panic, message);
-    f.location = location;
-    f.backtrace = backtrace;
-    f.thread = thread;
-    record_failure(f);
 }
 
 /// The name of the calling thread as a panic report gives it: `main` for the thread that

@@ -409,6 +409,33 @@ impl<T> Queue<T> {
     pub fn is_shutdown(&self) -> bool {
         self.ring.is_shut_down()
     }
+
+    /// Raw records for the pool, which frames its own messages: pushes the concatenation of
+    /// `parts` as one message, waiting until `deadline` for room; `false` if there was none.
+    /// With a deadline in the past it never waits, unless the message is longer than
+    /// [`max_whole_record`](Self::max_whole_record) and has to stream.
+    pub(crate) fn push_record(&self, parts: &[&[u8]], deadline: Option<Instant>) -> bool {
+        self.push_raw(parts, deadline).is_ok()
+    }
+
+    /// Raw records for the pool: takes one message into `buf` (replacing its contents),
+    /// waiting until `deadline`; `false` if none arrived.
+    pub(crate) fn pop_record(&self, buf: &mut Vec<u8>, deadline: Option<Instant>) -> bool {
+        self.ring.pop(buf, deadline).is_ok()
+    }
+
+    /// Takes the page faults of the ring now, in this process: a pool starting a worker does
+    /// this so that its first tasks do not pay them.
+    pub(crate) fn populate(&self) {
+        self.ring.segment().populate();
+    }
+
+    /// The longest message that goes into the ring in one piece (longer ones stream, and a
+    /// push of one waits for the consumer). The ring's own limit is a quarter of the capacity
+    /// minus its record header; this stays below it.
+    pub(crate) fn max_whole_record(&self) -> usize {
+        self.ring.capacity() / 4 - 64
+    }
 }
 
 impl<T: Serialize + DeserializeOwned> Queue<T> {

@@ -78,6 +78,14 @@ impl Segment {
         self.len
     }
 
+    /// Takes the page faults of a segment of its own now (a block of an arena is left as
+    /// it is): see [`Mapping::populate`](crate::sys::mem::Mapping::populate).
+    pub(crate) fn populate(&self) {
+        if !self.block {
+            self.inner.map.populate();
+        }
+    }
+
     /// The descriptor behind the region: its own memfd, or its arena's.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         self.inner.fd.as_fd()

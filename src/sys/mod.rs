@@ -15,8 +15,10 @@
 //! | `exe.rs` | the running binary's identity; functions sent to another process as offsets |
 //! | `liveness.rs` | cached pid/tid (refreshed after fork); the owner record of every lock in shared memory and its one liveness check; the recovery rule |
 //! | `shm_open.rs` | named POSIX shared memory in `/dev/shm` (mode 0600) |
+//! | `clock.rs` | the monotonic clock as nanoseconds every process reads alike |
 #![allow(unsafe_code)]
 
+pub(crate) mod clock;
 pub(crate) mod exe;
 pub(crate) mod fd;
 pub(crate) mod futex;

@@ -247,3 +247,18 @@ pub(crate) fn cpu_count() -> usize {
     let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
     if n < 1 { 1 } else { n as usize }
 }
+
+/// The resident set size of this process in bytes, as `/proc/self/statm` gives it (pages in
+/// memory now, not the peak).
+///
+/// # References
+/// - [proc_pid_statm(5)](https://man7.org/linux/man-pages/man5/proc_pid_statm.5.html)
+pub(crate) fn rss_bytes() -> io::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|f| f.parse().ok())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/statm"))?;
+    Ok(pages * rustix::param::page_size() as u64)
+}

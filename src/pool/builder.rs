@@ -1,0 +1,281 @@
+//! [`PoolBuilder`]: every setting of a pool, checked as CPython checks them. The final
+//! [`build`](PoolBuilder::build) is in `pool.rs`, beside the type it makes.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::backend::Backend;
+use super::backend::processes::{Processes, ProcessesCfg};
+use super::backend::threads::Threads;
+use super::core::{Core, CoreCfg, Workers};
+use super::error::{PoolError, PoolErrorKind};
+use super::options::WorkerDeath;
+use super::task::init_entry;
+use super::worker::{InitSpec, WorkerCfg};
+use crate::func::Target;
+use crate::process::StartMethod;
+use std::sync::Arc;
+
+/// Bytes of each worker's task ring: records up to a quarter of it go in one piece.
+const TASK_RING: usize = 1 << 20;
+/// Bytes of the ring all workers send their results through.
+const EVENT_RING: usize = 4 << 20;
+
+/// Configures a [`Pool`](super::Pool): made by [`Pool::builder`](super::Pool::builder),
+/// finished by [`build`](PoolBuilder::build).
+///
+/// | Python | multiproc |
+/// |---|---|
+/// | `Pool(processes)` | [`processes`](PoolBuilder::processes) |
+/// | `Pool(initializer=f, initargs=a)` | [`initializer`](PoolBuilder::initializer)`(f, a)` |
+/// | `Pool(maxtasksperchild=n)` | [`maxtasksperchild`](PoolBuilder::maxtasksperchild) |
+/// | `Pool(context=ctx)` | [`start_method`](PoolBuilder::start_method), or [`Context::pool_builder`](crate::Context::pool_builder) |
+/// | billiard's `max_memory_per_child`, `timeout`, `soft_timeout` | [`max_memory_per_child`](PoolBuilder::max_memory_per_child), [`timeout`](PoolBuilder::timeout), [`soft_timeout`](PoolBuilder::soft_timeout) |
+/// | `ProcessPoolExecutor`'s breaking on a worker's death | [`on_worker_death`](PoolBuilder::on_worker_death)`(`[`WorkerDeath::BreakPool`]`)` |
+///
+/// # Examples
+/// ```no_run
+/// use std::time::Duration;
+/// use multiproc::StartMethod;
+/// use multiproc::pool::Pool;
+///
+/// let pool = Pool::builder()
+///     .processes(4)
+///     .start_method(StartMethod::ForkServer)
+///     .maxtasksperchild(100)
+///     .timeout(Duration::from_secs(60))
+///     .build()?;
+/// assert_eq!(pool.processes(), 4);
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct PoolBuilder {
+    processes: Option<usize>,
+    method: Option<StartMethod>,
+    init: Option<Result<InitSpec, PoolError>>,
+    maxtasks: Option<usize>,
+    max_memory: Option<u64>,
+    timeout: Option<Duration>,
+    soft_timeout: Option<Duration>,
+    on_death: WorkerDeath,
+}
+
+/// A validated configuration, before its backend is chosen.
+pub(crate) struct Plan {
+    pub(crate) processes: usize,
+    pub(crate) worker: WorkerCfg,
+    pub(crate) method: Option<StartMethod>,
+    pub(crate) on_death: WorkerDeath,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) soft_timeout: Option<Duration>,
+}
+
+impl PoolBuilder {
+    /// The defaults: [`process_cpu_count`](crate::process_cpu_count) workers, the global start
+    /// method, no initializer, no limits, no timeouts, [`WorkerDeath::FailTask`].
+    ///
+    /// # Examples
+    /// ```
+    /// let b = multiproc::pool::PoolBuilder::new();
+    /// ```
+    pub fn new() -> PoolBuilder {
+        PoolBuilder::default()
+    }
+
+    /// The number of workers (Python's `processes`; default:
+    /// [`process_cpu_count`](crate::process_cpu_count)). Must be at least 1.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let pool = multiproc::pool::Pool::builder().processes(3).build()?;
+    /// assert_eq!(pool.processes(), 3);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn processes(mut self, n: usize) -> PoolBuilder {
+        self.processes = Some(n);
+        self
+    }
+
+    /// How the workers start (Python's `context`); default: the global start method.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::StartMethod;
+    /// let pool = multiproc::pool::Pool::builder().start_method(StartMethod::Fork).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn start_method(mut self, method: StartMethod) -> PoolBuilder {
+        self.method = Some(method);
+        self
+    }
+
+    /// A function every worker runs with `args` before its first task (Python's
+    /// `initializer` and `initargs`), of the same shape as a task ([`Target`]). Its return
+    /// value is dropped.
+    ///
+    /// If it panics, the worker reports the panic and exits; after
+    /// three start-up failures in a row the pool breaks: every task fails with
+    /// [`InitializerFailed`](PoolErrorKind::InitializerFailed) carrying the panic message,
+    /// instead of starting workers forever (CPython's pool loops).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::pool::Pool;
+    ///
+    /// fn greet(name: String) {
+    ///     eprintln!("worker {} ready for {name}", std::process::id());
+    /// }
+    /// let pool = Pool::builder().processes(2).initializer(greet, "the job".to_string()).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn initializer<F, A, M>(mut self, f: F, args: A) -> PoolBuilder
+    where
+        F: Target<A, M>,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        M: 'static,
+    {
+        let _ = f; // zero-sized: rebuilt in each worker from its type
+        let spec =
+            crate::codec::encode(&args).map(|args| InitSpec { entry: init_entry::<F, A, M>(), args }).map_err(|e| {
+                PoolError::new(PoolErrorKind::Encode, format!("cannot encode the initializer's arguments: {e}"))
+                    .with_source(e)
+            });
+        self.init = Some(spec);
+        self
+    }
+
+    /// Each worker leaves after this many tasks and another takes its place (Python's
+    /// `maxtasksperchild`; a chunk of a `map` is one task). Must be at least 1.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let pool = multiproc::pool::Pool::builder().maxtasksperchild(10).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn maxtasksperchild(mut self, n: usize) -> PoolBuilder {
+        self.maxtasks = Some(n);
+        self
+    }
+
+    /// A worker whose resident memory is above `bytes` after a task leaves cleanly and is
+    /// replaced (billiard's `max_memory_per_child`): a task that leaks cannot grow a worker
+    /// without bound. Must be more than 0. Processes only (threads share one memory).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let pool = multiproc::pool::Pool::builder().max_memory_per_child(512 << 20).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn max_memory_per_child(mut self, bytes: u64) -> PoolBuilder {
+        self.max_memory = Some(bytes);
+        self
+    }
+
+    /// The default hard timeout of each item (see [`TaskOptions::timeout`](super::TaskOptions::timeout)).
+    /// Must be more than zero.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let pool = multiproc::pool::Pool::builder().timeout(Duration::from_secs(30)).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn timeout(mut self, d: Duration) -> PoolBuilder {
+        self.timeout = Some(d);
+        self
+    }
+
+    /// The default soft timeout of each item (see [`soft_timeout_passed`](super::soft_timeout_passed)).
+    /// Must be more than zero.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let pool = multiproc::pool::Pool::builder().soft_timeout(Duration::from_secs(10)).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn soft_timeout(mut self, d: Duration) -> PoolBuilder {
+        self.soft_timeout = Some(d);
+        self
+    }
+
+    /// What a worker's unexpected death does (default: [`WorkerDeath::FailTask`]).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::pool::{Pool, WorkerDeath};
+    /// let pool = Pool::builder().on_worker_death(WorkerDeath::BreakPool).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn on_worker_death(mut self, policy: WorkerDeath) -> PoolBuilder {
+        self.on_death = policy;
+        self
+    }
+
+    /// Checks every setting (CPython's `ValueError`s) and makes the plan.
+    pub(crate) fn plan(self) -> Result<Plan, PoolError> {
+        let invalid = |m: &str| Err(PoolError::new(PoolErrorKind::InvalidArgument, m));
+        let processes = self.processes.unwrap_or_else(crate::process_cpu_count);
+        if processes < 1 {
+            return invalid("the number of processes must be at least 1");
+        }
+        if self.maxtasks == Some(0) {
+            return invalid("maxtasksperchild must be at least 1 (or left unset for no limit)");
+        }
+        if self.max_memory == Some(0) {
+            return invalid("max_memory_per_child must be more than 0 bytes (or left unset for no limit)");
+        }
+        if self.timeout.is_some_and(|d| d.is_zero()) || self.soft_timeout.is_some_and(|d| d.is_zero()) {
+            return invalid("a timeout must be more than zero (or left unset for none)");
+        }
+        let init = self.init.transpose()?;
+        Ok(Plan {
+            processes,
+            worker: WorkerCfg {
+                worker: 0,
+                generation: 0,
+                init,
+                maxtasks: self.maxtasks.map(|n| n as u64),
+                max_memory: self.max_memory,
+            },
+            method: self.method,
+            on_death: self.on_death,
+            timeout: self.timeout,
+            soft_timeout: self.soft_timeout,
+        })
+    }
+}
+
+impl Plan {
+    /// Starts the pool's core over worker processes.
+    pub(crate) fn start_processes(&self) -> Result<Arc<Core>, PoolError> {
+        let cfg = ProcessesCfg {
+            method: self.method,
+            worker: self.worker.clone(),
+            task_ring: TASK_RING,
+            event_ring: EVENT_RING,
+        };
+        let backend = Processes::new(self.processes, cfg)?;
+        self.start(Box::new(backend), Workers::Processes, "worker process")
+    }
+
+    /// Starts the pool's core over worker threads.
+    pub(crate) fn start_threads(&self) -> Result<Arc<Core>, PoolError> {
+        let mut worker = self.worker.clone();
+        worker.max_memory = None;
+        self.start(Box::new(Threads::new(self.processes, worker)), Workers::Threads, "worker thread")
+    }
+
+    fn start(&self, backend: Box<dyn Backend>, workers: Workers, noun: &'static str) -> Result<Arc<Core>, PoolError> {
+        let cfg = CoreCfg {
+            workers,
+            processes: self.processes,
+            maxtasks: self.worker.maxtasks,
+            on_death: self.on_death,
+            noun,
+        };
+        Core::start(backend, cfg)
+    }
+}

@@ -1,0 +1,189 @@
+//! [`ThreadPool`]: the same pool over threads (Python's `multiprocessing.pool.ThreadPool`).
+
+use std::fmt;
+use std::ops::Deref;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::builder::PoolBuilder;
+use super::error::PoolError;
+use super::pool::Pool;
+use crate::func::Target;
+
+/// A pool whose workers are threads of this process (Python's
+/// `multiprocessing.pool.ThreadPool`): the API of [`Pool`], which it dereferences to.
+///
+/// Tasks are the same functions, and arguments and results go through the same codec, so
+/// code moves between the two unchanged. What differs is what a thread cannot do: it cannot
+/// be killed, so a task past its hard timeout fails with
+/// [`TimedOut`](super::PoolErrorKind::TimedOut) and its thread is abandoned (it finishes the
+/// item unseen) while a new thread takes its place; `terminate` abandons the threads the same
+/// way; and `exit(n)` in a task ends the whole program, as a crash does.
+///
+/// # Examples
+/// ```
+/// use multiproc::pool::ThreadPool;
+///
+/// let pool = ThreadPool::new(4)?;
+/// assert_eq!(pool.map(|x: u32| x + 1, 0..4)?, [1, 2, 3, 4]);
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
+pub struct ThreadPool {
+    pool: Pool,
+}
+
+impl ThreadPool {
+    /// A pool of `threads` worker threads (Python's `ThreadPool(processes)`).
+    ///
+    /// # Errors
+    /// [`InvalidArgument`](super::PoolErrorKind::InvalidArgument) for 0 threads.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::new(2)?;
+    /// assert_eq!(pool.apply(|a: u8, b: u8| a + b, (1, 2))?, 3);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn new(threads: usize) -> Result<ThreadPool, PoolError> {
+        ThreadPool::builder().processes(threads).build()
+    }
+
+    /// A builder for the settings a thread pool has.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(2).build()?;
+    /// assert_eq!(pool.processes(), 2);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn builder() -> ThreadPoolBuilder {
+        ThreadPoolBuilder { inner: PoolBuilder::new() }
+    }
+
+    /// The pool underneath.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool: multiproc::pool::Pool = multiproc::pool::ThreadPool::new(1)?.into_pool();
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn into_pool(self) -> Pool {
+        self.pool
+    }
+}
+
+impl Deref for ThreadPool {
+    type Target = Pool;
+    fn deref(&self) -> &Pool {
+        &self.pool
+    }
+}
+
+impl From<ThreadPool> for Pool {
+    fn from(p: ThreadPool) -> Pool {
+        p.pool
+    }
+}
+
+impl fmt::Debug for ThreadPool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPool").field("threads", &self.processes()).field("running", &self.is_running()).finish()
+    }
+}
+
+/// Configures a [`ThreadPool`]: the settings of [`PoolBuilder`] that threads have.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// let pool = multiproc::pool::ThreadPool::builder().processes(2).timeout(Duration::from_secs(5)).build()?;
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ThreadPoolBuilder {
+    inner: PoolBuilder,
+}
+
+impl ThreadPoolBuilder {
+    /// The number of threads (default: [`process_cpu_count`](crate::process_cpu_count)).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(3).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn processes(mut self, n: usize) -> ThreadPoolBuilder {
+        self.inner = self.inner.processes(n);
+        self
+    }
+
+    /// A function each thread runs first (see [`PoolBuilder::initializer`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().initializer(|n: u8| assert_eq!(n, 1), 1).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn initializer<F, A, M>(mut self, f: F, args: A) -> ThreadPoolBuilder
+    where
+        F: Target<A, M>,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        M: 'static,
+    {
+        self.inner = self.inner.initializer(f, args);
+        self
+    }
+
+    /// Each thread leaves after this many tasks (see [`PoolBuilder::maxtasksperchild`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().maxtasksperchild(10).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn maxtasksperchild(mut self, n: usize) -> ThreadPoolBuilder {
+        self.inner = self.inner.maxtasksperchild(n);
+        self
+    }
+
+    /// The default hard timeout of each item (see [`ThreadPool`] for what it means here).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = multiproc::pool::ThreadPool::builder().timeout(Duration::from_secs(1)).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn timeout(mut self, d: Duration) -> ThreadPoolBuilder {
+        self.inner = self.inner.timeout(d);
+        self
+    }
+
+    /// The default soft timeout of each item (see [`PoolBuilder::soft_timeout`]).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::time::Duration;
+    /// let pool = multiproc::pool::ThreadPool::builder().soft_timeout(Duration::from_secs(1)).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn soft_timeout(mut self, d: Duration) -> ThreadPoolBuilder {
+        self.inner = self.inner.soft_timeout(d);
+        self
+    }
+
+    /// Starts the threads.
+    ///
+    /// # Errors
+    /// As [`PoolBuilder::build`].
+    ///
+    /// # Examples
+    /// ```
+    /// assert!(multiproc::pool::ThreadPool::builder().processes(0).build().is_err());
+    /// ```
+    pub fn build(self) -> Result<ThreadPool, PoolError> {
+        Ok(ThreadPool { pool: self.inner.build_threads()? })
+    }
+}

@@ -1,0 +1,95 @@
+//! The worker loop, the same for every backend: run the initializer, say `READY`, then take
+//! task records one at a time until `STOP`, the task limit, the memory limit, or the pool's
+//! end.
+
+use std::sync::atomic::Ordering;
+
+use serde::{Deserialize, Serialize};
+
+use super::io::{self, WorkerIo};
+use super::records::{Event, Leave, STOP, TaskHeader};
+use super::task::{Entry, InitEntry, TaskCall};
+use crate::sys;
+
+/// The initializer a worker runs first: its trampoline's offset and its encoded arguments.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct InitSpec {
+    pub(crate) entry: i64,
+    pub(crate) args: Vec<u8>,
+}
+
+/// What a worker needs to know besides its I/O.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct WorkerCfg {
+    pub(crate) worker: u32,
+    pub(crate) generation: u32,
+    pub(crate) init: Option<InitSpec>,
+    /// Leave after this many records (Python's `maxtasksperchild`).
+    pub(crate) maxtasks: Option<u64>,
+    /// Leave after a record that leaves the resident set above this many bytes.
+    pub(crate) max_memory: Option<u64>,
+}
+
+/// Exit code of a worker whose initializer failed.
+pub(crate) const INIT_FAILED_CODE: i32 = 1;
+
+/// Runs a worker until it leaves; returns its exit code (0 when it left cleanly).
+pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
+    let (w, g) = (cfg.worker, cfg.generation);
+    let pid = sys::liveness::my_pid();
+    io.slot()[io::PID].store(u64::from(pid), Ordering::Relaxed);
+    io.slot()[io::STATE].store(io::STARTING, Ordering::Relaxed);
+    if let Some(init) = &cfg.init {
+        let outcome = match sys::exe::fn_at::<InitEntry>(init.entry as isize, sys::exe::identity()) {
+            Ok(run) => run(init.args.clone()),
+            Err(e) => Err(super::error::TaskFailure::Decode(e.to_string())),
+        };
+        if let Err(f) = outcome {
+            let body = crate::codec::encode(&f).unwrap_or_default();
+            io.send(&[&Event::init_failed_header(w, g), &body]);
+            return INIT_FAILED_CODE;
+        }
+    }
+    if !io.send(&[&Event::ready_header(w, g, pid)]) {
+        return 0;
+    }
+    let mut buf = Vec::new();
+    let mut done = 0u64;
+    loop {
+        io.slot()[io::STATE].store(io::IDLE, Ordering::Relaxed);
+        if !io.recv(&mut buf) {
+            return 0;
+        }
+        let Some((header, _)) = TaskHeader::parse(&buf) else { continue };
+        if header.kind == STOP {
+            return 0;
+        }
+        // The offset came from the pool, which runs this very binary (checked when this
+        // worker started).
+        let entry = match sys::exe::fn_at::<Entry<Io>>(header.entry as isize, sys::exe::identity()) {
+            Ok(e) => e,
+            Err(_) => continue,
+        };
+        let call = TaskCall { io, record: std::mem::take(&mut buf), header, worker: w, generation: g, stopped: false };
+        let call = entry(call);
+        io = call.io;
+        buf = call.record;
+        if call.stopped {
+            return 0;
+        }
+        done += 1;
+        if cfg.maxtasks.is_some_and(|m| done >= m) {
+            io.send(&[&Event::leaving_header(w, g, Leave::MaxTasks)]);
+            return 0;
+        }
+        if let Some(limit) = cfg.max_memory
+            && sys::proc::rss_bytes().is_ok_and(|rss| rss > limit)
+        {
+            io.send(&[&Event::leaving_header(w, g, Leave::Memory)]);
+            return 0;
+        }
+        if buf.capacity() > 8 << 20 {
+            buf = Vec::new(); // do not keep a huge record's buffer
+        }
+    }
+}
