@@ -96,6 +96,16 @@ pub fn tracker(data: &[u8]) {
     crate::service::fuzz(data);
 }
 
+/// A queue ring whose shared bytes another process scribbled on.
+pub fn queue_ring(data: &[u8]) {
+    crate::queue::ring::Ring::fuzz(data);
+}
+
+/// The pool's task and event records, as a worker and the collector parse them.
+pub fn pool_records(data: &[u8]) {
+    crate::pool::records::fuzz(data);
+}
+
 /// `ShareableList::open` of a segment holding `data` (another process may write anything).
 pub fn shareable_list(data: &[u8]) {
     crate::shared::ShareableList::fuzz(data);
@@ -193,6 +203,18 @@ mod tests {
         sl.shm().read_at(0, &mut seg).unwrap();
         put("shareable_list", "four_items", &seg);
         sl.shm().unlink().unwrap();
+        // A ring: positions (tail, head), the stream word, then records as the ring writes
+        // them (a whole record of 5 bytes).
+        let mut ring = Vec::new();
+        ring.extend_from_slice(&(1u64 << 32 | 24).to_le_bytes());
+        ring.extend_from_slice(&0u64.to_le_bytes());
+        ring.extend_from_slice(&0u32.to_le_bytes());
+        for w in [5u32, 1, 0, 0] {
+            ring.extend_from_slice(&w.to_le_bytes());
+        }
+        ring.extend_from_slice(b"hello\0\0\0");
+        put("queue_ring", "one_record", &ring);
+        put("pool_records", "short", &[0u8; 40]);
     }
 
     #[test]
@@ -228,6 +250,16 @@ mod tests {
     #[test]
     fn replay_tracker() {
         replay("tracker", tracker);
+    }
+
+    #[test]
+    fn replay_queue_ring() {
+        replay("queue_ring", queue_ring);
+    }
+
+    #[test]
+    fn replay_pool_records() {
+        replay("pool_records", pool_records);
     }
 
     #[test]

@@ -54,7 +54,7 @@ mod job;
 mod options;
 #[allow(clippy::module_inception)]
 mod pool;
-mod records;
+pub(crate) mod records;
 mod result;
 mod task;
 mod thread_pool;

@@ -316,6 +316,14 @@ pub(crate) fn read_varint(bytes: &[u8]) -> Option<(u64, usize)> {
     None
 }
 
+/// Parses `data` as every record a pool's worker or collector reads (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    let _ = TaskHeader::parse(data);
+    let _ = Event::parse(data);
+    let _ = read_varint(data);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

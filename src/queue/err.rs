@@ -129,6 +129,7 @@ impl<T> Error for PutError<T> {
 /// | `Closed` | any get on a handle after `close()` | `ValueError: Queue ... is closed` |
 /// | `ShutDown` | a get after `shutdown()` once the items left are taken (at once after `shutdown(true)`) | `queue.ShutDown` |
 /// | `Decode` | the message did not decode as `T` (it was taken; its bytes come back) | an unpickling error |
+/// | `Corrupt` | the shared ring holds bytes that are not records (another process wrote over it) | a torn pickle or a hang |
 ///
 /// # Examples
 /// ```
@@ -149,6 +150,9 @@ pub enum GetError {
     Closed,
     /// The queue was shut down and holds nothing (more) for this get.
     ShutDown,
+    /// The queue's shared memory holds bytes that are not items: another process wrote over
+    /// it. What the queue held was dropped; the queue goes on with what is put next.
+    Corrupt(&'static str),
     /// An item was taken but did not decode as the queue's item type (a producer with a
     /// different type, or a different binary). The item's bytes are handed back, so nothing is
     /// lost: decode them as the right type, or hand them to whoever can.
@@ -162,6 +166,7 @@ impl fmt::Debug for GetError {
             GetError::Timeout => f.write_str("Timeout"),
             GetError::Closed => f.write_str("Closed"),
             GetError::ShutDown => f.write_str("ShutDown"),
+            GetError::Corrupt(why) => write!(f, "Corrupt({why:?})"),
             GetError::Decode(b, e) => write!(f, "Decode(<{} bytes>, {e:?})", b.len()),
         }
     }
@@ -214,6 +219,11 @@ impl fmt::Display for GetError {
             GetError::ShutDown => {
                 f.write_str("the queue was shut down (shutdown() was called) and holds nothing more to get")
             }
+            GetError::Corrupt(why) => write!(
+                f,
+                "the queue's shared memory was written over by something else ({why}): what it held was dropped, \
+                 and it takes new items again"
+            ),
             GetError::Decode(_, e) => {
                 write!(f, "an item was taken from the queue but {e} (its bytes come back with the error)")
             }

@@ -57,7 +57,7 @@ mod err;
 mod joinable;
 #[allow(clippy::module_inception)]
 mod queue;
-mod ring;
+pub(crate) mod ring;
 mod ring_lock;
 mod simple;
 

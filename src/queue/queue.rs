@@ -317,6 +317,7 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Ok(()) => crate::codec::decode(&buf).map_err(|e| GetError::Decode(std::mem::take(&mut buf), e)),
             Err(PopFail::Empty) => Err(empty),
             Err(PopFail::ShutDown) => Err(GetError::ShutDown),
+            Err(PopFail::Corrupt(why)) => Err(GetError::Corrupt(why)),
         };
         if buf.capacity() > 8 << 20 {
             buf = Vec::new(); // do not keep a huge buffer per thread
@@ -449,6 +450,7 @@ impl Queue<Vec<u8>> {
             Ok(()) => Ok(sink.out),
             Err(PopFail::Empty) => Err(empty),
             Err(PopFail::ShutDown) => Err(GetError::ShutDown),
+            Err(PopFail::Corrupt(why)) => Err(GetError::Corrupt(why)),
         }
     }
 

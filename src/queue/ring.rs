@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use super::ring_lock::RingLock;
 use crate::shm::Segment;
-use crate::sync::RawGuard;
+use crate::sync::{RawGuard, RawLock};
 use crate::sys::futex;
 use crate::sys::liveness::my_tid;
 use crate::wait::{self, Look, Next, Policy, Waiter};
@@ -143,6 +143,9 @@ pub(crate) enum PopFail {
     Empty,
     /// The queue was shut down and holds nothing (more) to take.
     ShutDown,
+    /// The ring's bytes are not records this crate wrote (another process scribbled on the
+    /// shared memory): what was published is dropped, and the queue goes on.
+    Corrupt(&'static str),
 }
 
 /// Receives a message's bytes, fragment by fragment, while the consumer lock is held.
@@ -542,7 +545,9 @@ impl Ring {
         let tail = self.hdr().tail.0.load(Ordering::Relaxed);
         let fits = |head: u64| match maxsize {
             Some(m) => count(tail).wrapping_sub(count(head)) < m,
-            None => cap - pos(tail).wrapping_sub(pos(head)) >= need as u32,
+            // Saturating: positions another process scribbled on can claim more than the ring
+            // holds; the producer then waits, and the next consumer finds the damage and drops it.
+            None => cap.saturating_sub(pos(tail).wrapping_sub(pos(head))) >= need as u32,
         };
         if fits(p.cached_head.load(Ordering::Relaxed)) {
             return Ok(());
@@ -652,6 +657,7 @@ impl Ring {
             }
             let got = self.pop_locked(sink);
             drop(held);
+            let got = got.map_err(PopFail::Corrupt)?;
             // The last commit was made without a wake-up of its own: the unlock's fence serves.
             Self::wake_check(&w.space_seq, &w.space_sleepers);
             if got {
@@ -664,8 +670,10 @@ impl Ring {
     }
 
     /// With the consumer lock: reads records until one whole message went to `sink` (true),
-    /// or the ring holds nothing complete (false).
-    fn pop_locked(&self, sink: &mut dyn Sink) -> bool {
+    /// or the ring holds nothing complete (false). Bytes that are not records (another process
+    /// scribbled on the ring) are an error: everything published is dropped, and the ring goes
+    /// on from the producers' tail.
+    fn pop_locked(&self, sink: &mut dyn Sink) -> Result<bool, &'static str> {
         let h = self.hdr();
         let c = &h.cons.0;
         let w = &h.wake.0;
@@ -682,26 +690,35 @@ impl Ring {
                 c.cached_tail.store(tail, Ordering::Relaxed);
             }
             if pos(head) == pos(tail) {
-                let Some((id, _, _)) = stream else { return false };
+                let Some((id, _, _)) = stream else { return Ok(false) };
                 // Mid-stream: wait for the next fragment, unless the producer is gone or gave up.
                 // While `stream_id` names the item, its producer holds the producer lock (a
                 // producer taking the lock over from a dead one clears `stream_id`), so the
                 // lock's owner record says whether it died. Checked after `ready()` failed:
                 // re-check the data after seeing the producer done, since it publishes its last
                 // fragment before clearing `stream_id`.
+                // A free producer lock with `stream_id` still set means nobody streams (a
+                // producer clears it before it unlocks): bytes another process wrote.
                 let gone = || {
                     let sid = h.prod.0.stream_id.load(Ordering::Acquire);
-                    (sid != id || h.prod.0.lock.owner_is_dead()) && !self.data_ready()
-                        || self.shutdown_state() == SHUT_DOWN_NOW
+                    let nobody = !h.prod.0.lock.is_locked() || h.prod.0.lock.owner_is_dead();
+                    (sid != id || nobody) && !self.data_ready() || self.shutdown_state() == SHUT_DOWN_NOW
                 };
                 let ready = || self.data_ready();
                 if !Self::wait_until(&wait::RING_STREAM, &w.data_seq, &w.data_sleepers, None, ready, gone) {
-                    return false; // the partial message is abandoned
+                    return Ok(false); // the partial message is abandoned
                 }
                 continue;
             }
+            let published = pos(tail).wrapping_sub(pos(head)) as usize;
+            if published > self.cap as usize || published < REC_HDR {
+                return Err(self.drop_published(tail, "the queue's positions are inconsistent"));
+            }
             let [len, kind, id, tid] = self.read_u32s::<4>(pos(head));
             let len = len as usize;
+            if len > self.max_record_payload() || stride(len) > published {
+                return Err(self.drop_published(tail, "a record's length runs past what was published"));
+            }
             let body = pos(head).wrapping_add(REC_HDR as u32);
             let completes = matches!(kind, WHOLE | LAST);
             let mut finished = false;
@@ -710,6 +727,9 @@ impl Ring {
                     sink.begin(len);
                     self.read_at(body, len, |s| sink.chunk(s));
                     finished = true;
+                }
+                (FIRST, _) if len < 8 => {
+                    return Err(self.drop_published(tail, "a first fragment too short for its length"));
                 }
                 (FIRST, _) => {
                     let mut tl = [0u8; 8];
@@ -720,7 +740,12 @@ impl Ring {
                     });
                     let total = u64::from_le_bytes(tl) as usize;
                     let n = len - 8;
-                    sink.begin(total);
+                    if total < n {
+                        return Err(self.drop_published(tail, "a first fragment longer than its message"));
+                    }
+                    // What the sink reserves is bounded by what a message that streams can
+                    // have in the ring at once, not by the length a record claims.
+                    sink.begin(total.min(64 << 20));
                     self.read_at(body.wrapping_add(8), n, |s| sink.chunk(s));
                     stream = Some((id, tid, total - n));
                 }
@@ -729,17 +754,60 @@ impl Ring {
                     stream = Some((sid, stid, left - len));
                     finished = kind == LAST;
                 }
-                _ => {} // a fragment of an abandoned message: skip it
+                (MIDDLE | LAST, _) => {} // a fragment of an abandoned message: skip it
+                _ => return Err(self.drop_published(tail, "a record of an unknown kind")),
             }
             let new_count = count(head).wrapping_add(completes as u32);
             h.head.0.store(word(new_count, pos(head).wrapping_add(stride(len) as u32)), Ordering::Release);
             if finished {
-                return true;
+                return Ok(true);
             }
             // More records follow under this lock (a stream, skipped fragments): a producer
             // waiting for room must not wait for the unlock.
             self.wake_producers();
         }
+    }
+
+    /// Drops everything published up to `tail` (the consumer lock is held): the ring holds
+    /// bytes that are not records. Returns `why`, for the error.
+    #[cold]
+    fn drop_published(&self, tail: u64, why: &'static str) -> &'static str {
+        let h = self.hdr();
+        // The producers' latest tail (they may have published more since `tail` was read).
+        let _ = tail;
+        let tail = h.tail.0.load(Ordering::Acquire);
+        h.head.0.store(tail, Ordering::Release);
+        h.cons.0.cached_tail.store(tail, Ordering::Relaxed);
+        self.wake_producers();
+        why
+    }
+
+    /// A ring whose data area, positions and stream word another process scribbled with
+    /// `data`, then drained (fuzzing): every pop must return (an item, nothing, or a
+    /// corruption error), never read outside the ring, allocate without bound or hang.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn fuzz(data: &[u8]) {
+        let Ok(r) = Ring::new(MIN_CAPACITY, 0) else { return };
+        let h = r.hdr();
+        let word_at = |i: usize| data.get(i..i + 8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        if let (Some(t), Some(hd)) = (word_at(0), word_at(8)) {
+            h.tail.0.store(t, Ordering::Relaxed);
+            h.head.0.store(hd, Ordering::Relaxed);
+        }
+        if let Some(sid) = data.get(16..20) {
+            h.prod.0.stream_id.store(u32::from_le_bytes(sid.try_into().expect("4 bytes")), Ordering::Relaxed);
+        }
+        let body = data.get(20..).unwrap_or(&[]);
+        r.write_at(0, &body[..body.len().min(r.cap as usize)]);
+        for _ in 0..64 {
+            let mut v = Vec::new();
+            match r.pop(&mut v, Some(Instant::now())) {
+                Ok(()) | Err(PopFail::Corrupt(_)) => {}
+                Err(_) => break,
+            }
+        }
+        // And the ring still works afterwards.
+        let _ = r.push(&[b"after"], Some(Instant::now()));
     }
 
     // ----- shutdown -----
@@ -772,7 +840,7 @@ impl Ring {
             }
             if let Some((guard, _)) = RawGuard::acquire(&h.cons.0.lock, None) {
                 let held = Held { stream_id: None, _guard: guard };
-                while self.data_ready() && self.pop_locked(&mut Discard) {
+                while self.data_ready() && self.pop_locked(&mut Discard) == Ok(true) {
                     dropped += 1;
                 }
                 drop(held);
