@@ -6,7 +6,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{METHODS, each_method};
-use multiproc::handle::Fd;
 use multiproc::{GetError, JoinableQueue, PutError, Queue, SimpleQueue, get_context};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -222,17 +221,6 @@ fn serialization_error_returns_from_put() {
         assert_eq!(p.join().unwrap(), 0);
         assert!(q.is_empty());
     });
-}
-
-/// Items that carry file descriptors cannot go through the shared ring: `put` says so.
-#[test]
-fn items_with_descriptors_are_refused() {
-    let q: Queue<Fd> = Queue::new().unwrap();
-    let (r, _w) = std::io::pipe().unwrap();
-    let err = q.put(Fd::from(std::os::fd::OwnedFd::from(r))).unwrap_err();
-    assert!(matches!(err, PutError::Encode(..)));
-    assert!(err.to_string().contains("cannot travel through a queue"), "{err}");
-    assert!(q.is_empty());
 }
 
 /// 40, 41: closing an unused queue is harmless and it stays empty; after `close`, put and get

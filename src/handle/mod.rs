@@ -10,6 +10,7 @@
 //! | `Spawn`, `ForkServer` (process arguments) | `SCM_RIGHTS` on the bootstrap socket |
 //! | `Fork` | not at all: the child inherits them, the arguments are moved in memory |
 //! | a `Connection` over a Unix socket | `SCM_RIGHTS` with the message |
+//! | a `Queue` item | `SCM_RIGHTS` on a socket pair beside the ring, one datagram per item |
 //!
 //! On the receiving side `Deserialize` takes the descriptor back out of the side table by
 //! index. Serializing a handle anywhere else (for example into a file with `serde_json`) fails

@@ -5,7 +5,7 @@ use std::io;
 use std::marker::PhantomData;
 
 use super::joinable::JoinableQueue;
-use super::queue::{DEFAULT_CAPACITY, Queue};
+use super::queue::{DEFAULT_CAPACITY, FdChannel, Queue};
 use super::ring::Ring;
 
 /// Configures a queue of `T`: `maxsize` and the size of the shared ring. Made by
@@ -23,6 +23,7 @@ use super::ring::Ring;
 pub struct QueueBuilder<T> {
     maxsize: usize,
     capacity: usize,
+    handles: bool,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -34,13 +35,17 @@ impl<T> Default for QueueBuilder<T> {
 
 impl<T> Clone for QueueBuilder<T> {
     fn clone(&self) -> Self {
-        QueueBuilder { maxsize: self.maxsize, capacity: self.capacity, _t: PhantomData }
+        QueueBuilder { maxsize: self.maxsize, capacity: self.capacity, handles: self.handles, _t: PhantomData }
     }
 }
 
 impl<T> fmt::Debug for QueueBuilder<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueBuilder").field("maxsize", &self.maxsize).field("capacity", &self.capacity).finish()
+        f.debug_struct("QueueBuilder")
+            .field("maxsize", &self.maxsize)
+            .field("capacity", &self.capacity)
+            .field("handles", &self.handles)
+            .finish()
     }
 }
 
@@ -52,7 +57,7 @@ impl<T> QueueBuilder<T> {
     /// let b = multiproc::QueueBuilder::<u8>::new();
     /// ```
     pub fn new() -> QueueBuilder<T> {
-        QueueBuilder { maxsize: 0, capacity: DEFAULT_CAPACITY, _t: PhantomData }
+        QueueBuilder { maxsize: 0, capacity: DEFAULT_CAPACITY, handles: true, _t: PhantomData }
     }
 
     /// At most `n` items in the queue (0: unbounded, Python's `maxsize <= 0`). A queue is also
@@ -84,6 +89,24 @@ impl<T> QueueBuilder<T> {
         self
     }
 
+    /// Whether items may carry handles: descriptors, [`Connection`](crate::Connection)s, locks,
+    /// shared memory, other queues (default `true`). Such an item's descriptors travel beside
+    /// the ring over a socket pair the queue owns, and arrive with the item. `false` saves that
+    /// pair (two descriptors per queue); a `put` of an item with handles then fails with
+    /// [`PutError::Encode`](crate::queue::PutError::Encode), and the item comes back.
+    ///
+    /// # Examples
+    /// ```
+    /// let q: multiproc::Queue<u8> = multiproc::Queue::builder().handles(false).build()?;
+    /// q.put(7)?;
+    /// assert_eq!(q.get()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handles(mut self, yes: bool) -> QueueBuilder<T> {
+        self.handles = yes;
+        self
+    }
+
     fn ring(&self) -> io::Result<Ring> {
         if self.maxsize > (u32::MAX / 2) as usize {
             return Err(io::Error::new(
@@ -105,7 +128,9 @@ impl<T> QueueBuilder<T> {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn build(self) -> io::Result<Queue<T>> {
-        Ok(Queue::from_ring(self.ring()?))
+        let ring = self.ring()?;
+        let fds = if self.handles { Some(std::sync::Arc::new(FdChannel::new()?)) } else { None };
+        Ok(Queue::with_channel(ring, fds))
     }
 
     /// Builds a [`JoinableQueue`].

@@ -20,9 +20,10 @@
 //!
 //! Items of any size pass: items up to a quarter of the ring (1 MiB by default, see
 //! [`QueueBuilder::capacity`]) are copied in one piece, larger ones stream through the ring in
-//! fragments while the consumer reads them. Items that carry file descriptors (a
-//! [`Fd`](crate::handle::Fd), a connection, another queue) cannot go through a queue: `put`
-//! fails with [`PutError::Encode`].
+//! fragments while the consumer reads them. Items may hold handles (an
+//! [`Fd`](crate::handle::Fd), a connection, a lock, shared memory, another queue): their
+//! descriptors travel beside the ring and arrive with the item, also when the producer has
+//! exited (see [`QueueBuilder::handles`]).
 //!
 //! | Python | multiproc |
 //! |---|---|

@@ -2,7 +2,10 @@
 
 use std::cell::Cell;
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -10,13 +13,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::err::{GetError, PutError};
-use super::ring::{PopFail, PushFail, Ring, Sink};
+use super::ring::{HAS_FDS, PopFail, PushFail, Ring, Sink};
 use crate::error::CodecError;
 use crate::shm::Segment;
 
-const FD_IN_QUEUE: &str = "the item holds file descriptors (a handle such as Fd, a Connection or a \
-     queue), which cannot travel through a queue's shared memory; pass handles in a Process's \
-     arguments or send them over a Connection";
+const NO_CHANNEL: &str = "the item holds file descriptors (a handle such as Fd, a Connection or a \
+     queue), and this queue was built without the channel that carries them beside its shared \
+     memory";
 
 /// Default size of the ring's data area.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
@@ -51,13 +54,118 @@ thread_local! {
 /// ```
 pub struct Queue<T> {
     pub(super) ring: Ring,
+    /// Where the descriptors of items that hold handles travel (see "Handles in items").
+    fds: Option<Arc<FdChannel>>,
     closed: AtomicBool,
     _t: PhantomData<fn(T) -> T>,
 }
 
+/// Handles in items: a queue's shared memory can hold bytes but not file descriptors, so an
+/// item that holds handles (a `Connection`, an `Fd`, a `Lock`, another queue...) sends its
+/// descriptors beside the ring, as one datagram with `SCM_RIGHTS` on a socket pair every handle
+/// of the queue shares, in flight in the kernel until a consumer takes them (so they survive
+/// their producer's exit, as the item does).
+///
+/// The producer sends the datagram under the producer lock, once the ring has room, just
+/// before it writes the item's first record, which is flagged and names the datagram (the
+/// message's index and an id). A consumer, under the consumer lock, takes the item and then its
+/// datagram: datagrams older than the item (left by a producer that died between sending and
+/// writing, or by a push that failed half-way) are dropped, their descriptors closed. If a
+/// consumer died after taking the datagram and before the item, the next one finds the item
+/// without its descriptors and reports `Decode` with the item's bytes.
+#[derive(Debug)]
+pub(super) struct FdChannel {
+    /// Producers send here...
+    tx: OwnedFd,
+    /// ... consumers receive here.
+    rx: OwnedFd,
+}
+
+/// The datagram's header: the message's index and id, `u32` LE each.
+const TICKET: usize = 8;
+
+impl FdChannel {
+    pub(super) fn new() -> io::Result<FdChannel> {
+        let (tx, rx) = crate::sys::socket::socketpair(crate::sys::socket::PairKind::SeqPacket)?;
+        Ok(FdChannel { tx, rx })
+    }
+
+    /// Sends the descriptors of message `index`/`id`, waiting until `deadline` for room in the
+    /// socket's buffer (`Err(WouldBlock)` when there was none: as many items with handles wait
+    /// in the queue as the kernel holds in flight).
+    fn send(&self, index: u32, id: u32, fds: &[OwnedFd], deadline: Option<Instant>) -> io::Result<()> {
+        let mut t = [0u8; TICKET];
+        t[..4].copy_from_slice(&index.to_le_bytes());
+        t[4..].copy_from_slice(&id.to_le_bytes());
+        let fds = crate::sys::socket::borrow_all(fds);
+        crate::sys::socket::send_with_fds_until(self.tx.as_fd(), &t, &fds, deadline).map(drop).map_err(|e| {
+            if e.raw_os_error() == Some(rustix::io::Errno::TOOMANYREFS.raw_os_error()) {
+                let why = "more descriptors are in flight (sent and not yet received, by this user, in any \
+                           socket) than RLIMIT_NOFILE allows: let consumers take items, or raise the limit";
+                io::Error::new(e.kind(), why)
+            } else {
+                e
+            }
+        })
+    }
+
+    /// The descriptors of message `index`/`id`, dropping older datagrams; `None` if they are
+    /// gone (taken by a consumer that died before it took the item).
+    fn take(&self, index: u32, id: u32) -> io::Result<Option<Vec<OwnedFd>>> {
+        loop {
+            let mut t = [0u8; TICKET];
+            let Some(n) = crate::sys::socket::peek_datagram(self.rx.as_fd(), &mut t)? else { return Ok(None) };
+            let (i, d) = (u32::from_le_bytes([t[0], t[1], t[2], t[3]]), u32::from_le_bytes([t[4], t[5], t[6], t[7]]));
+            // Wrapping order: an index before this message's is an orphan.
+            let before = (i.wrapping_sub(index) as i32) < 0;
+            if n == TICKET && !before && !(i == index && d != id) {
+                if i != index {
+                    return Ok(None); // a later message's: ours is gone
+                }
+                let (_, fds) =
+                    crate::sys::socket::recv_with_fds(self.rx.as_fd(), &mut t, crate::sys::socket::MAX_FDS_PER_MSG)?;
+                return Ok(Some(fds));
+            }
+            // An orphan, or garbage: take it and close what it carried.
+            let _ = crate::sys::socket::recv_with_fds(self.rx.as_fd(), &mut t, crate::sys::socket::MAX_FDS_PER_MSG)?;
+        }
+    }
+}
+
+/// The consumer's sink for one item: its bytes and, for one that holds handles, their
+/// descriptors, taken under the consumer lock.
+struct ItemSink<'a> {
+    buf: &'a mut Vec<u8>,
+    chan: Option<&'a FdChannel>,
+    fds: Result<Vec<OwnedFd>, String>,
+}
+
+impl Sink for ItemSink<'_> {
+    fn begin(&mut self, total: usize) {
+        Sink::begin(self.buf, total);
+        self.fds = Ok(Vec::new());
+    }
+    fn chunk(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
+    }
+    fn done(&mut self, index: u32, id: u32, flags: u32) {
+        if flags & HAS_FDS == 0 {
+            return;
+        }
+        self.fds = match self.chan.map(|c| c.take(index, id)) {
+            Some(Ok(Some(fds))) => Ok(fds),
+            Some(Ok(None)) => Err("the item's descriptors are gone: a consumer died after taking them and \
+                                   before taking the item"
+                .to_string()),
+            Some(Err(e)) => Err(format!("the item's descriptors could not be received: {e}")),
+            None => Err("the item holds descriptors, but this handle of the queue has no channel for them".to_string()),
+        };
+    }
+}
+
 impl<T> Queue<T> {
-    pub(super) fn from_ring(ring: Ring) -> Queue<T> {
-        Queue { ring, closed: AtomicBool::new(false), _t: PhantomData }
+    pub(super) fn with_channel(ring: Ring, fds: Option<Arc<FdChannel>>) -> Queue<T> {
+        Queue { ring, fds, closed: AtomicBool::new(false), _t: PhantomData }
     }
 
     /// The number of items in the queue (exact at the instant it is read; others may change
@@ -234,22 +342,59 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             Ok(()) => buf,
             Err(e) => {
                 ENC.set(buf);
-                // Failed because it holds handles? Serializing where handles are allowed tells.
-                let e = match crate::handle::to_bytes_with_fds(&value) {
-                    Ok((_, fds)) if !fds.is_empty() => CodecError::new(false, FD_IN_QUEUE),
-                    _ => e,
+                // Failed because it holds handles? Then it goes with its descriptors.
+                return match crate::handle::to_bytes_with_fds(&value) {
+                    Ok((bytes, fds)) if !fds.is_empty() => {
+                        self.put_with_fds(value, &bytes, fds, deadline, timeout_kind)
+                    }
+                    _ => Err(PutError::Encode(value, e)),
                 };
-                return Err(PutError::Encode(value, e));
             }
         };
         let r = self.push_raw(&[&buf], deadline);
         ENC.set(buf);
+        Self::put_result(value, r, timeout_kind)
+    }
+
+    fn put_result(value: T, r: Result<(), PushFail>, timeout_kind: bool) -> Result<(), PutError<T>> {
         match r {
             Ok(()) => Ok(()),
             Err(PushFail::Full) if timeout_kind => Err(PutError::Timeout(value)),
             Err(PushFail::Full) => Err(PutError::Full(value)),
             Err(PushFail::ShutDown) => Err(PutError::ShutDown(value)),
+            // The channel's buffer stayed full: as full a queue as any other.
+            Err(PushFail::Handles(io::ErrorKind::WouldBlock, _)) if timeout_kind => Err(PutError::Timeout(value)),
+            Err(PushFail::Handles(io::ErrorKind::WouldBlock, _)) => Err(PutError::Full(value)),
+            Err(PushFail::Handles(_, why)) => Err(PutError::Encode(
+                value,
+                CodecError::new(false, format!("the item's descriptors could not be sent beside the queue: {why}")),
+            )),
         }
+    }
+
+    /// An item that holds handles: its bytes go into the ring, its descriptors beside it.
+    fn put_with_fds(
+        &self,
+        value: T,
+        bytes: &[u8],
+        fds: Vec<OwnedFd>,
+        deadline: Option<Instant>,
+        timeout_kind: bool,
+    ) -> Result<(), PutError<T>> {
+        let Some(chan) = self.fds.as_deref() else {
+            return Err(PutError::Encode(value, CodecError::new(false, NO_CHANNEL)));
+        };
+        if fds.len() > crate::sys::socket::MAX_FDS_PER_MSG {
+            let why = format!(
+                "the item holds {} file descriptors; at most {} travel with one item",
+                fds.len(),
+                crate::sys::socket::MAX_FDS_PER_MSG
+            );
+            return Err(PutError::Encode(value, CodecError::new(false, why)));
+        }
+        let mut send = |index: u32, id: u32| chan.send(index, id, &fds, deadline);
+        let r = self.ring.push_ex(&[bytes], deadline, Some(&mut send));
+        Self::put_result(value, r, timeout_kind)
     }
 
     /// Puts `value` at the end of the queue, waiting while the queue is full.
@@ -259,7 +404,8 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
     ///
     /// # Errors
     /// [`PutError::Closed`] after [`close`](Self::close); [`PutError::Encode`] when `value`
-    /// cannot be serialized (including values holding file descriptors). The value comes back.
+    /// cannot be serialized, or holds handles this queue cannot carry (see
+    /// [`QueueBuilder::handles`](crate::QueueBuilder::handles)). The value comes back.
     ///
     /// # Examples
     /// ```
@@ -311,13 +457,23 @@ impl<T: Serialize + DeserializeOwned> Queue<T> {
             return Err(GetError::Closed);
         }
         let mut buf = DEC.take();
-        let r = self.ring.pop(&mut buf, deadline);
-        let out = match r {
+        let mut sink = ItemSink { buf: &mut buf, chan: self.fds.as_deref(), fds: Ok(Vec::new()) };
+        let r = self.ring.pop(&mut sink, deadline);
+        let fds = std::mem::replace(&mut sink.fds, Ok(Vec::new()));
+        let out = match (r, fds) {
             // An item that does not decode is not lost: its bytes come back in the error.
-            Ok(()) => crate::codec::decode(&buf).map_err(|e| GetError::Decode(std::mem::take(&mut buf), e)),
-            Err(PopFail::Empty) => Err(empty),
-            Err(PopFail::ShutDown) => Err(GetError::ShutDown),
-            Err(PopFail::Corrupt(why)) => Err(GetError::Corrupt(why)),
+            (Ok(()), Ok(fds)) if fds.is_empty() => {
+                crate::codec::decode(&buf).map_err(|e| GetError::Decode(std::mem::take(&mut buf), e))
+            }
+            (Ok(()), Ok(fds)) => {
+                crate::handle::from_bytes_with_fds(&buf, fds).map_err(|e| GetError::Decode(std::mem::take(&mut buf), e))
+            }
+            (Ok(()), Err(why)) => Err(GetError::Decode(std::mem::take(&mut buf), CodecError::new(true, why))),
+            (Err(r), _) => Err(match r {
+                PopFail::Empty => empty,
+                PopFail::ShutDown => GetError::ShutDown,
+                PopFail::Corrupt(why) => GetError::Corrupt(why),
+            }),
         };
         if buf.capacity() > 8 << 20 {
             buf = Vec::new(); // do not keep a huge buffer per thread
@@ -508,7 +664,7 @@ impl Queue<Vec<u8>> {
 impl<T> Clone for Queue<T> {
     /// Another handle on the same queue (open, even if `self` was closed).
     fn clone(&self) -> Self {
-        Queue::from_ring(self.ring.clone())
+        Queue::with_channel(self.ring.clone(), self.fds.clone())
     }
 }
 
@@ -523,15 +679,94 @@ impl<T> fmt::Debug for Queue<T> {
     }
 }
 
+/// A descriptor of the channel, as a handle in a message.
+struct ChanFd<'a>(BorrowedFd<'a>);
+
+impl Serialize for ChanFd<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        crate::handle::serialize_fd(self.0, s)
+    }
+}
+
+struct ChanFdIn(OwnedFd);
+
+impl<'de> Deserialize<'de> for ChanFdIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        crate::handle::deserialize_fd(d).map(ChanFdIn)
+    }
+}
+
 impl<T> Serialize for Queue<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.ring.segment().serialize(s)
+        let chan = self.fds.as_deref().map(|c| (ChanFd(c.tx.as_fd()), ChanFd(c.rx.as_fd())));
+        (self.ring.segment(), chan).serialize(s)
     }
 }
 
 impl<'de, T> Deserialize<'de> for Queue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let seg = Segment::deserialize(d)?;
-        Ring::from_segment(seg).map(Queue::from_ring).map_err(serde::de::Error::custom)
+        let (seg, chan) = <(Segment, Option<(ChanFdIn, ChanFdIn)>)>::deserialize(d)?;
+        let fds = chan.map(|(tx, rx)| Arc::new(FdChannel { tx: tx.0, rx: rx.0 }));
+        Ring::from_segment(seg).map(|r| Queue::with_channel(r, fds)).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::os::fd::{AsFd, OwnedFd};
+
+    use super::{FdChannel, Queue, TICKET};
+    use crate::GetError;
+    use crate::handle::Fd;
+
+    fn pipe_fd() -> (std::io::PipeReader, OwnedFd) {
+        let (r, w) = std::io::pipe().unwrap();
+        (r, OwnedFd::from(w))
+    }
+
+    fn chan<T>(q: &Queue<T>) -> &FdChannel {
+        q.fds.as_deref().unwrap()
+    }
+
+    /// A datagram a dead producer left (sent, its item never written) is dropped by the next
+    /// consumer that takes an item with descriptors, and what it carried is closed.
+    #[test]
+    fn orphan_datagrams_are_dropped_and_closed() {
+        let q: Queue<Fd> = Queue::new().unwrap();
+        let (mut orphan_r, orphan_w) = pipe_fd();
+        // Index 0, as the next message will have, but an id no message has.
+        chan(&q).send(0, u32::MAX, &[orphan_w], None).unwrap();
+        let (mut r, w) = pipe_fd();
+        q.put(Fd::from(w)).unwrap();
+        let got = q.get().unwrap();
+        drop(std::fs::File::from(got.into_owned()));
+        let mut b = [0u8; 1];
+        assert_eq!(r.read(&mut b).unwrap(), 0, "the item's own descriptor arrived (and closed)");
+        assert_eq!(orphan_r.read(&mut b).unwrap(), 0, "the orphan's descriptor was closed");
+        let mut t = [0u8; TICKET];
+        assert_eq!(crate::sys::socket::peek_datagram(chan(&q).rx.as_fd(), &mut t).unwrap(), None);
+    }
+
+    /// An item whose datagram is gone (taken by a consumer that died before it took the item)
+    /// is reported with its bytes, and the queue goes on.
+    #[test]
+    fn an_item_without_its_descriptors_is_reported() {
+        let q: Queue<Fd> = Queue::new().unwrap();
+        q.put(Fd::from(pipe_fd().1)).unwrap();
+        let mut t = [0u8; TICKET];
+        let (_, stolen) = crate::sys::socket::recv_with_fds(chan(&q).rx.as_fd(), &mut t, 4).unwrap();
+        assert_eq!(stolen.len(), 1);
+        match q.get() {
+            Err(GetError::Decode(bytes, e)) => {
+                assert!(!bytes.is_empty());
+                assert!(e.to_string().contains("descriptors are gone"), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let (mut r, w) = pipe_fd();
+        q.put(Fd::from(w)).unwrap();
+        drop(q.get().unwrap());
+        assert_eq!(r.read(&mut [0u8; 1]).unwrap(), 0);
     }
 }

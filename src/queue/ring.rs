@@ -22,11 +22,15 @@ const DATA_OFFSET: usize = 4096;
 /// Record header: `len: u32`, `kind: u32`, `id: u32`, `tid: u32`.
 const REC_HDR: usize = 16;
 
-/// Record kinds (the `kind` field of a record header).
+/// Record kinds (the low byte of the `kind` field of a record header).
 const WHOLE: u32 = 1;
 const FIRST: u32 = 2;
 const MIDDLE: u32 = 3;
 const LAST: u32 = 4;
+const KIND_MASK: u32 = 0xff;
+/// A flag of a message's first record (WHOLE or FIRST): the message carries file descriptors,
+/// sent beside the ring (see `queue.rs`, "Handles in items"). The record's `id` names them.
+pub(crate) const HAS_FDS: u32 = 1 << 8;
 
 /// Smallest and largest data areas.
 pub(crate) const MIN_CAPACITY: usize = 4096;
@@ -127,13 +131,15 @@ fn stride(len: usize) -> usize {
 }
 
 /// Why a push did not happen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum PushFail {
     /// The queue holds `maxsize` messages (or the ring has no room) and the deadline passed
     /// (immediately for a non-blocking push).
     Full,
     /// The queue was shut down (before, or while the push waited for room).
     ShutDown,
+    /// The descriptors of a message that carries them could not be sent beside the ring.
+    Handles(io::ErrorKind, String),
 }
 
 /// Why a pop did not happen.
@@ -154,7 +160,15 @@ pub(crate) trait Sink {
     fn begin(&mut self, total: usize);
     /// The next bytes of the message.
     fn chunk(&mut self, bytes: &[u8]);
+    /// The message is whole: it was the `index`-th message of the ring (wrapping), its first
+    /// record had `id` and `flags` ([`HAS_FDS`]). Still under the consumer lock.
+    fn done(&mut self, _index: u32, _id: u32, _flags: u32) {}
 }
+
+/// What a producer does, under the producer lock, just before the first record of a message
+/// that carries file descriptors is written: given the message's index and id, sends them
+/// beside the ring.
+pub(crate) type BeforeCommit<'a> = &'a mut dyn FnMut(u32, u32) -> io::Result<()>;
 
 impl Sink for Vec<u8> {
     fn begin(&mut self, total: usize) {
@@ -235,45 +249,6 @@ impl<R: FnMut() -> bool, G: FnMut() -> bool> Waiter for Ready<'_, R, G> {
 
     fn deadline_passed(&mut self) -> bool {
         (self.ready)()
-    }
-}
-
-/// `JoinableQueue::join`'s wait: counted in `join_waiters` from its first sleep.
-struct Join<'a> {
-    ring: &'a Ring,
-    registered: bool,
-}
-
-impl Waiter for Join<'_> {
-    type Output = bool;
-
-    fn look(&mut self) -> Look<bool> {
-        if self.ring.unfinished() == 0 { Look::Done(true) } else { Look::NotYet }
-    }
-
-    fn prepare(&mut self) -> Next<'_, bool> {
-        let t = &self.ring.hdr().tasks.0;
-        if !self.registered {
-            t.join_waiters.fetch_add(1, Ordering::SeqCst);
-            self.registered = true;
-        }
-        let d = t.done.load(Ordering::SeqCst);
-        if self.ring.unfinished() == 0 {
-            return Next::Done(true);
-        }
-        Next::Futex(&t.done, d)
-    }
-
-    fn deadline_passed(&mut self) -> bool {
-        self.ring.unfinished() == 0
-    }
-}
-
-impl Drop for Join<'_> {
-    fn drop(&mut self) {
-        if self.registered {
-            self.ring.hdr().tasks.0.join_waiters.fetch_sub(1, Ordering::SeqCst);
-        }
     }
 }
 
@@ -458,6 +433,17 @@ impl Ring {
     /// Appends one message made of `parts` (concatenated). Fails with `Full` if the deadline
     /// passes first (a `Some(past)` deadline makes it non-blocking).
     pub(crate) fn push(&self, parts: &[&[u8]], deadline: Deadline) -> Result<(), PushFail> {
+        self.push_ex(parts, deadline, None)
+    }
+
+    /// [`push`](Self::push) of a message that carries file descriptors: `before` sends them
+    /// (under the producer lock, once there is room, before the first record is written).
+    pub(crate) fn push_ex(
+        &self,
+        parts: &[&[u8]],
+        deadline: Deadline,
+        before: Option<BeforeCommit<'_>>,
+    ) -> Result<(), PushFail> {
         let h = self.hdr();
         let p = &h.prod.0;
         if self.shutdown_state() != RUNNING {
@@ -471,7 +457,7 @@ impl Ring {
         }
         // Released on every exit, unwinding included; a stream in progress ends with it.
         let held = Held { stream_id: Some(&p.stream_id), _guard: guard };
-        let r = self.push_locked(parts, deadline);
+        let r = self.push_locked(parts, deadline, before);
         drop(held);
         // A whole record is published without a wake-up of its own: the unlock's fence serves.
         let w = &self.hdr().wake.0;
@@ -479,7 +465,12 @@ impl Ring {
         r
     }
 
-    fn push_locked(&self, parts: &[&[u8]], deadline: Deadline) -> Result<(), PushFail> {
+    fn push_locked(
+        &self,
+        parts: &[&[u8]],
+        deadline: Deadline,
+        mut before: Option<BeforeCommit<'_>>,
+    ) -> Result<(), PushFail> {
         let h = self.hdr();
         let p = &h.prod.0;
         let total: usize = parts.iter().map(|s| s.len()).sum();
@@ -491,9 +482,21 @@ impl Ring {
             self.wait_space(0, Some(maxsize), deadline)?;
         }
         let max_payload = self.max_record_payload();
+        let flags = if before.is_some() { HAS_FDS } else { 0 };
+        // The message's index (its count once committed) and, for one with descriptors or in
+        // fragments, an id of its own.
+        let index = count(h.tail.0.load(Ordering::Relaxed));
+        let send_fds = |before: &mut Option<BeforeCommit<'_>>, id: u32| -> Result<(), PushFail> {
+            match before {
+                Some(f) => f(index, id).map_err(|e| PushFail::Handles(e.kind(), e.to_string())),
+                None => Ok(()),
+            }
+        };
         if total <= max_payload {
             self.wait_space(stride(total), None, deadline)?;
-            self.write_record(WHOLE, 0, parts, 0, total, true);
+            let id = if flags != 0 { p.next_id.fetch_add(1, Ordering::Relaxed).max(1) } else { 0 };
+            send_fds(&mut before, id)?;
+            self.write_record(WHOLE | flags, id, parts, 0, total, true);
             return Ok(());
         }
         // Streamed: FIRST (8-byte total length, then bytes), MIDDLE..., LAST.
@@ -511,8 +514,12 @@ impl Ring {
                 p.stream_id.store(0, Ordering::Release);
                 return Err(e);
             }
+            if first && let Err(e) = send_fds(&mut before, id) {
+                p.stream_id.store(0, Ordering::Release);
+                return Err(e);
+            }
             let kind = if first {
-                FIRST
+                FIRST | flags
             } else if last {
                 LAST
             } else {
@@ -618,7 +625,7 @@ impl Ring {
         }
         let new_count = count(tail).wrapping_add(completes as u32);
         self.hdr().tail.0.store(word(new_count, at.wrapping_add(stride(len) as u32)), Ordering::Release);
-        if kind != WHOLE {
+        if kind & KIND_MASK != WHOLE {
             // The producer keeps the lock for the next fragment: wake a consumer now.
             self.wake_consumers();
         }
@@ -679,6 +686,8 @@ impl Ring {
         let w = &h.wake.0;
         // Stream being assembled: (id, producer tid, bytes left).
         let mut stream: Option<(u32, u32, usize)> = None;
+        // The message's index, id and flags, from its first record.
+        let mut first = (0u32, 0u32, 0u32);
         loop {
             let head = h.head.0.load(Ordering::Relaxed);
             // Records up to a tail seen earlier (by this or a previous lock holder, whose unlock
@@ -714,7 +723,11 @@ impl Ring {
             if published > self.cap as usize || published < REC_HDR {
                 return Err(self.drop_published(tail, "the queue's positions are inconsistent"));
             }
-            let [len, kind, id, tid] = self.read_u32s::<4>(pos(head));
+            let [len, kind_word, id, tid] = self.read_u32s::<4>(pos(head));
+            let (kind, flags) = (kind_word & KIND_MASK, kind_word & !KIND_MASK);
+            if flags & !HAS_FDS != 0 || (flags != 0 && !matches!(kind, WHOLE | FIRST)) {
+                return Err(self.drop_published(tail, "a record with flags this crate never writes"));
+            }
             let len = len as usize;
             if len > self.max_record_payload() || stride(len) > published {
                 return Err(self.drop_published(tail, "a record's length runs past what was published"));
@@ -724,6 +737,7 @@ impl Ring {
             let mut finished = false;
             match (kind, stream) {
                 (WHOLE, _) => {
+                    first = (count(head), id, flags);
                     sink.begin(len);
                     self.read_at(body, len, |s| sink.chunk(s));
                     finished = true;
@@ -745,6 +759,7 @@ impl Ring {
                     }
                     // What the sink reserves is bounded by what a message that streams can
                     // have in the ring at once, not by the length a record claims.
+                    first = (count(head), id, flags);
                     sink.begin(total.min(64 << 20));
                     self.read_at(body.wrapping_add(8), n, |s| sink.chunk(s));
                     stream = Some((id, tid, total - n));
@@ -760,6 +775,7 @@ impl Ring {
             let new_count = count(head).wrapping_add(completes as u32);
             h.head.0.store(word(new_count, pos(head).wrapping_add(stride(len) as u32)), Ordering::Release);
             if finished {
+                sink.done(first.0, first.1, first.2);
                 return Ok(true);
             }
             // More records follow under this lock (a stream, skipped fragments): a producer
@@ -809,92 +825,10 @@ impl Ring {
         // And the ring still works afterwards.
         let _ = r.push(&[b"after"], Some(Instant::now()));
     }
-
-    // ----- shutdown -----
-
-    fn shutdown_state(&self) -> u32 {
-        self.hdr().meta.0.shutdown.load(Ordering::Acquire)
-    }
-
-    /// Has the queue been shut down (by any process)?
-    pub(crate) fn is_shut_down(&self) -> bool {
-        self.shutdown_state() != RUNNING
-    }
-
-    /// Shuts the queue down for every process (Python's `shutdown(immediate)`): puts fail from
-    /// now on; gets take what is left and then fail, or, with `immediate`, what is left is
-    /// dropped (and counted as done, for `join`) and gets fail at once. Every waiting put, get
-    /// and join is woken. Returns how many messages were dropped.
-    pub(crate) fn shutdown(&self, immediate: bool) -> u32 {
-        let h = self.hdr();
-        let want = if immediate { SHUT_DOWN_NOW } else { SHUT_DOWN };
-        h.meta.0.shutdown.fetch_max(want, Ordering::SeqCst);
-        let mut dropped = 0;
-        if immediate {
-            // Drop what is left, under the consumer lock; a stream that is still arriving is
-            // ended by its producer, which now fails its next wait for room.
-            struct Discard;
-            impl Sink for Discard {
-                fn begin(&mut self, _: usize) {}
-                fn chunk(&mut self, _: &[u8]) {}
-            }
-            if let Some((guard, _)) = RawGuard::acquire(&h.cons.0.lock, None) {
-                let held = Held { stream_id: None, _guard: guard };
-                while self.data_ready() && self.pop_locked(&mut Discard) == Ok(true) {
-                    dropped += 1;
-                }
-                drop(held);
-            }
-            // Dropped messages are done: `join` does not wait for them.
-            h.tasks.0.done.fetch_add(dropped, Ordering::SeqCst);
-        }
-        // Wake everybody, sleeping or about to: each re-checks and finds the shutdown.
-        let w = &h.wake.0;
-        for seq in [&w.data_seq, &w.space_seq] {
-            seq.fetch_add(1, Ordering::SeqCst);
-            futex::wake(seq, u32::MAX);
-        }
-        futex::wake(&h.tasks.0.done, u32::MAX);
-        dropped
-    }
-
-    // ----- task accounting (JoinableQueue) -----
-
-    /// Marks one task done; `false` if every message put is already done.
-    pub(crate) fn task_done(&self) -> bool {
-        let h = self.hdr();
-        let t = &h.tasks.0;
-        let mut d = t.done.load(Ordering::Acquire);
-        loop {
-            let inn = count(h.tail.0.load(Ordering::Acquire));
-            let unfinished = inn.wrapping_sub(d);
-            if unfinished == 0 || unfinished > u32::MAX / 2 {
-                return false;
-            }
-            match t.done.compare_exchange(d, d.wrapping_add(1), Ordering::SeqCst, Ordering::Acquire) {
-                Ok(_) => break,
-                Err(now) => d = now,
-            }
-        }
-        fence(Ordering::SeqCst);
-        if t.join_waiters.load(Ordering::SeqCst) > 0 {
-            futex::wake(&t.done, u32::MAX);
-        }
-        true
-    }
-
-    /// Messages put and not yet marked done.
-    pub(crate) fn unfinished(&self) -> u32 {
-        let h = self.hdr();
-        let inn = count(h.tail.0.load(Ordering::Acquire));
-        inn.wrapping_sub(h.tasks.0.done.load(Ordering::Acquire))
-    }
-
-    /// Waits until every message put has been marked done; `false` on timeout.
-    pub(crate) fn join(&self, deadline: Deadline) -> bool {
-        self.unfinished() == 0 || wait::run(&wait::RING_JOIN, None, deadline, Join { ring: self, registered: false })
-    }
 }
+
+#[path = "ring_tasks.rs"]
+mod tasks;
 
 #[cfg(test)]
 #[path = "ring_tests.rs"]

@@ -61,6 +61,12 @@ pub(crate) fn poll_readable(fds: &[BorrowedFd<'_>], deadline: Option<Instant>) -
     poll_flags(fds, PollFlags::IN, deadline)
 }
 
+/// Waits until `fd` is writable (or failed) or the deadline passes; returns whether it became
+/// writable.
+pub(crate) fn poll_writable(fd: BorrowedFd<'_>, deadline: Option<Instant>) -> io::Result<bool> {
+    Ok(!poll_flags(&[fd], PollFlags::OUT, deadline)?.is_empty())
+}
+
 /// Waits until the peer of `sock` has closed or shut down its end (not for data: a peer
 /// that writes and then closes wakes the caller once, at the close). Returns whether it did
 /// before the deadline.

@@ -50,6 +50,35 @@ pub(crate) fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// # References
 /// - [unix(7), SCM_RIGHTS](https://man7.org/linux/man-pages/man7/unix.7.html)
 pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd<'_>]) -> io::Result<usize> {
+    send_with_fds_flags(sock, data, fds, SendFlags::NOSIGNAL)
+}
+
+/// [`send_with_fds`] waiting at most until `deadline` for room in the socket's buffer (the
+/// descriptor itself stays blocking): `Err(WouldBlock)` if there was none by then.
+pub(crate) fn send_with_fds_until(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+    deadline: Option<std::time::Instant>,
+) -> io::Result<usize> {
+    loop {
+        match send_with_fds_flags(sock, data, fds, SendFlags::NOSIGNAL | SendFlags::DONTWAIT) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if !super::fd::poll_writable(sock, deadline)? {
+                    return Err(e);
+                }
+            }
+            r => return r,
+        }
+    }
+}
+
+fn send_with_fds_flags(
+    sock: BorrowedFd<'_>,
+    data: &[u8],
+    fds: &[BorrowedFd<'_>],
+    flags: SendFlags,
+) -> io::Result<usize> {
     if fds.len() > MAX_FDS_PER_MSG {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -62,7 +91,7 @@ pub(crate) fn send_with_fds(sock: BorrowedFd<'_>, data: &[u8], fds: &[BorrowedFd
         return Err(io::Error::other("control message buffer too small"));
     }
     let iov = [IoSlice::new(data)];
-    retry(|| rustix::net::sendmsg(sock, &iov, &mut cmsg, SendFlags::NOSIGNAL))
+    retry(|| rustix::net::sendmsg(sock, &iov, &mut cmsg, flags))
 }
 
 /// Receives up to `buf.len()` bytes and any descriptors attached (close-on-exec).
@@ -73,6 +102,20 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8], max_fds: usize
     let mut fds = Vec::new();
     let n = recvmsg_fds(sock, buf, max_fds, false, &mut fds)?;
     Ok((n, fds))
+}
+
+/// Peeks at the next datagram of `sock` without taking it (and without taking the
+/// descriptors it carries): `Ok(None)` when none waits. Fills `buf` with its first bytes.
+///
+/// # References
+/// - [recv(2), MSG_PEEK](https://man7.org/linux/man-pages/man2/recv.2.html)
+pub(crate) fn peek_datagram(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    use rustix::net::RecvFlags;
+    match super::fd::retry(|| rustix::net::recv(sock, &mut *buf, RecvFlags::PEEK | RecvFlags::DONTWAIT)) {
+        Ok((n, _)) => Ok(Some(n)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// One `recvmsg` into `buf`, appending received descriptors (close-on-exec) to `fds`; with
