@@ -1,5 +1,5 @@
 //! Queues: items through shared memory under every start method, delivery when the producer
-//! exits at once, errors that hand the value back, items of any size, JoinableQueue, and a
+//! exits at once, items holding handles, errors that hand the value back, items of any size, JoinableQueue, and a
 //! SIGKILLed producer that leaves the queue whole.
 
 use std::time::{Duration, Instant};
@@ -9,6 +9,13 @@ use multiproc::{GetError, JoinableQueue, PutError, Queue, get_all_start_methods,
 fn put_and_exit((q, method): (Queue<String>, String)) {
     q.put(format!("hello from pid {} ({method})", std::process::id())).unwrap();
     std::process::exit(0); // CPython loses this item (pain point 4a); here put already delivered it
+}
+
+fn hand_over(q: Queue<multiproc::Connection>) {
+    let (mine, theirs) = multiproc::pipe(true).unwrap();
+    mine.send(&format!("sent on a connection by pid {}, which has exited", std::process::id())).unwrap();
+    q.put(theirs).unwrap(); // its descriptor travels beside the ring
+    std::process::exit(0);
 }
 
 fn blast((q, n): (Queue<Vec<u8>>, usize)) {
@@ -41,6 +48,16 @@ pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
         p.start()?;
         p.join()?;
         println!("  {:>10}: {}", m.to_string(), q.get()?);
+    }
+
+    println!("\nItems may hold handles: a child puts one end of a connection and exits:");
+    for m in get_all_start_methods() {
+        let q = Queue::new()?;
+        let p = get_context(Some(m)).process(hand_over, q.clone());
+        p.start()?;
+        p.join()?;
+        let conn = q.get()?;
+        println!("  {:>10}: {}", m.to_string(), conn.recv::<String>()?);
     }
 
     println!("\nErrors hand the value back:");
