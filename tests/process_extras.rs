@@ -1,6 +1,6 @@
 //! The rest of CPython's process API: logging carried into children, exit hooks
 //! (`util.Finalize`), after-fork hooks, fork-server preloading, renaming the current process,
-//! context factories, and behaviours 174, 187, 190, 197, 205 and 218 of CPython's suite.
+//! context factories, and behaviours 174, 180, 187, 190, 197, 205 and 218 of CPython's suite.
 //! Process tests run under every start method, each with a watchdog.
 
 mod common;
@@ -403,4 +403,42 @@ fn context_factories_make_working_objects() {
     let p = Process::new(|| {}, ());
     assert_eq!(p.ident(), None);
     assert_eq!(multiproc::get_executable(), std::path::PathBuf::from("/proc/self/exe"));
+}
+
+fn square(x: u64) -> u64 {
+    x * x
+}
+
+fn grandchild(q: multiproc::Queue<String>) {
+    q.put("grandchild".to_string()).unwrap();
+}
+
+// 180: a child builds what a parent builds (a queue, a child of its own, a pool), and its
+// stdin is /dev/null (a child reading stdin gets EOF, not the parent's terminal).
+fn child_builds_everything(out: multiproc::Queue<String>) -> i32 {
+    let stdin = std::fs::read_link("/proc/self/fd/0").unwrap();
+    out.put(format!("stdin {}", stdin.display())).unwrap();
+    let q: multiproc::Queue<String> = multiproc::Queue::new().unwrap();
+    let p = Process::new(grandchild, q.clone());
+    p.start().unwrap();
+    out.put(q.get_timeout(Duration::from_secs(20)).unwrap()).unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    let pool = multiproc::Pool::new(2).unwrap();
+    let sum: u64 = pool.map(square, 0..1000u64).unwrap().into_iter().sum();
+    out.put(format!("pool {sum}")).unwrap();
+    pool.close();
+    pool.join().unwrap();
+    0
+}
+
+#[test]
+fn a_child_builds_queues_children_and_pools() {
+    each_method("a child builds queues, children and pools", LIMIT, |ctx| {
+        let out: multiproc::Queue<String> = multiproc::Queue::new().unwrap();
+        let p = ctx.process(child_builds_everything, out.clone());
+        p.start().unwrap();
+        let got: Vec<String> = (0..3).map(|_| out.get_timeout(Duration::from_secs(30)).unwrap()).collect();
+        assert_eq!(got, ["stdin /dev/null", "grandchild", "pool 332833500"]);
+        assert_eq!(p.join().unwrap(), 0);
+    });
 }
