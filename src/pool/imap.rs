@@ -216,7 +216,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Some(Err(match timeout {
-                            Some(t) if !t.is_zero() => PoolError::new(
+                            Some(t) => PoolError::new(
                                 PoolErrorKind::Timeout,
                                 format!("no result within {t:?}; the tasks go on: call next() again"),
                             ),

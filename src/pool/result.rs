@@ -156,7 +156,7 @@ impl<T> ResultCell<T> {
         }
         if !self.wait_until(deadline) {
             return Err(match timeout {
-                Some(t) if !t.is_zero() => PoolError::new(
+                Some(t) => PoolError::new(
                     PoolErrorKind::Timeout,
                     format!("the result is not ready after {t:?}; the task goes on: get() it again later"),
                 ),
