@@ -1,5 +1,5 @@
 //! [`Pool`]: the front type. Every call encodes its arguments in the caller's thread, hands
-//! task records to the state machine (`core.rs`) and returns a result to wait on.
+//! task records to the state machine (`core/`) and returns a result to wait on.
 
 use std::any::TypeId;
 use std::cell::RefCell;

@@ -35,7 +35,7 @@ pub(crate) enum SendFail {
 ///
 /// # Invariants
 ///
-/// Every implementation keeps these; the pool's state machine (`core.rs`) relies on nothing
+/// Every implementation keeps these; the pool's state machine (`core/`) relies on nothing
 /// else.
 ///
 /// 1. **Addressing, delivery at most once.** A task record sent with `try_send` or `send` to
