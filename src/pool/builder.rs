@@ -55,6 +55,8 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     method: Option<StartMethod>,
     init: Option<Result<InitSpec, PoolError>>,
+    /// The worker-state function (set through `worker_state`, in `stateful.rs`).
+    pub(super) state: Option<Result<InitSpec, PoolError>>,
     maxtasks: Option<usize>,
     max_memory: Option<u64>,
     timeout: Option<Duration>,
@@ -137,12 +139,7 @@ impl PoolBuilder {
         M: 'static,
     {
         let _ = f; // zero-sized: rebuilt in each worker from its type
-        let spec =
-            crate::codec::encode(&args).map(|args| InitSpec { entry: init_entry::<F, A, M>(), args }).map_err(|e| {
-                PoolError::new(PoolErrorKind::Encode, format!("cannot encode the initializer's arguments: {e}"))
-                    .with_source(e)
-            });
-        self.init = Some(spec);
+        self.init = Some(spec(init_entry::<F, A, M>(), &args, "the initializer"));
         self
     }
 
@@ -231,12 +228,14 @@ impl PoolBuilder {
             return invalid("a timeout must be more than zero (or left unset for none)");
         }
         let init = self.init.transpose()?;
+        let state = self.state.transpose()?;
         Ok(Plan {
             processes,
             worker: WorkerCfg {
                 worker: 0,
                 generation: 0,
                 init,
+                state,
                 maxtasks: self.maxtasks.map(|n| n as u64),
                 max_memory: self.max_memory,
             },
@@ -246,6 +245,14 @@ impl PoolBuilder {
             soft_timeout: self.soft_timeout,
         })
     }
+}
+
+/// A function for the workers to run, with its encoded arguments; `what` names it in the
+/// error when the arguments cannot be encoded.
+pub(super) fn spec<A: Serialize>(entry: i64, args: &A, what: &str) -> Result<InitSpec, PoolError> {
+    crate::codec::encode(args).map(|args| InitSpec { entry, args }).map_err(|e| {
+        PoolError::new(PoolErrorKind::Encode, format!("cannot encode the arguments of {what}: {e}")).with_source(e)
+    })
 }
 
 impl Plan {

@@ -24,6 +24,8 @@ pub(crate) struct WorkerCfg {
     pub(crate) worker: u32,
     pub(crate) generation: u32,
     pub(crate) init: Option<InitSpec>,
+    /// The function that builds the worker's state, run after the initializer.
+    pub(crate) state: Option<InitSpec>,
     /// Leave after this many records (Python's `maxtasksperchild`).
     pub(crate) maxtasks: Option<u64>,
     /// Leave after a record that leaves the resident set above this many bytes.
@@ -39,7 +41,7 @@ pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
     let pid = sys::liveness::my_pid();
     io.slot()[io::PID].store(u64::from(pid), Ordering::Relaxed);
     io.slot()[io::STATE].store(io::STARTING, Ordering::Relaxed);
-    if let Some(init) = &cfg.init {
+    for init in cfg.init.iter().chain(&cfg.state) {
         let outcome = match sys::exe::fn_at::<InitEntry>(init.entry as isize, sys::exe::identity()) {
             Ok(run) => run(init.args.clone()),
             Err(e) => Err(super::error::TaskFailure::Decode(e.to_string())),
@@ -51,18 +53,27 @@ pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
         }
     }
     if !io.send(&[&Event::ready_header(w, g, pid)]) {
+        super::state::drop_state();
         return 0;
     }
+    let (_io, code) = serve(io, cfg);
+    super::state::drop_state();
+    code
+}
+
+/// Takes task records until the worker leaves; returns its I/O and exit code.
+fn serve<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> (Io, i32) {
+    let (w, g) = (cfg.worker, cfg.generation);
     let mut buf = Vec::new();
     let mut done = 0u64;
     loop {
         io.slot()[io::STATE].store(io::IDLE, Ordering::Relaxed);
         if !io.recv(&mut buf) {
-            return 0;
+            return (io, 0);
         }
         let Some((header, _)) = TaskHeader::parse(&buf) else { continue };
         if header.kind == STOP {
-            return 0;
+            return (io, 0);
         }
         // The offset came from the pool, which runs this very binary (checked when this
         // worker started).
@@ -75,18 +86,18 @@ pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
         io = call.io;
         buf = call.record;
         if call.stopped {
-            return 0;
+            return (io, 0);
         }
         done += 1;
         if cfg.maxtasks.is_some_and(|m| done >= m) {
             io.send(&[&Event::leaving_header(w, g, Leave::MaxTasks)]);
-            return 0;
+            return (io, 0);
         }
         if let Some(limit) = cfg.max_memory
             && sys::proc::rss_bytes().is_ok_and(|rss| rss > limit)
         {
             io.send(&[&Event::leaving_header(w, g, Leave::Memory)]);
-            return 0;
+            return (io, 0);
         }
         if buf.capacity() > 8 << 20 {
             buf = Vec::new(); // do not keep a huge record's buffer
