@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use common::{Watchdog, each_method};
 use multiproc::Context;
-use multiproc::pool::{PoolBuilder, PoolErrorKind, StatefulPool, StatefulPoolBuilder, TaskOptions, ThreadPool};
+use multiproc::pool::{
+    Pool, PoolBuilder, PoolErrorKind, StatefulPool, StatefulPoolBuilder, TaskOptions, ThreadPool, ThreadPoolBuilder,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -122,5 +124,90 @@ fn a_panicking_state_function_breaks_the_pool_with_its_message() {
         let err = pool.apply(|s: &mut u32, x: u32| *s + x, 1).unwrap_err();
         assert_eq!(err.kind(), PoolErrorKind::InitializerFailed, "{err}");
         assert!(err.to_string().contains("no model here"), "{err}");
+    });
+}
+
+// ----- worker-exit functions -----
+
+/// A plain pool of `n` workers: threads (set by `t`) without a context, processes (set by
+/// `p`) with one.
+fn plain(
+    ctx: Option<&Context>,
+    n: usize,
+    p: impl FnOnce(PoolBuilder) -> PoolBuilder,
+    t: impl FnOnce(ThreadPoolBuilder) -> ThreadPoolBuilder,
+) -> Pool {
+    match ctx {
+        None => t(ThreadPool::builder().processes(n)).build().unwrap().into_pool(),
+        Some(ctx) => p(ctx.pool_builder().processes(n)).build().unwrap(),
+    }
+}
+
+fn goodbye(tag: String) -> (String, String) {
+    (tag, me())
+}
+
+#[test]
+fn worker_exit_results_come_back_after_join() {
+    each_backend("worker exit", |ctx| {
+        let pool =
+            plain(ctx, 2, |b| b.worker_exit(goodbye, "bye".to_string()), |b| b.worker_exit(goodbye, "bye".to_string()));
+        assert_eq!(pool.map(|x: u32| x * 2, 0..100).unwrap().len(), 100);
+        pool.close();
+        pool.join().unwrap();
+        let byes: Vec<(String, String)> = pool.exit_results().unwrap();
+        assert_eq!(byes.len(), 2, "{byes:?}");
+        assert!(byes.iter().all(|(tag, _)| tag == "bye"));
+        assert_ne!(byes[0].1, byes[1].1, "two workers, two exits");
+        let wrong = pool.exit_results::<u32>().unwrap_err();
+        assert_eq!(wrong.kind(), PoolErrorKind::InvalidArgument, "{wrong}");
+    });
+}
+
+fn add_to(total: &mut u64, x: u64) -> u64 {
+    *total += x;
+    x
+}
+
+#[test]
+fn a_stateful_exit_sees_every_task_of_its_worker_even_across_retirements() {
+    each_backend("stateful worker exit with maxtasksperchild", |ctx| {
+        let b = match ctx {
+            None => ThreadPool::builder().processes(2).maxtasksperchild(3).worker_state(|| 0u64, ()),
+            Some(_) => stateful(ctx, 2, |b| b.maxtasksperchild(3), || 0u64, ()),
+        };
+        let pool = b.worker_exit(|total: &mut u64| *total).build().unwrap();
+        let out = pool.map_with(add_to, 1..=20u64, &TaskOptions::new().chunksize(1)).unwrap();
+        assert_eq!(out.len(), 20);
+        pool.close();
+        pool.join().unwrap();
+        let totals: Vec<u64> = pool.exit_results().unwrap();
+        assert_eq!(totals.iter().sum::<u64>(), 210, "every task's item counted once: {totals:?}");
+        assert!(totals.len() >= 7, "20 tasks, 3 per worker: at least 7 workers left ({totals:?})");
+    });
+}
+
+fn exit_panics() -> u8 {
+    panic!("cannot say goodbye")
+}
+
+#[test]
+fn a_panicking_exit_function_is_an_error_and_a_killed_worker_runs_none() {
+    each_backend("worker exit failures", |ctx| {
+        let pool = plain(ctx, 1, |b| b.worker_exit(exit_panics, ()), |b| b.worker_exit(exit_panics, ()));
+        pool.apply(|x: u8| x, 1).unwrap();
+        pool.close();
+        pool.join().unwrap();
+        let err = pool.exit_results::<u8>().unwrap_err();
+        assert_eq!(err.kind(), PoolErrorKind::Panic, "{err}");
+        assert!(err.to_string().contains("cannot say goodbye"), "{err}");
+
+        let pool = plain(ctx, 1, |b| b.worker_exit(|| 1u8, ()), |b| b.worker_exit(|| 1u8, ()));
+        let r = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        pool.terminate();
+        pool.join().unwrap();
+        assert!(r.get().unwrap_err().is_terminated());
+        assert_eq!(pool.exit_results::<u8>().unwrap(), Vec::<u8>::new(), "terminate runs no exit function");
     });
 }

@@ -12,7 +12,7 @@ use super::backend::threads::Threads;
 use super::core::{Core, CoreCfg, Workers};
 use super::error::{PoolError, PoolErrorKind};
 use super::options::WorkerDeath;
-use super::task::init_entry;
+use super::task::{ExitType, init_entry};
 use super::worker::{InitSpec, WorkerCfg};
 use crate::func::Target;
 use crate::process::StartMethod;
@@ -57,6 +57,9 @@ pub struct PoolBuilder {
     init: Option<Result<InitSpec, PoolError>>,
     /// The worker-state function (set through `worker_state`, in `stateful.rs`).
     pub(super) state: Option<Result<InitSpec, PoolError>>,
+    /// The worker-exit function and the type it returns (set in `worker_exit.rs`).
+    pub(super) exit: Option<Result<InitSpec, PoolError>>,
+    pub(super) exit_type: Option<ExitType>,
     maxtasks: Option<usize>,
     max_memory: Option<u64>,
     timeout: Option<Duration>,
@@ -72,6 +75,7 @@ pub(crate) struct Plan {
     pub(crate) on_death: WorkerDeath,
     pub(crate) timeout: Option<Duration>,
     pub(crate) soft_timeout: Option<Duration>,
+    pub(crate) exit_type: Option<ExitType>,
 }
 
 impl PoolBuilder {
@@ -229,6 +233,7 @@ impl PoolBuilder {
         }
         let init = self.init.transpose()?;
         let state = self.state.transpose()?;
+        let exit = self.exit.transpose()?;
         Ok(Plan {
             processes,
             worker: WorkerCfg {
@@ -236,6 +241,7 @@ impl PoolBuilder {
                 generation: 0,
                 init,
                 state,
+                exit,
                 maxtasks: self.maxtasks.map(|n| n as u64),
                 max_memory: self.max_memory,
             },
@@ -243,6 +249,7 @@ impl PoolBuilder {
             on_death: self.on_death,
             timeout: self.timeout,
             soft_timeout: self.soft_timeout,
+            exit_type: self.exit_type,
         })
     }
 }
@@ -282,6 +289,7 @@ impl Plan {
             maxtasks: self.worker.maxtasks,
             on_death: self.on_death,
             noun,
+            exit_type: self.exit_type,
         };
         Core::start(backend, cfg)
     }

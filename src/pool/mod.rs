@@ -61,6 +61,7 @@ mod stateful;
 mod task;
 mod thread_pool;
 mod worker;
+mod worker_exit;
 
 pub use self::builder::PoolBuilder;
 pub use self::error::{PoolError, PoolErrorKind};

@@ -216,6 +216,10 @@ impl Pool {
         self.core.broken().is_some()
     }
 
+    pub(super) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
     /// The trampoline of `F` for this pool's workers.
     fn entry<F, A, M>(&self) -> i64
     where

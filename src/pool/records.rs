@@ -13,6 +13,7 @@
 //! | `READY` | worker → pool | worker, generation, pid | |
 //! | `INIT_FAILED` | worker → pool | worker, generation | an encoded `TaskFailure` |
 //! | `LEAVING` | worker → pool | worker, generation, reason | |
+//! | `EXIT_VALUE` | worker → pool | worker, generation, ok or failed | what the worker-exit function returned (encoded), or an encoded `TaskFailure` |
 //! | `EXITED` | backend → pool | worker, generation, exit code, the task and item it held, the salvaged task and first item | the salvaged results, as a `Values` payload |
 //! | `WAKE` | pool → pool | | |
 //!
@@ -97,6 +98,7 @@ pub(crate) const INIT_FAILED: u8 = 3;
 pub(crate) const LEAVING: u8 = 4;
 pub(crate) const EXITED: u8 = 5;
 pub(crate) const WAKE: u8 = 6;
+pub(crate) const EXIT_VALUE: u8 = 7;
 
 /// Bytes of an event record's header.
 pub(crate) const EVENT_HDR: usize = 48;
@@ -152,6 +154,9 @@ pub(crate) enum Event<'a> {
         /// items)`, `items` as in `Result`.
         salvage: Option<(u64, u32, &'a [u8])>,
     },
+    /// What the worker-exit function returned (`Ok`: the encoded value) or why it failed
+    /// (`Err`: an encoded `TaskFailure`), sent as the worker leaves cleanly.
+    ExitValue { worker: u32, generation: u32, value: Result<&'a [u8], &'a [u8]> },
     /// Nothing: the pool's timers changed.
     Wake,
 }
@@ -226,6 +231,13 @@ impl Event<'_> {
         b
     }
 
+    /// The header of an `EXIT_VALUE` record; the payload is the value or the failure.
+    pub(crate) fn exit_value_header(worker: u32, generation: u32, ok: bool) -> [u8; EVENT_HDR] {
+        let mut b = header(EXIT_VALUE, worker, generation);
+        b[2] = u8::from(!ok);
+        b
+    }
+
     pub(crate) fn wake_header() -> [u8; EVENT_HDR] {
         header(WAKE, 0, 0)
     }
@@ -264,6 +276,9 @@ impl Event<'_> {
                     .then(|| Held { task: u64_at(record, 32), item: (flags & 4 != 0).then(|| u32_at(record, 40)) });
                 let salvage = (flags & 2 != 0).then_some((task, first, payload));
                 Event::Exited { worker, generation, code: a as i64 as i32, held, salvage }
+            }
+            EXIT_VALUE => {
+                Event::ExitValue { worker, generation, value: if record[2] == 0 { Ok(payload) } else { Err(payload) } }
             }
             WAKE => Event::Wake,
             _ => return None,
@@ -387,6 +402,11 @@ mod tests {
                 salvage: None
             })
         );
+        let mut r = Event::exit_value_header(1, 3, true).to_vec();
+        r.push(42);
+        assert_eq!(Event::parse(&r), Some(Event::ExitValue { worker: 1, generation: 3, value: Ok(&[42][..]) }));
+        let r = Event::exit_value_header(1, 3, false);
+        assert_eq!(Event::parse(&r), Some(Event::ExitValue { worker: 1, generation: 3, value: Err(&[][..]) }));
         assert_eq!(Event::parse(&Event::wake_header()), Some(Event::Wake));
     }
 

@@ -55,6 +55,26 @@ where
     }
 }
 
+/// A worker-exit function `F` taking the worker's state, as a [`Target`] of no arguments.
+pub(crate) struct StateExit<F, S>(F, PhantomData<fn(&mut S)>);
+
+impl<F, S> StateExit<F, S> {
+    pub(crate) fn new(f: F) -> StateExit<F, S> {
+        StateExit(f, PhantomData)
+    }
+}
+
+impl<F, S, R> Target<(), fn() -> R> for StateExit<F, S>
+where
+    F: Fn(&mut S) -> R + Send + Sync + 'static,
+    S: 'static,
+{
+    type Output = R;
+    fn call(&self, (): ()) -> R {
+        with_state(|s| (self.0)(s))
+    }
+}
+
 /// The offset of the trampoline that builds a worker's state with `F` and arguments `A`.
 pub(crate) fn state_entry<F, A, M>() -> i64
 where

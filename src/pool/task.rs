@@ -12,6 +12,7 @@
 //! `Ok(result)` or `Err(failure)` and keeps it in the spool; the record's results go to the
 //! pool when the spool is full and when the record ends.
 
+use std::any::TypeId;
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -44,6 +45,23 @@ pub(crate) type Entry<Io> = fn(TaskCall<Io>) -> TaskCall<Io>;
 
 /// The type of every initializer trampoline: runs the initializer with its encoded arguments.
 pub(crate) type InitEntry = fn(Vec<u8>) -> Result<(), TaskFailure>;
+
+/// The type of every exit trampoline: runs the exit function with its encoded arguments and
+/// returns its encoded result.
+pub(crate) type ExitEntry = fn(Vec<u8>) -> Result<Vec<u8>, TaskFailure>;
+
+/// The type an exit function returns, to check `Pool::exit_results` against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExitType {
+    pub(crate) id: TypeId,
+    pub(crate) name: &'static str,
+}
+
+impl ExitType {
+    pub(crate) fn of<R: 'static>() -> ExitType {
+        ExitType { id: TypeId::of::<R>(), name: std::any::type_name::<R>() }
+    }
+}
 
 const NOT_ZERO_SIZED: &str = "a pool task must be a fn item or a closure that captures nothing: pass the data \
      it needs as an argument (`pool.apply(f, data)`)";

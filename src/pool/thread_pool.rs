@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use super::builder::PoolBuilder;
 use super::error::PoolError;
 use super::pool::Pool;
-use super::stateful::StatefulPoolBuilder;
+use super::stateful::{StatefulPoolBuilder, TaskData};
 use crate::func::Target;
 
 /// A pool whose workers are threads of this process (Python's
@@ -172,6 +172,27 @@ impl ThreadPoolBuilder {
     /// ```
     pub fn soft_timeout(mut self, d: Duration) -> ThreadPoolBuilder {
         self.inner = self.inner.soft_timeout(d);
+        self
+    }
+
+    /// A function each thread runs as it leaves cleanly, whose result comes back (see
+    /// [`PoolBuilder::worker_exit`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(2).worker_exit(|| "bye".to_string(), ()).build()?;
+    /// pool.close();
+    /// pool.join()?;
+    /// assert_eq!(pool.exit_results::<String>()?, ["bye", "bye"]);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn worker_exit<F, A, M>(mut self, f: F, args: A) -> ThreadPoolBuilder
+    where
+        F: Target<A, M, Output: TaskData>,
+        A: TaskData,
+        M: 'static,
+    {
+        self.inner = self.inner.worker_exit(f, args);
         self
     }
 

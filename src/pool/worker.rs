@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::io::{self, WorkerIo};
 use super::records::{Event, Leave, STOP, TaskHeader};
-use super::task::{Entry, InitEntry, TaskCall};
+use super::task::{Entry, ExitEntry, InitEntry, TaskCall};
 use crate::sys;
 
 /// The initializer a worker runs first: its trampoline's offset and its encoded arguments.
@@ -26,6 +26,8 @@ pub(crate) struct WorkerCfg {
     pub(crate) init: Option<InitSpec>,
     /// The function that builds the worker's state, run after the initializer.
     pub(crate) state: Option<InitSpec>,
+    /// The worker-exit function, run as the worker leaves cleanly; its value goes to the pool.
+    pub(crate) exit: Option<InitSpec>,
     /// Leave after this many records (Python's `maxtasksperchild`).
     pub(crate) maxtasks: Option<u64>,
     /// Leave after a record that leaves the resident set above this many bytes.
@@ -56,24 +58,37 @@ pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
         super::state::drop_state();
         return 0;
     }
-    let (_io, code) = serve(io, cfg);
+    let (mut io, clean) = serve(io, cfg);
+    if clean && let Some(exit) = &cfg.exit {
+        let outcome = match sys::exe::fn_at::<ExitEntry>(exit.entry as isize, sys::exe::identity()) {
+            Ok(run) => run(exit.args.clone()),
+            Err(e) => Err(super::error::TaskFailure::Decode(e.to_string())),
+        };
+        let (ok, body) = match outcome {
+            Ok(value) => (true, value),
+            Err(f) => (false, crate::codec::encode(&f).unwrap_or_default()),
+        };
+        io.send(&[&Event::exit_value_header(w, g, ok), &body]);
+    }
     super::state::drop_state();
-    code
+    0
 }
 
-/// Takes task records until the worker leaves; returns its I/O and exit code.
-fn serve<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> (Io, i32) {
+/// Takes task records until the worker leaves; returns its I/O, and whether it leaves
+/// cleanly (`STOP`, its task or memory limit) rather than because the pool is gone or gave
+/// up on it.
+fn serve<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> (Io, bool) {
     let (w, g) = (cfg.worker, cfg.generation);
     let mut buf = Vec::new();
     let mut done = 0u64;
     loop {
         io.slot()[io::STATE].store(io::IDLE, Ordering::Relaxed);
         if !io.recv(&mut buf) {
-            return (io, 0);
+            return (io, false);
         }
         let Some((header, _)) = TaskHeader::parse(&buf) else { continue };
         if header.kind == STOP {
-            return (io, 0);
+            return (io, true);
         }
         // The offset came from the pool, which runs this very binary (checked when this
         // worker started).
@@ -86,18 +101,18 @@ fn serve<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> (Io, i32) {
         io = call.io;
         buf = call.record;
         if call.stopped {
-            return (io, 0);
+            return (io, false);
         }
         done += 1;
         if cfg.maxtasks.is_some_and(|m| done >= m) {
             io.send(&[&Event::leaving_header(w, g, Leave::MaxTasks)]);
-            return (io, 0);
+            return (io, true);
         }
         if let Some(limit) = cfg.max_memory
             && sys::proc::rss_bytes().is_ok_and(|rss| rss > limit)
         {
             io.send(&[&Event::leaving_header(w, g, Leave::Memory)]);
-            return (io, 0);
+            return (io, true);
         }
         if buf.capacity() > 8 << 20 {
             buf = Vec::new(); // do not keep a huge record's buffer

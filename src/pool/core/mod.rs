@@ -60,6 +60,8 @@ pub(crate) struct CoreCfg {
     pub(crate) on_death: WorkerDeath,
     /// "worker process" or "worker thread", for messages.
     pub(crate) noun: &'static str,
+    /// What the worker-exit function returns, if there is one.
+    pub(crate) exit_type: Option<super::task::ExitType>,
 }
 
 /// A task record the pool holds until all its items are delivered or failed.
@@ -154,6 +156,8 @@ struct State {
     rr: usize,
     /// The collector has ended: nothing is left.
     finished: bool,
+    /// What the workers' exit functions returned: `(worker, generation, value or failure)`.
+    exit_values: Vec<(u32, u32, Result<Vec<u8>, TaskFailure>)>,
 }
 
 impl State {
@@ -262,6 +266,7 @@ impl Core {
                 timed: 0,
                 rr: 0,
                 finished: false,
+                exit_values: Vec::new(),
             }),
             done: Condvar::new(),
             feeder,
@@ -507,6 +512,13 @@ impl Core {
             Event::Exited { worker, generation, code, held, salvage } => {
                 self.on_exit(worker as usize, generation, code, held, salvage)
             }
+            Event::ExitValue { worker, generation, value } => {
+                let value = value.map(<[u8]>::to_vec).map_err(|failure| {
+                    crate::codec::decode::<TaskFailure>(failure)
+                        .unwrap_or_else(|e| TaskFailure::Decode(format!("the worker-exit function's failure: {e}")))
+                });
+                self.state().exit_values.push((worker, generation, value));
+            }
             Event::Wake => {}
         }
     }
@@ -584,6 +596,13 @@ impl Core {
 
     pub(crate) fn refusal(&self) -> Option<PoolError> {
         self.state().refusal()
+    }
+
+    /// What the workers' exit functions returned so far, by slot and generation.
+    pub(crate) fn exit_values(&self) -> Vec<Result<Vec<u8>, TaskFailure>> {
+        let mut v = self.state().exit_values.clone();
+        v.sort_by_key(|(w, g, _)| (*w, *g));
+        v.into_iter().map(|(_, _, value)| value).collect()
     }
 
     /// The pids of the live workers (processes only).
