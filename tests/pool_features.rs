@@ -211,3 +211,82 @@ fn a_panicking_exit_function_is_an_error_and_a_killed_worker_runs_none() {
         assert_eq!(pool.exit_results::<u8>().unwrap(), Vec::<u8>::new(), "terminate runs no exit function");
     });
 }
+
+// ----- insights -----
+
+fn nap(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+fn slow_start(ms: u64) {
+    nap(ms);
+}
+
+#[test]
+fn insights_count_tasks_and_where_the_time_went() {
+    each_backend("insights", |ctx| {
+        let pool = plain(
+            ctx,
+            2,
+            |b| b.initializer(slow_start, 50).worker_exit(nap, 30),
+            |b| b.initializer(slow_start, 50).worker_exit(nap, 30),
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let out = pool.map_with(nap, [20u64; 10], &TaskOptions::new().chunksize(1)).unwrap();
+        assert_eq!(out.len(), 10);
+        let live = pool.insights();
+        assert_eq!(live.tasks(), 10, "{live}");
+        assert!(live.working() >= Duration::from_millis(200), "{live}");
+        pool.close();
+        pool.join().unwrap();
+        let ins = pool.insights();
+        assert_eq!(ins.workers.len(), 2);
+        assert_eq!(ins.tasks(), 10, "{ins}");
+        assert_eq!(ins.restarts(), 0, "{ins}");
+        for w in &ins.workers {
+            assert!(w.init >= Duration::from_millis(50), "{ins}");
+            assert!(w.exit >= Duration::from_millis(30), "{ins}");
+            assert!(w.waiting >= Duration::from_millis(100), "it idled before the map: {ins}");
+            assert!(w.working + w.waiting + w.init + w.exit < Duration::from_secs(60), "{ins}");
+        }
+        let text = ins.to_string();
+        assert!(text.contains("worker") && text.contains("total") && text.contains("restarts"), "{text}");
+    });
+}
+
+#[test]
+fn insights_add_up_the_workers_of_a_slot() {
+    each_backend("insights with maxtasksperchild", |ctx| {
+        let pool = plain(ctx, 2, |b| b.maxtasksperchild(2), |b| b.maxtasksperchild(2));
+        let out = pool.map_with(|x: u32| x, 0..10, &TaskOptions::new().chunksize(1)).unwrap();
+        assert_eq!(out.len(), 10);
+        pool.close();
+        pool.join().unwrap();
+        let ins = pool.insights();
+        assert_eq!(ins.tasks(), 10, "the workers that left count too: {ins}");
+        assert_eq!(ins.workers.iter().map(|w| w.chunks).sum::<u64>(), 10, "{ins}");
+        assert!(ins.restarts() >= 3, "10 tasks, 2 per worker, 2 slots: {ins}");
+    });
+}
+
+fn abort_on_3(x: u32) -> u32 {
+    if x == 3 {
+        std::process::abort();
+    }
+    x
+}
+
+#[test]
+fn insights_count_a_restart_after_a_crash() {
+    each_method("insights after a crash", LIMIT, |ctx| {
+        let pool = ctx.pool(2).unwrap();
+        let out: Vec<_> = pool.imap(abort_on_3, 0..10u32).unwrap().collect();
+        assert_eq!(out.iter().filter(|r| r.is_err()).count(), 1);
+        pool.close();
+        pool.join().unwrap();
+        let ins = pool.insights();
+        assert_eq!(ins.tasks(), 9, "{ins}");
+        assert!(ins.restarts() >= 1, "{ins}");
+    });
+}

@@ -360,6 +360,14 @@ impl<Io: WorkerIo> Run<Io> {
     fn finish(mut self) -> TaskCall<Io> {
         let now = sys::clock::monotonic_ns();
         let busy = now.saturating_sub(self.record_started);
+        // Counted before the last results go, so that whoever has them sees the counts; the
+        // time sending them counts from `now` (see `io::read_stats`).
+        let items = u64::from(self.call.header.count - self.call.header.start);
+        let slot = self.call.io.slot();
+        slot[io::RECORD_STARTED].store(now, Ordering::Relaxed);
+        slot[io::RECORDS_DONE].fetch_add(1, Ordering::Relaxed);
+        slot[io::ITEMS_DONE].fetch_add(items, Ordering::Relaxed);
+        slot[io::BUSY_NS].fetch_add(busy, Ordering::Relaxed);
         if !self.call.stopped && self.kept > 0 {
             self.flush(self.call.header.count, busy.max(1));
         }
@@ -367,13 +375,9 @@ impl<Io: WorkerIo> Run<Io> {
         if self.scratch.capacity() <= 1 << 20 {
             SCRATCH.set(std::mem::take(&mut self.scratch));
         }
-        let items = u64::from(self.call.header.count - self.call.header.start);
         let slot = self.call.io.slot();
         slot[io::TASK].store(0, Ordering::Release);
         slot[io::ITEM].store(io::NONE, Ordering::Release);
-        slot[io::RECORDS_DONE].fetch_add(1, Ordering::Relaxed);
-        slot[io::ITEMS_DONE].fetch_add(items, Ordering::Relaxed);
-        slot[io::BUSY_NS].fetch_add(busy, Ordering::Relaxed);
         slot[io::STATE].store(io::IDLE, Ordering::Relaxed);
         self.call
     }

@@ -6,6 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::TaskFailure;
 use super::io::{self, WorkerIo};
 use super::records::{Event, Leave, STOP, TaskHeader};
 use super::task::{Entry, ExitEntry, InitEntry, TaskCall};
@@ -41,37 +42,47 @@ pub(crate) const INIT_FAILED_CODE: i32 = 1;
 pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
     let (w, g) = (cfg.worker, cfg.generation);
     let pid = sys::liveness::my_pid();
+    let born = sys::clock::monotonic_ns();
+    io.slot()[io::STARTED_AT].store(born, Ordering::Relaxed);
     io.slot()[io::PID].store(u64::from(pid), Ordering::Relaxed);
     io.slot()[io::STATE].store(io::STARTING, Ordering::Relaxed);
-    for init in cfg.init.iter().chain(&cfg.state) {
-        let outcome = match sys::exe::fn_at::<InitEntry>(init.entry as isize, sys::exe::identity()) {
+    let started = cfg.init.iter().chain(&cfg.state).try_for_each(|init| {
+        match sys::exe::fn_at::<InitEntry>(init.entry as isize, sys::exe::identity()) {
             Ok(run) => run(init.args.clone()),
-            Err(e) => Err(super::error::TaskFailure::Decode(e.to_string())),
-        };
-        if let Err(f) = outcome {
-            let body = crate::codec::encode(&f).unwrap_or_default();
-            io.send(&[&Event::init_failed_header(w, g), &body]);
-            return INIT_FAILED_CODE;
+            Err(e) => Err(TaskFailure::Decode(e.to_string())),
         }
+    });
+    io.slot()[io::INIT_NS].store(sys::clock::monotonic_ns().saturating_sub(born), Ordering::Relaxed);
+    if let Err(f) = started {
+        let body = crate::codec::encode(&f).unwrap_or_default();
+        io.send(&[&Event::init_failed_header(w, g), &body]);
+        return end(&io, INIT_FAILED_CODE);
     }
     if !io.send(&[&Event::ready_header(w, g, pid)]) {
-        super::state::drop_state();
-        return 0;
+        return end(&io, 0);
     }
     let (mut io, clean) = serve(io, cfg);
     if clean && let Some(exit) = &cfg.exit {
+        let t = sys::clock::monotonic_ns();
         let outcome = match sys::exe::fn_at::<ExitEntry>(exit.entry as isize, sys::exe::identity()) {
             Ok(run) => run(exit.args.clone()),
-            Err(e) => Err(super::error::TaskFailure::Decode(e.to_string())),
+            Err(e) => Err(TaskFailure::Decode(e.to_string())),
         };
+        io.slot()[io::EXIT_NS].store(sys::clock::monotonic_ns().saturating_sub(t), Ordering::Relaxed);
         let (ok, body) = match outcome {
             Ok(value) => (true, value),
             Err(f) => (false, crate::codec::encode(&f).unwrap_or_default()),
         };
         io.send(&[&Event::exit_value_header(w, g, ok), &body]);
     }
+    end(&io, 0)
+}
+
+/// The worker's end: drops its state, notes the time in its slot, returns `code`.
+fn end<Io: WorkerIo>(io: &Io, code: i32) -> i32 {
     super::state::drop_state();
-    0
+    io.slot()[io::LEFT_AT].store(sys::clock::monotonic_ns(), Ordering::Release);
+    code
 }
 
 /// Takes task records until the worker leaves; returns its I/O, and whether it leaves

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::{Core, Fails, INIT_FAILURE_LIMIT, Kill, POISON_LIMIT, Phase, Salvaged, State, Status, deliver, run_fails};
 use crate::pool::error::{PoolError, PoolErrorKind, describe_exit};
 use crate::pool::options::WorkerDeath;
-use crate::pool::records::{Form, Held, read_varint};
+use crate::pool::records::{ExitStats, Form, Held, read_varint};
 
 impl Core {
     pub(super) fn on_exit(
@@ -16,12 +16,14 @@ impl Core {
         code: i32,
         held: Option<Held>,
         salvage: Option<(u64, u32, &[u8])>,
+        stats: Option<ExitStats>,
     ) {
         let mut st = self.state();
         if st.workers[w].generation != generation || st.workers[w].status == Status::Empty {
             return;
         }
         let ws = &mut st.workers[w];
+        ws.past = ws.past.add(stats.unwrap_or_default());
         let kill = ws.kill.take();
         let (was_ready, pid) = (ws.ready, ws.pid.take());
         let inflight = std::mem::take(&mut ws.inflight);
@@ -224,6 +226,7 @@ impl Core {
                     let ws = &mut st.workers[w];
                     if ws.generation == generation && ws.status == Status::Spawning {
                         ws.status = Status::Live;
+                        ws.starts += 1;
                         ws.pid = pid;
                         ws.ready = false;
                     }

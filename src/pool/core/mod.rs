@@ -21,7 +21,7 @@ use super::backend::{Backend, SendFail};
 use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
 use super::job::{Job, set_in_collector};
 use super::options::WorkerDeath;
-use super::records::{Event, Form, TASK, TASK_HDR, TaskHeader, read_varint};
+use super::records::{Event, ExitStats, Form, TASK, TASK_HDR, TaskHeader, read_varint};
 use crate::util::lock;
 
 mod end;
@@ -123,6 +123,9 @@ struct Worker {
     /// The feeder is sending it a record.
     feeding: bool,
     kill: Option<Kill>,
+    /// What the slot's workers that have exited counted, and how many were started.
+    past: ExitStats,
+    starts: u32,
 }
 
 impl Worker {
@@ -240,6 +243,8 @@ impl Core {
                     sent: 0,
                     feeding: false,
                     kill: None,
+                    past: ExitStats::default(),
+                    starts: 1,
                 }),
                 Err(e) => {
                     for k in 0..w {
@@ -509,8 +514,8 @@ impl Core {
                     ws.status = Status::Leaving;
                 }
             }
-            Event::Exited { worker, generation, code, held, salvage } => {
-                self.on_exit(worker as usize, generation, code, held, salvage)
+            Event::Exited { worker, generation, code, held, salvage, stats } => {
+                self.on_exit(worker as usize, generation, code, held, salvage, stats)
             }
             Event::ExitValue { worker, generation, value } => {
                 let value = value.map(<[u8]>::to_vec).map_err(|failure| {
@@ -603,6 +608,19 @@ impl Core {
         let mut v = self.state().exit_values.clone();
         v.sort_by_key(|(w, g, _)| (*w, *g));
         v.into_iter().map(|(_, _, value)| value).collect()
+    }
+
+    /// Per slot: what its workers counted (those gone and the one there now), and how many
+    /// were started.
+    pub(crate) fn stats(&self) -> Vec<(ExitStats, u32)> {
+        let st = self.state();
+        let mut out = Vec::with_capacity(st.workers.len());
+        for (w, ws) in st.workers.iter().enumerate() {
+            let live = matches!(ws.status, Status::Live | Status::Stopping | Status::Leaving);
+            let now = if live { self.backend.stats(w) } else { ExitStats::default() };
+            out.push((ws.past.add(now), ws.starts));
+        }
+        out
     }
 
     /// The pids of the live workers (processes only).
