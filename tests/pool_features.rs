@@ -340,3 +340,22 @@ fn cpu_sets_outside_the_process_are_refused() {
     let err = ThreadPool::builder().cpu_pinning([Vec::<usize>::new()]).build().unwrap_err();
     assert_eq!(err.kind(), PoolErrorKind::InvalidArgument, "{err}");
 }
+
+// ----- the progress bar (feature `progress`) -----
+
+#[cfg(feature = "progress")]
+#[test]
+fn a_progress_bar_changes_no_result() {
+    each_backend("progress bar", |ctx| {
+        let pool = plain(ctx, 2, |p| p.progress_bar(true), |t| t);
+        let v = pool.map(|x: u64| x * x, 0..10_000u64).unwrap();
+        assert_eq!(v[9_999], 9_999 * 9_999);
+        let on = TaskOptions::new().progress_bar(true);
+        let n = pool.imap_with(|x: u64| x, (0..1000u64).filter(|x| x % 2 == 0), &on).unwrap().count();
+        assert_eq!(n, 500);
+        let off = TaskOptions::new().progress_bar(false);
+        assert_eq!(pool.map_with(|x: u8| x, 0..10, &off).unwrap().len(), 10);
+        let err = pool.map_with(|x: u8| if x == 5 { panic!("five") } else { x }, 0..10, &on).unwrap_err();
+        assert!(err.is_panic(), "{err}");
+    });
+}

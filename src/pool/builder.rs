@@ -62,6 +62,7 @@ pub struct PoolBuilder {
     pub(super) exit: Option<Result<InitSpec, PoolError>>,
     pub(super) exit_type: Option<ExitType>,
     pinning: Vec<Vec<usize>>,
+    progress: bool,
     maxtasks: Option<usize>,
     max_memory: Option<u64>,
     timeout: Option<Duration>,
@@ -78,6 +79,7 @@ pub(crate) struct Plan {
     pub(crate) timeout: Option<Duration>,
     pub(crate) soft_timeout: Option<Duration>,
     pub(crate) exit_type: Option<ExitType>,
+    pub(crate) progress: bool,
 }
 
 impl PoolBuilder {
@@ -199,6 +201,24 @@ impl PoolBuilder {
         self
     }
 
+    /// Shows a progress bar (items done, rate, time left) on standard error for each `map`,
+    /// `starmap` and `imap` of the pool, unless the call's
+    /// [`TaskOptions::progress_bar`](super::TaskOptions::progress_bar) says otherwise (mpire's
+    /// `progress_bar`). Hidden when standard error is not a terminal. Needs the `progress`
+    /// feature.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let pool = multiproc::pool::Pool::builder().progress_bar(true).build()?;
+    /// pool.map(|x: u64| x + 1, 0..10_000_000)?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress_bar(mut self, on: bool) -> PoolBuilder {
+        self.progress = on;
+        self
+    }
+
     /// The default hard timeout of each item (see [`TaskOptions::timeout`](super::TaskOptions::timeout)).
     /// Must be more than zero.
     ///
@@ -277,6 +297,7 @@ impl PoolBuilder {
             timeout: self.timeout,
             soft_timeout: self.soft_timeout,
             exit_type: self.exit_type,
+            progress: self.progress,
         })
     }
 }
@@ -334,6 +355,7 @@ impl Plan {
             on_death: self.on_death,
             noun,
             exit_type: self.exit_type,
+            progress: self.progress,
         };
         Core::start(backend, cfg)
     }

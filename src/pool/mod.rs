@@ -55,6 +55,7 @@ mod job;
 mod options;
 #[allow(clippy::module_inception)]
 mod pool;
+mod progress;
 pub(crate) mod records;
 mod result;
 mod state;
