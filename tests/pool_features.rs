@@ -90,7 +90,7 @@ fn worker_state_is_built_once_per_worker_and_lent_to_every_task() {
         assert_eq!(total, 200);
         // apply and imap go to the same states; stateless tasks through the pool underneath.
         let (_, n) = pool.apply(count, 0).unwrap();
-        assert!(n > 101);
+        assert!(n >= 101, "{n}");
         let firsts: Vec<(String, u32)> = pool.imap(count, 0..5).unwrap().map(Result::unwrap).collect();
         assert_eq!(firsts.len(), 5);
         assert_eq!(pool.pool().apply(|x: u32| x + 1, 1).unwrap(), 2);
@@ -232,7 +232,8 @@ fn insights_count_tasks_and_where_the_time_went() {
             |b| b.initializer(slow_start, 50).worker_exit(nap, 30),
             |b| b.initializer(slow_start, 50).worker_exit(nap, 30),
         );
-        std::thread::sleep(Duration::from_millis(200));
+        // Idle long enough for a slow start-up (the workers may start after build returns).
+        std::thread::sleep(Duration::from_millis(400));
         let out = pool.map_with(nap, [20u64; 10], &TaskOptions::new().chunksize(1)).unwrap();
         assert_eq!(out.len(), 10);
         let live = pool.insights();
