@@ -360,3 +360,18 @@ fn a_progress_bar_changes_no_result() {
         assert!(err.is_panic(), "{err}");
     });
 }
+
+#[test]
+fn insights_count_a_restart_after_a_hard_timeout() {
+    each_backend("insights after a hard timeout", |ctx| {
+        let pool = plain(ctx, 1, |p| p, |t| t);
+        let opts = TaskOptions::new().timeout(Duration::from_millis(100));
+        let err = pool.apply_with(nap, 5_000, &opts).unwrap_err();
+        assert!(err.is_timed_out(), "{err}");
+        assert_eq!(pool.apply(|x: u8| x, 1).unwrap(), 1);
+        let ins = pool.insights();
+        assert_eq!(ins.restarts(), 1, "{ins}");
+        assert_eq!(ins.tasks(), 1, "the timed-out task is not done: {ins}");
+        assert!(ins.working() >= Duration::from_millis(100), "it ran until it was given up on: {ins}");
+    });
+}
