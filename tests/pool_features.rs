@@ -113,6 +113,24 @@ fn a_replaced_worker_builds_its_own_state() {
     });
 }
 
+/// A state that could neither cross to another thread nor be encoded.
+fn local_state() -> std::rc::Rc<std::cell::Cell<u32>> {
+    std::rc::Rc::new(std::cell::Cell::new(0))
+}
+
+fn bump(s: &mut std::rc::Rc<std::cell::Cell<u32>>, by: u32) -> u32 {
+    s.set(s.get() + by);
+    s.get()
+}
+
+#[test]
+fn a_state_needs_neither_send_nor_serialize() {
+    each_backend("a local state", |ctx| {
+        let pool = stateful(ctx, 1, |b| b, local_state, ()).build().unwrap();
+        assert_eq!(pool.map(bump, [1, 2, 3]).unwrap(), [1, 3, 6]);
+    });
+}
+
 fn broken_state(_: ()) -> u32 {
     panic!("no model here")
 }

@@ -163,6 +163,13 @@ impl<S: 'static> StatefulPoolBuilder<S> {
 /// assert_eq!(pool.map(count, [7, 7, 7])?, [1, 2, 3]); // one worker, one state
 /// # Ok::<(), multiproc::pool::PoolError>(())
 /// ```
+///
+/// A task for another state does not compile:
+/// ```compile_fail
+/// let pool = multiproc::pool::ThreadPool::builder().worker_state(|| 0u32, ()).build()?;
+/// pool.apply(|name: &mut String, x: u8| name.len() + x as usize, 1)?; // the state is a u32
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
 pub struct StatefulPool<S> {
     pool: Pool,
     _state: PhantomData<fn() -> S>,
