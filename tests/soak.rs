@@ -1,4 +1,4 @@
-//! A bounded soak: queues, locks and processes (and the pool, see `pool_soak`) under
+//! A bounded soak: queues, locks, processes and the pool (`pool_soak_under_random_kills`) under
 //! continuous random SIGKILLs of the worker processes, for `SOAK_SECONDS` (default 30) per
 //! part. It prints what happened: items produced and consumed, processes killed, items lost
 //! (must be 0), duplicates (0), torn items (0), lock owner deaths recovered, hangs (0; a
@@ -273,4 +273,122 @@ fn process_churn_under_random_kills() {
     println!("process churn: {secs} s, {started} started, {clean} ended cleanly, {killed} killed, hangs 0");
     assert_eq!(started, clean + killed);
     before.assert_same("process churn", 0, Duration::from_secs(10));
+}
+
+/// The pool's task for `pool_soak_under_random_kills`: counts its run in the named segment
+/// (one byte per task id, so a task run twice shows) and sleeps a little.
+fn counted((segment, id, ms): (String, u32, u64)) -> u32 {
+    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+    static OPEN: Mutex<Option<(String, multiproc::SharedMemory)>> = Mutex::new(None);
+    let mut open = OPEN.lock().unwrap();
+    if open.as_ref().is_none_or(|(name, _)| *name != segment) {
+        *open = Some((segment.clone(), multiproc::SharedMemory::open(&segment).unwrap()));
+    }
+    open.as_ref().unwrap().1.as_atomic_bytes()[id as usize].fetch_add(1, Ordering::SeqCst);
+    drop(open);
+    std::thread::sleep(Duration::from_micros(ms * 100));
+    id
+}
+
+/// A pool under random SIGKILLs of its workers, under every start method: `apply_async`
+/// batches and chunked `imap`s run while a thread kills a random worker every 20-150 ms.
+/// Every task ends (its result, or `WorkerLost` for the one a killed worker was running), no
+/// task runs twice, no result is wrong, and the pool ends with all its workers.
+#[test]
+#[ignore = "minutes long: scripts/test.sh runs it with --ignored"]
+fn pool_soak_under_random_kills() {
+    use multiproc::pool::{Pool, PoolError, TaskOptions};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let _serial = common::serial();
+    let secs = seconds().min(24);
+    let _w = Watchdog::new("pool soak", Duration::from_secs(secs * 4 + 180));
+    common::warm_up();
+    // What lives as long as the process: the shared heap (pools keep their workers' slots
+    // there) and the segments' tracker (a service process started by the first named segment).
+    drop(Value::new(0u64).unwrap());
+    let first = multiproc::SharedMemory::create(Some(&common::unique_name("soakpool")), 1).unwrap();
+    first.unlink().unwrap();
+    drop(first);
+    let before = common::Leaks::snapshot();
+    const IDS: usize = 1 << 20;
+    for (round, m) in METHODS.into_iter().enumerate() {
+        let name = common::unique_name("soakpool");
+        let seg = multiproc::SharedMemory::create(Some(&name), IDS).unwrap();
+        let pool = Pool::builder().processes(3).start_method(m).build().unwrap();
+        let stop = AtomicBool::new(false);
+        let kills = AtomicU64::new(0);
+        let (mut ok, mut failed, mut next_id) = (0u64, 0u64, 0u32);
+        let end = Instant::now() + Duration::from_secs(secs / 3);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut rng = Rng(0x5eed ^ round as u64);
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20 + rng.next() % 130));
+                    let pids = pool.pids();
+                    if pids.is_empty() {
+                        continue;
+                    }
+                    let victim = pids[(rng.next() % pids.len() as u64) as usize];
+                    if !common::pid_gone(victim) {
+                        common::send_signal(victim, libc::SIGKILL);
+                        kills.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            let mut rng = Rng(0xbadc0de ^ round as u64);
+            let mut check = |id: u32, r: Result<u32, PoolError>| match r {
+                Ok(got) => {
+                    assert_eq!(got, id, "[{m}] a wrong result");
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_worker_lost() && e.exitcode() == Some(-9), "[{m}] {e:?}");
+                    failed += 1;
+                }
+            };
+            while Instant::now() < end {
+                let batch: Vec<_> = (0..200)
+                    .map(|k| {
+                        let id = next_id + k;
+                        (id, pool.apply_async(counted, (name.clone(), id, rng.next() % 20)).unwrap())
+                    })
+                    .collect();
+                for (id, r) in batch {
+                    check(id, r.get_timeout(Duration::from_secs(60)));
+                }
+                next_id += 200;
+                let items: Vec<_> = (next_id..next_id + 600).map(|id| (name.clone(), id, rng.next() % 10)).collect();
+                let results = pool.imap_with(counted, items, &TaskOptions::new().chunksize(25)).unwrap();
+                for (k, r) in results.enumerate() {
+                    check(next_id + k as u32, r);
+                }
+                next_id += 600;
+                assert!((next_id as usize) < IDS, "the soak ran past its id space");
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let kills = kills.load(Ordering::Relaxed);
+        let runs = seg.as_atomic_bytes();
+        let twice = (0..next_id as usize).filter(|&i| runs[i].load(Ordering::SeqCst) > 1).count();
+        let never_ok = (0..next_id as usize).filter(|&i| runs[i].load(Ordering::SeqCst) == 0).count() as u64;
+        common::wait_until("the killed workers to be replaced", || pool.pids().len() == 3);
+        assert_eq!(pool.apply(counted, (name.clone(), next_id, 0)).unwrap(), next_id);
+        println!(
+            "pool soak [{m}]: {} s, {} tasks, {ok} results, {failed} WorkerLost, {kills} workers killed, \
+             ran twice {twice}, lost 0, hangs 0",
+            secs / 3,
+            next_id
+        );
+        assert_eq!(ok + failed, next_id as u64, "[{m}] every task ends");
+        assert_eq!(twice, 0, "[{m}] a task ran twice");
+        assert!(failed <= kills, "[{m}] {failed} tasks failed for {kills} kills");
+        // A task that failed may or may not have begun before its worker died.
+        assert!(never_ok <= failed, "[{m}] {never_ok} tasks never ran but only {failed} failed");
+        assert!(kills > 5 && ok > 1000, "[{m}] the soak did too little: {kills} kills, {ok} results");
+        pool.terminate();
+        drop(pool);
+        seg.unlink().unwrap();
+    }
+    before.assert_same("pool soak", 0, Duration::from_secs(10));
 }
