@@ -12,7 +12,7 @@ use super::backend::threads::Threads;
 use super::core::{Core, CoreCfg, Workers};
 use super::error::{PoolError, PoolErrorKind};
 use super::options::WorkerDeath;
-use super::task::init_entry;
+use super::task::{ExitType, init_entry};
 use super::worker::{InitSpec, WorkerCfg};
 use crate::func::Target;
 use crate::process::StartMethod;
@@ -55,6 +55,11 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     method: Option<StartMethod>,
     init: Option<Result<InitSpec, PoolError>>,
+    /// The worker-state function (set through `worker_state`, in `stateful.rs`).
+    pub(super) state: Option<Result<InitSpec, PoolError>>,
+    /// The worker-exit function and the type it returns (set in `worker_exit.rs`).
+    pub(super) exit: Option<Result<InitSpec, PoolError>>,
+    pub(super) exit_type: Option<ExitType>,
     maxtasks: Option<usize>,
     max_memory: Option<u64>,
     timeout: Option<Duration>,
@@ -70,6 +75,7 @@ pub(crate) struct Plan {
     pub(crate) on_death: WorkerDeath,
     pub(crate) timeout: Option<Duration>,
     pub(crate) soft_timeout: Option<Duration>,
+    pub(crate) exit_type: Option<ExitType>,
 }
 
 impl PoolBuilder {
@@ -137,12 +143,7 @@ impl PoolBuilder {
         M: 'static,
     {
         let _ = f; // zero-sized: rebuilt in each worker from its type
-        let spec =
-            crate::codec::encode(&args).map(|args| InitSpec { entry: init_entry::<F, A, M>(), args }).map_err(|e| {
-                PoolError::new(PoolErrorKind::Encode, format!("cannot encode the initializer's arguments: {e}"))
-                    .with_source(e)
-            });
-        self.init = Some(spec);
+        self.init = Some(spec(init_entry::<F, A, M>(), &args, "the initializer"));
         self
     }
 
@@ -231,12 +232,16 @@ impl PoolBuilder {
             return invalid("a timeout must be more than zero (or left unset for none)");
         }
         let init = self.init.transpose()?;
+        let state = self.state.transpose()?;
+        let exit = self.exit.transpose()?;
         Ok(Plan {
             processes,
             worker: WorkerCfg {
                 worker: 0,
                 generation: 0,
                 init,
+                state,
+                exit,
                 maxtasks: self.maxtasks.map(|n| n as u64),
                 max_memory: self.max_memory,
             },
@@ -244,8 +249,17 @@ impl PoolBuilder {
             on_death: self.on_death,
             timeout: self.timeout,
             soft_timeout: self.soft_timeout,
+            exit_type: self.exit_type,
         })
     }
+}
+
+/// A function for the workers to run, with its encoded arguments; `what` names it in the
+/// error when the arguments cannot be encoded.
+pub(super) fn spec<A: Serialize>(entry: i64, args: &A, what: &str) -> Result<InitSpec, PoolError> {
+    crate::codec::encode(args).map(|args| InitSpec { entry, args }).map_err(|e| {
+        PoolError::new(PoolErrorKind::Encode, format!("cannot encode the arguments of {what}: {e}")).with_source(e)
+    })
 }
 
 impl Plan {
@@ -275,6 +289,7 @@ impl Plan {
             maxtasks: self.worker.maxtasks,
             on_death: self.on_death,
             noun,
+            exit_type: self.exit_type,
         };
         Core::start(backend, cfg)
     }

@@ -1,5 +1,5 @@
 //! [`Pool`]: the front type. Every call encodes its arguments in the caller's thread, hands
-//! task records to the state machine (`core.rs`) and returns a result to wait on.
+//! task records to the state machine (`core/`) and returns a result to wait on.
 
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -214,6 +214,10 @@ impl Pool {
     /// ```
     pub fn is_broken(&self) -> bool {
         self.core.broken().is_some()
+    }
+
+    pub(super) fn core(&self) -> &Arc<Core> {
+        &self.core
     }
 
     /// The trampoline of `F` for this pool's workers.
