@@ -48,6 +48,8 @@ mod backend;
 mod builder;
 mod core;
 mod error;
+mod executor;
+mod future;
 mod imap;
 mod io;
 mod job;
@@ -62,6 +64,10 @@ mod worker;
 
 pub use self::builder::PoolBuilder;
 pub use self::error::{PoolError, PoolErrorKind};
+pub use self::executor::{ExecutorBuilder, ExecutorMap, ProcessPoolExecutor};
+pub use self::future::{
+    AsCompleted, Future, ReturnWhen, Waited, as_completed, as_completed_timeout, wait, wait_timeout,
+};
 pub use self::imap::IMap;
 pub use self::options::{TaskOptions, WorkerDeath};
 pub use self::pool::Pool;
