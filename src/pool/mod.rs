@@ -41,6 +41,10 @@
 //! # Ok::<(), multiproc::pool::PoolError>(())
 //! ```
 //!
+//! [`ProcessPoolExecutor`] is Python's `concurrent.futures.ProcessPoolExecutor` on top of a
+//! [`Pool`]: [`submit`](ProcessPoolExecutor::submit) returns a [`Future`], and [`wait`] and
+//! [`as_completed`] wait on several.
+//!
 //! The design (threads, records, the worker's slot, what each kind of death does, a task's
 //! states) is in `src/pool/README.md`.
 
