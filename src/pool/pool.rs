@@ -216,8 +216,7 @@ impl Pool {
         self.core.broken().is_some()
     }
 
-    /// The state machine, for the executor built on this pool.
-    pub(crate) fn core(&self) -> &Arc<Core> {
+    pub(super) fn core(&self) -> &Arc<Core> {
         &self.core
     }
 
