@@ -66,6 +66,61 @@ fn sigkill_self() -> u32 {
     unreachable!()
 }
 
+fn crashes(how: u8) -> u32 {
+    match how {
+        0 => multiproc::exit(3),
+        1 => std::process::abort(),
+        _ => {
+            // SAFETY: none: a write through a null pointer, to crash the worker on purpose.
+            #[allow(unsafe_code)]
+            unsafe {
+                std::ptr::null_mut::<u64>().write_volatile(1);
+            }
+            0
+        }
+    }
+}
+
+/// Kills its own worker at item 7; the others return themselves.
+fn dies_at_7(x: u32) -> u32 {
+    if x == 7 {
+        sigkill_self();
+    }
+    x
+}
+
+/// A result whose `Serialize` fails in the worker.
+#[derive(Debug)]
+struct Unsendable;
+
+impl serde::Serialize for Unsendable {
+    fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("Unsendable stays in its worker"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Unsendable {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        <()>::deserialize(d).map(|_| Unsendable)
+    }
+}
+
+fn unsendable() -> Unsendable {
+    Unsendable
+}
+
+fn set_tag(tag: String) {
+    // SAFETY: the worker is single-threaded while its initializer runs.
+    #[allow(unsafe_code)]
+    unsafe {
+        std::env::set_var("EXECUTOR_TEST_TAG", tag);
+    }
+}
+
+fn read_tag() -> String {
+    std::env::var("EXECUTOR_TEST_TAG").unwrap_or_default()
+}
+
 /// Waits (bounded) until `f` is running.
 fn until_running<T: Send + Sync + 'static>(f: &Future<T>) {
     common::wait_until("the future to run", || f.running() || f.done());
@@ -432,5 +487,74 @@ fn zero_and_max_timeouts_never_panic() {
         assert!(start.elapsed() >= Duration::from_millis(190));
         let all: Vec<u64> = ex.map_timeout(nap, [1, 2], 2, Duration::MAX).unwrap().collect::<Result<_, _>>().unwrap();
         assert_eq!(all, [1, 2]);
+    });
+}
+
+#[test]
+fn exit_abort_and_segfault_fail_only_their_future() {
+    each_method("crashes", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let fs: Vec<_> = (0..3).map(|how| ex.submit(crashes, how).unwrap()).collect();
+        let codes: Vec<Option<i32>> = fs.iter().map(|f| f.result().unwrap_err().exitcode()).collect();
+        assert!(fs.iter().all(|f| f.error().unwrap().unwrap().is_worker_lost()));
+        assert_eq!(codes[0], Some(3));
+        assert_eq!(codes[1], Some(-6));
+        assert!(matches!(codes[2], Some(-11) | Some(-7)), "{codes:?}");
+        assert_eq!(ex.map(sqr, 0..50, 7).unwrap().count(), 50, "the executor goes on");
+    });
+}
+
+#[test]
+fn a_worker_killed_in_a_map_chunk_costs_its_item() {
+    each_method("killed in map", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let got: Vec<_> = ex.map(dies_at_7, 0..40, 5).unwrap().collect();
+        assert_eq!(got.len(), 40);
+        for (i, r) in got.iter().enumerate() {
+            match r {
+                Ok(v) => assert_eq!(*v as usize, i),
+                Err(e) => assert!(i == 7 && e.is_worker_lost() && e.exitcode() == Some(-9), "{i}: {e:?}"),
+            }
+        }
+        assert!(got[7].is_err());
+    });
+}
+
+#[test]
+fn the_initializer_runs_in_every_worker_with_its_arguments() {
+    each_method("initializer", Duration::from_secs(60), |ctx| {
+        let ex = builder(ctx, 2).initializer(set_tag, "ready".to_string()).build().unwrap();
+        let tags: Vec<String> = ex.map(|_: u32| read_tag(), 0..20, 1).unwrap().map(Result::unwrap).collect();
+        assert!(tags.iter().all(|t| t == "ready"), "{tags:?}");
+        let broken = builder(ctx, 1).initializer(|| panic!("no config"), ()).build().unwrap();
+        let e = broken.submit(sqr, 1).and_then(|f| f.result().cloned()).unwrap_err();
+        assert!(e.is_broken() && e.to_string().contains("no config"), "{e:?}");
+    });
+}
+
+#[test]
+fn an_unencodable_result_fails_its_future_and_the_worker_goes_on() {
+    // E7: a result that cannot be sent back ends in an error, never a hang.
+    each_method("unencodable result", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 1);
+        let f = ex.submit(unsendable, ()).unwrap();
+        let e = f.result().unwrap_err();
+        assert_eq!(e.kind(), PoolErrorKind::ResultEncode, "{e:?}");
+        assert_eq!(*ex.submit(sqr, 4).unwrap().result().unwrap(), 16);
+    });
+}
+
+#[test]
+fn a_done_callback_may_submit_more_work() {
+    each_method("submit from a callback", Duration::from_secs(60), |ctx| {
+        let ex = Arc::new(executor(ctx, 2));
+        let (tx, rx) = mpsc::channel();
+        let f = ex.submit(sqr, 3).unwrap();
+        let ex2 = ex.clone();
+        f.add_done_callback(move |f| {
+            let next = ex2.submit(sqr, *f.result().unwrap()).unwrap();
+            next.add_done_callback(move |n| tx.send(*n.result().unwrap()).unwrap());
+        });
+        assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), 81);
     });
 }
