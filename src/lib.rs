@@ -15,6 +15,7 @@
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
 //! | `Pool(4)`, `pool.map(f, xs)`, `apply_async`, `imap`, `multiprocessing.pool.ThreadPool` | [`Pool::new`], [`Pool::map`], [`Pool::apply_async`], [`Pool::imap`], [`ThreadPool`] (module [`pool`]) |
+//! | `concurrent.futures.ProcessPoolExecutor`, `Future`, `wait`, `as_completed` | [`pool::ProcessPoolExecutor`], [`pool::Future`], [`pool::wait`], [`pool::as_completed`] |
 //!
 //! ## A first process
 //!

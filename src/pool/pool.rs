@@ -85,7 +85,7 @@ thread_local! {
 /// Decodes a first payload of type `T` in the pool's process, once per type and thread, so
 /// that a type the codec encodes but cannot decode is refused at the call with the reason
 /// (as `Process::start` does), not in every worker.
-fn check_decodes<T: DeserializeOwned + 'static>(payload: &[u8]) -> Result<(), PoolError> {
+pub(crate) fn check_decodes<T: DeserializeOwned + 'static>(payload: &[u8]) -> Result<(), PoolError> {
     let id = TypeId::of::<T>();
     if DECODES.with(|d| d.borrow().contains(&id)) {
         return Ok(());
@@ -221,7 +221,7 @@ impl Pool {
     }
 
     /// The trampoline of `F` for this pool's workers.
-    fn entry<F, A, M>(&self) -> i64
+    pub(crate) fn entry<F, A, M>(&self) -> i64
     where
         F: Target<A, M>,
         F::Output: Serialize,
