@@ -7,8 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Watchdog, each_method};
-use multiproc::Context;
+use common::{Watchdog, each_method, run_child};
 use multiproc::manager::{
     ArrayProxy, DictProxy, ListProxy, Managed, ManagedProxy, Manager, ManagerErrorKind, NamespaceProxy, Proxy,
     QueueProxy, SetProxy, ValueProxy,
@@ -16,19 +15,6 @@ use multiproc::manager::{
 use serde::{Deserialize, Serialize};
 
 const LIMIT: Duration = Duration::from_secs(90);
-
-/// Runs `child` with `args` under `ctx` and expects exit code 0.
-fn run_child<F, A, M>(ctx: &Context, child: F, args: A)
-where
-    F: multiproc::Target<A, M>,
-    F::Output: multiproc::TargetResult,
-    A: Serialize + serde::de::DeserializeOwned + Send + 'static,
-    M: 'static,
-{
-    let p = ctx.process(child, args);
-    p.start().unwrap();
-    assert_eq!(p.join().unwrap(), 0, "the child failed: {:?}", p.failure());
-}
 
 // ---- _TestContainers (83-91) and TestSyncManagerTypes (213-215) ----
 

@@ -54,9 +54,12 @@ pub(crate) struct Link {
     pub(crate) instance: u64,
     /// The server's request limit, learned at the first hello.
     max_message: AtomicUsize,
-    /// The process the idle connections belong to (a forked child must not use them).
+    /// The process that made the link (the registry keeps one per process).
     pid: u32,
-    idle: Mutex<Vec<Connection>>,
+    /// Idle connections, with the process they belong to: a forked child must not use its
+    /// parent's (the server would see two clients on one socket), so it drops them and
+    /// makes its own.
+    idle: Mutex<(u32, Vec<Connection>)>,
 }
 
 impl std::fmt::Debug for Link {
@@ -99,7 +102,7 @@ impl Link {
             instance,
             max_message: AtomicUsize::new(usize::MAX),
             pid: me,
-            idle: Mutex::new(Vec::new()),
+            idle: Mutex::new((me, Vec::new())),
         });
         reg.retain(|(a, i, _)| !(*i == instance && *a == address));
         reg.push((address, instance, Arc::downgrade(&link)));
@@ -110,13 +113,24 @@ impl Link {
         &self.key
     }
 
-    fn checkout(&self) -> Result<Connection, ManagerError> {
-        if self.pid == std::process::id()
-            && let Some(c) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
-        {
-            return Ok(c);
+    /// The idle connections of this process.
+    fn idle(&self) -> std::sync::MutexGuard<'_, (u32, Vec<Connection>)> {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let me = std::process::id();
+        if idle.0 != me {
+            // Inherited through fork: closing our copies leaves the parent's open.
+            idle.1.clear();
+            idle.0 = me;
         }
-        self.fresh()
+        idle
+    }
+
+    fn checkout(&self) -> Result<Connection, ManagerError> {
+        let idle = self.idle().1.pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => self.fresh(),
+        }
     }
 
     fn fresh(&self) -> Result<Connection, ManagerError> {
@@ -141,12 +155,9 @@ impl Link {
     }
 
     fn checkin(&self, conn: Connection) {
-        if self.pid != std::process::id() {
-            return;
-        }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < MAX_IDLE {
-            idle.push(conn);
+        let mut idle = self.idle();
+        if idle.1.len() < MAX_IDLE {
+            idle.1.push(conn);
         }
     }
 
