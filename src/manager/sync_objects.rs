@@ -44,11 +44,13 @@ fn wait_until<'a, T>(
             None => SLICE,
         };
         g = cv.wait_timeout(g, step).unwrap_or_else(|e| e.into_inner()).0;
-        if ready(&mut g) {
-            return Ok(g);
-        }
+        // A caller that died while it waited must not take the item or the lock it was
+        // woken for: its reply could not be delivered.
         if (cx.abandoned)() {
             return Err(Fault::new(K::ServerGone, "the caller went away while it waited"));
+        }
+        if ready(&mut g) {
+            return Ok(g);
         }
     }
 }
