@@ -14,6 +14,7 @@
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `Manager()`, `m.dict()`, `m.list()`, `m.Namespace()`, `m.Lock()`, `BaseManager.register` | [`Manager::start`](manager::Manager::start), [`dict`](manager::Manager::dict), [`list`](manager::Manager::list), [`namespace`](manager::Manager::namespace), [`lock`](manager::Manager::lock), [`Managed`](manager::Managed) (module [`manager`]) |
 //! | `Pool(4)`, `pool.map(f, xs)`, `apply_async`, `imap`, `multiprocessing.pool.ThreadPool` | [`Pool::new`], [`Pool::map`], [`Pool::apply_async`], [`Pool::imap`], [`ThreadPool`] (module [`pool`]) |
 //! | `concurrent.futures.ProcessPoolExecutor`, `Future`, `wait`, `as_completed` | [`pool::ProcessPoolExecutor`], [`pool::Future`], [`pool::wait`], [`pool::as_completed`] |
 //!
@@ -159,6 +160,7 @@ mod func;
 pub mod fuzzing;
 pub mod handle;
 pub mod logging;
+pub mod manager;
 pub mod pool;
 mod process;
 pub mod queue;
