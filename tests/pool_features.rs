@@ -290,3 +290,72 @@ fn insights_count_a_restart_after_a_crash() {
         assert!(ins.restarts() >= 1, "{ins}");
     });
 }
+
+// ----- CPU pinning -----
+
+/// The CPUs the calling thread may run on, as the kernel lists them (`0-1`, `3`, ...).
+fn my_cpus(_: u32) -> (String, String) {
+    let status = std::fs::read_to_string("/proc/thread-self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("Cpus_allowed_list:")).unwrap();
+    (me(), line.split(':').nth(1).unwrap().trim().to_string())
+}
+
+/// The CPUs this process may run on.
+fn allowed() -> Vec<usize> {
+    let (_, list) = my_cpus(0);
+    let mut cpus = Vec::new();
+    for part in list.split(',') {
+        let (a, b) = part.split_once('-').unwrap_or((part, part));
+        cpus.extend(a.parse::<usize>().unwrap()..=b.parse::<usize>().unwrap());
+    }
+    cpus
+}
+
+#[test]
+fn cpu_pinning_gives_each_worker_its_set() {
+    let cpus = allowed();
+    let (a, b) = (cpus[0], *cpus.last().unwrap());
+    each_backend("cpu pinning", |ctx| {
+        let sets = [vec![a], vec![b]];
+        let pool = plain(ctx, 2, |p| p.cpu_pinning(sets.clone()), |t| t.cpu_pinning(sets.clone()));
+        let out = pool.map_with(my_cpus, 0..40, &TaskOptions::new().chunksize(1)).unwrap();
+        let mut per: HashMap<String, String> = HashMap::new();
+        for (who, list) in out {
+            assert!(list == a.to_string() || list == b.to_string(), "{who} runs on {list}, not on {a} or {b}");
+            let first = per.entry(who.clone()).or_insert_with(|| list.clone());
+            assert_eq!(*first, list, "{who} moved");
+        }
+        // The pool's own thread is not pinned.
+        assert_eq!(allowed(), cpus);
+    });
+}
+
+#[test]
+fn cpu_sets_outside_the_process_are_refused() {
+    let _w = Watchdog::new("cpu pinning checks", LIMIT);
+    for b in [PoolBuilder::new().cpu_pinning([[100_000]]), PoolBuilder::new().cpu_pinning(Vec::<Vec<usize>>::new())] {
+        let err = b.processes(1).build().unwrap_err();
+        assert_eq!(err.kind(), PoolErrorKind::InvalidArgument, "{err}");
+    }
+    let err = ThreadPool::builder().cpu_pinning([Vec::<usize>::new()]).build().unwrap_err();
+    assert_eq!(err.kind(), PoolErrorKind::InvalidArgument, "{err}");
+}
+
+// ----- the progress bar (feature `progress`) -----
+
+#[cfg(feature = "progress")]
+#[test]
+fn a_progress_bar_changes_no_result() {
+    each_backend("progress bar", |ctx| {
+        let pool = plain(ctx, 2, |p| p.progress_bar(true), |t| t);
+        let v = pool.map(|x: u64| x * x, 0..10_000u64).unwrap();
+        assert_eq!(v[9_999], 9_999 * 9_999);
+        let on = TaskOptions::new().progress_bar(true);
+        let n = pool.imap_with(|x: u64| x, (0..1000u64).filter(|x| x % 2 == 0), &on).unwrap().count();
+        assert_eq!(n, 500);
+        let off = TaskOptions::new().progress_bar(false);
+        assert_eq!(pool.map_with(|x: u8| x, 0..10, &off).unwrap().len(), 10);
+        let err = pool.map_with(|x: u8| if x == 5 { panic!("five") } else { x }, 0..10, &on).unwrap_err();
+        assert!(err.is_panic(), "{err}");
+    });
+}

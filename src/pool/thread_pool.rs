@@ -196,6 +196,24 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Pins each thread to a set of CPUs (see [`PoolBuilder::cpu_pinning`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(2).cpu_pinning([0..cpus]).build()?;
+    /// assert_eq!(pool.apply(|x: u8| x, 1)?, 1);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn cpu_pinning<I, C>(mut self, sets: I) -> ThreadPoolBuilder
+    where
+        I: IntoIterator<Item = C>,
+        C: IntoIterator<Item = usize>,
+    {
+        self.inner = self.inner.cpu_pinning(sets);
+        self
+    }
+
     /// Each thread builds a state once and lends it to every task (see
     /// [`PoolBuilder::worker_state`]); call it last.
     ///

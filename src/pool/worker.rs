@@ -29,6 +29,8 @@ pub(crate) struct WorkerCfg {
     pub(crate) state: Option<InitSpec>,
     /// The worker-exit function, run as the worker leaves cleanly; its value goes to the pool.
     pub(crate) exit: Option<InitSpec>,
+    /// CPU sets to pin to: worker `w` takes set `w % len` (none when empty).
+    pub(crate) pinning: Vec<Vec<usize>>,
     /// Leave after this many records (Python's `maxtasksperchild`).
     pub(crate) maxtasks: Option<u64>,
     /// Leave after a record that leaves the resident set above this many bytes.
@@ -46,11 +48,13 @@ pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
     io.slot()[io::STARTED_AT].store(born, Ordering::Relaxed);
     io.slot()[io::PID].store(u64::from(pid), Ordering::Relaxed);
     io.slot()[io::STATE].store(io::STARTING, Ordering::Relaxed);
-    let started = cfg.init.iter().chain(&cfg.state).try_for_each(|init| {
-        match sys::exe::fn_at::<InitEntry>(init.entry as isize, sys::exe::identity()) {
-            Ok(run) => run(init.args.clone()),
-            Err(e) => Err(TaskFailure::Decode(e.to_string())),
-        }
+    let started = pin(cfg).and_then(|()| {
+        cfg.init.iter().chain(&cfg.state).try_for_each(|init| {
+            match sys::exe::fn_at::<InitEntry>(init.entry as isize, sys::exe::identity()) {
+                Ok(run) => run(init.args.clone()),
+                Err(e) => Err(TaskFailure::Decode(e.to_string())),
+            }
+        })
     });
     io.slot()[io::INIT_NS].store(sys::clock::monotonic_ns().saturating_sub(born), Ordering::Relaxed);
     if let Err(f) = started {
@@ -76,6 +80,19 @@ pub(crate) fn worker_loop<Io: WorkerIo>(mut io: Io, cfg: &WorkerCfg) -> i32 {
         io.send(&[&Event::exit_value_header(w, g, ok), &body]);
     }
     end(&io, 0)
+}
+
+/// Pins the worker to its CPU set, if the pool has CPU pinning.
+fn pin(cfg: &WorkerCfg) -> Result<(), TaskFailure> {
+    if cfg.pinning.is_empty() {
+        return Ok(());
+    }
+    let cpus = &cfg.pinning[cfg.worker as usize % cfg.pinning.len()];
+    sys::proc::pin_to_cpus(cpus).map_err(|e| TaskFailure::Panic {
+        message: format!("cannot pin worker {} to CPUs {cpus:?}: {e}", cfg.worker),
+        location: None,
+        backtrace: None,
+    })
 }
 
 /// The worker's end: drops its state, notes the time in its slot, returns `code`.

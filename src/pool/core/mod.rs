@@ -62,6 +62,8 @@ pub(crate) struct CoreCfg {
     pub(crate) noun: &'static str,
     /// What the worker-exit function returns, if there is one.
     pub(crate) exit_type: Option<super::task::ExitType>,
+    /// Show a progress bar on `map` and `imap` unless a call says otherwise.
+    pub(crate) progress: bool,
 }
 
 /// A task record the pool holds until all its items are delivered or failed.
