@@ -7,7 +7,7 @@
 //! task that ends frees a place, and the thread that ends it (the pool's result thread) hands
 //! the next pending task to the pool: no thread of its own, no polling.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -18,12 +18,13 @@ use serde::de::DeserializeOwned;
 
 use super::builder::PoolBuilder;
 use super::core::{Core, NewTask};
-use super::error::{PoolError, PoolErrorKind};
-use super::future::{Future, Shared, Window, Work, decode_items};
+use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
+use super::future::{Future, Shared, Window, Work};
 use super::job::{Job, in_collector};
 use super::options::WorkerDeath;
 use super::pool::{Pool, check_decodes};
 use super::records::Form;
+use super::result::decode_error;
 use crate::func::Target;
 use crate::process::StartMethod;
 use crate::util::lock;
@@ -513,8 +514,9 @@ impl ProcessPoolExecutor {
             let shared = Shared::<Chunk<R>>::new(Some(self.window()));
             let job = Arc::new(ChunkJob {
                 base,
+                len: n,
                 shared: shared.clone(),
-                parts: Mutex::new(Parts { items: (0..n).map(|_| None).collect(), remaining: n }),
+                parts: Mutex::new(Parts { got: BTreeMap::new(), remaining: n }),
             });
             let task = NewTask { job, base, count: n as u32, entry, payload, timeouts: (None, None), single: false };
             self.dispatch.push(shared.clone(), task)?; // on failure, dropping `out` cancels the rest
@@ -567,11 +569,28 @@ impl fmt::Debug for ProcessPoolExecutor {
     }
 }
 
-/// The results of one `map` chunk, taken out one by one by [`ExecutorMap`].
-struct Chunk<R>(Mutex<Vec<Option<Result<R, PoolError>>>>);
+/// The results of a range of a `map` chunk: plain values while every item succeeded (the
+/// common case, decoded straight into a `Vec<R>`), or each item its own result.
+enum Part<R> {
+    Values(std::vec::IntoIter<R>),
+    Mixed(std::vec::IntoIter<Result<R, PoolError>>),
+}
+
+impl<R> Part<R> {
+    fn take(&mut self) -> Option<Result<R, PoolError>> {
+        match self {
+            Part::Values(v) => v.next().map(Ok),
+            Part::Mixed(v) => v.next(),
+        }
+    }
+}
+
+/// The results of one `map` chunk, in order, for [`ExecutorMap`] to take out.
+struct Chunk<R>(Mutex<VecDeque<Part<R>>>);
 
 struct Parts<R> {
-    items: Vec<Option<Result<R, PoolError>>>,
+    /// Ranges that arrived: offset in the chunk, their length and results.
+    got: BTreeMap<usize, (usize, Part<R>)>,
     remaining: usize,
 }
 
@@ -579,43 +598,58 @@ struct Parts<R> {
 /// all of them.
 struct ChunkJob<R> {
     base: usize,
+    len: usize,
     shared: Arc<Shared<Chunk<R>>>,
     parts: Mutex<Parts<R>>,
 }
 
 impl<R: Send + 'static> ChunkJob<R> {
-    fn put(&self, at: usize, results: impl IntoIterator<Item = Result<R, PoolError>>) {
+    fn put(&self, at: usize, n: usize, part: Part<R>) {
         let mut p = lock(&self.parts);
-        for (k, r) in results.into_iter().enumerate() {
-            if let Some(slot @ None) = p.items.get_mut(at + k) {
-                *slot = Some(r);
-                p.remaining -= 1;
-            }
+        if n == 0 || p.got.contains_key(&at) {
+            return;
         }
+        p.got.insert(at, (n, part));
+        p.remaining = p.remaining.saturating_sub(n);
         if p.remaining > 0 {
             return;
         }
-        let items = std::mem::take(&mut p.items);
+        let parts = std::mem::take(&mut p.got).into_values().map(|(_, part)| part).collect();
         drop(p);
-        self.shared.finish(Ok(Chunk(Mutex::new(items))));
+        self.shared.finish(Ok(Chunk(Mutex::new(parts))));
+    }
+
+    fn put_error(&self, at: usize, n: usize, err: &PoolError) {
+        let errs: Vec<_> = (0..n).map(|_| Err(err.clone())).collect();
+        self.put(at, n, Part::Mixed(errs.into_iter()));
     }
 }
 
 impl<R: DeserializeOwned + Send + 'static> Job for ChunkJob<R> {
     fn deliver(&self, index: usize, form: Form, items: &[u8]) {
         let at = index.saturating_sub(self.base);
-        match decode_items::<R>(index, form, items) {
-            Ok(v) => self.put(at, v),
+        let part = match form {
+            Form::Values => crate::codec::decode::<Vec<R>>(items).map(|v| (v.len(), Part::Values(v.into_iter()))),
+            _ => crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items).map(|v| {
+                let one = |(k, r): (usize, Result<R, TaskFailure>)| {
+                    r.map_err(|f| PoolError::from_failure(f, &item_name(index + k, false)))
+                };
+                let v: Vec<_> = v.into_iter().enumerate().map(one).collect();
+                (v.len(), Part::Mixed(v.into_iter()))
+            }),
+        };
+        match part {
+            Ok((n, part)) => self.put(at, n, part),
             Err(e) => {
-                let n = lock(&self.parts).items.len();
-                self.put(at, (at..n).map(|_| Err(e.clone())));
+                // The count is unknown: the items up to the next range that arrived fail.
+                let next = lock(&self.parts).got.range(at + 1..).next().map_or(self.len, |(k, _)| *k);
+                self.put_error(at, next.saturating_sub(at), &decode_error(e));
             }
         }
     }
 
     fn fail(&self, range: Range<usize>, err: &PoolError) {
-        let at = range.start.saturating_sub(self.base);
-        self.put(at, range.map(|_| Err(err.clone())));
+        self.put_error(range.start.saturating_sub(self.base), range.len(), err);
     }
 }
 
@@ -627,7 +661,7 @@ struct MapChunk<R> {
 }
 
 enum Current<R> {
-    Items(Future<Chunk<R>>, usize, usize),
+    Items(VecDeque<Part<R>>),
     Failed(PoolError, usize),
 }
 
@@ -656,21 +690,24 @@ impl<R: Send + 'static> Iterator for ExecutorMap<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             match &mut self.current {
-                Some(Current::Items(f, pos, len)) if *pos < *len => {
-                    let taken = f.result().ok().and_then(|c| lock(&c.0).get_mut(*pos).and_then(Option::take));
-                    *pos += 1;
-                    let gone = || PoolError::new(PoolErrorKind::Taken, "the result was already taken");
-                    return Some(taken.unwrap_or_else(|| Err(gone())));
+                Some(Current::Items(parts)) => {
+                    while let Some(front) = parts.front_mut() {
+                        if let Some(r) = front.take() {
+                            return Some(r);
+                        }
+                        parts.pop_front();
+                    }
                 }
                 Some(Current::Failed(e, left)) if *left > 0 => {
                     *left -= 1;
                     return Some(Err(e.clone()));
                 }
-                _ => self.current = None,
+                _ => {}
             }
+            self.current = None;
             let MapChunk { future: f, len, .. } = self.chunks.pop_front()?;
             match f.result_deadline(self.deadline, self.timeout) {
-                Ok(_) => self.current = Some(Current::Items(f, 0, len)),
+                Ok(chunk) => self.current = Some(Current::Items(std::mem::take(&mut *lock(&chunk.0)))),
                 Err(e) if e.is_timeout() => {
                     f.cancel();
                     self.cancel_rest();

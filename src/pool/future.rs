@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
+use super::error::{PoolError, PoolErrorKind};
 use super::job::{Job, in_collector};
 use super::records::Form;
-use super::result::{decode_error, decode_one};
+use super::result::decode_one;
 use crate::util::lock;
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
@@ -207,27 +207,6 @@ impl<R: DeserializeOwned + Send + Sync + 'static> Job for Shared<R> {
 
     fn fail(&self, _range: Range<usize>, err: &PoolError) {
         self.finish(Err(err.clone()));
-    }
-}
-
-/// Decodes the results of items `index..` of a `RESULT` record, each its own `Ok` or `Err`.
-pub(crate) fn decode_items<R: DeserializeOwned>(
-    index: usize,
-    form: Form,
-    items: &[u8],
-) -> Result<Vec<Result<R, PoolError>>, PoolError> {
-    match form {
-        Form::Values => {
-            crate::codec::decode::<Vec<R>>(items).map(|v| v.into_iter().map(Ok).collect()).map_err(decode_error)
-        }
-        _ => crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items)
-            .map(|v| {
-                let fail = |(k, r): (usize, Result<R, TaskFailure>)| {
-                    r.map_err(|f| PoolError::from_failure(f, &item_name(index + k, false)))
-                };
-                v.into_iter().enumerate().map(fail).collect()
-            })
-            .map_err(decode_error),
     }
 }
 
