@@ -49,6 +49,8 @@ struct Inner<T> {
     callbacks: Vec<Callback<T>>,
     /// `wait` and `as_completed` calls waiting on this future, with its index in each.
     waiters: Vec<(Arc<Waiter>, usize)>,
+    /// Threads asleep on `cv` (no wake-up call without one).
+    sleepers: usize,
 }
 
 /// Told when a work that was handed to the pool ends (frees a place in the executor's window).
@@ -79,7 +81,12 @@ pub(crate) struct Shared<T> {
 impl<T: Send + Sync + 'static> Shared<T> {
     pub(crate) fn new(window: Option<Weak<dyn Window>>) -> Arc<Shared<T>> {
         Arc::new_cyclic(|me| Shared {
-            inner: Mutex::new(Inner { status: Status::Pending, callbacks: Vec::new(), waiters: Vec::new() }),
+            inner: Mutex::new(Inner {
+                status: Status::Pending,
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                sleepers: 0,
+            }),
             cv: Condvar::new(),
             outcome: OnceLock::new(),
             window,
@@ -105,8 +112,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
         g.status = to;
         let callbacks = std::mem::take(&mut g.callbacks);
         let waiters = std::mem::take(&mut g.waiters);
+        let sleepers = g.sleepers;
         drop(g);
-        self.cv.notify_all();
+        if sleepers > 0 {
+            self.cv.notify_all();
+        }
         for (w, i) in waiters {
             w.push(i);
         }
@@ -135,16 +145,16 @@ impl<T: Send + Sync + 'static> Shared<T> {
             if g.status.is_done() {
                 return true;
             }
-            g = match deadline {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return false;
+            }
+            g.sleepers += 1;
+            g = match left {
                 None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    self.cv.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0
-                }
+                Some(l) => self.cv.wait_timeout(g, l).unwrap_or_else(|e| e.into_inner()).0,
             };
+            g.sleepers -= 1;
         }
     }
 
