@@ -350,6 +350,8 @@ fn as_completed_yields_in_finishing_order_and_times_out() {
         assert!(it.next().is_none());
         let all: Vec<_> = as_completed_timeout(&gs, Duration::MAX).collect::<Result<_, _>>().unwrap();
         assert_eq!(all.len(), 2);
+        let now: Vec<_> = as_completed_timeout(&gs, Duration::ZERO).collect::<Result<_, _>>().unwrap();
+        assert_eq!(now.len(), 2, "done futures need no time");
     });
 }
 
@@ -556,5 +558,29 @@ fn a_done_callback_may_submit_more_work() {
             next.add_done_callback(move |n| tx.send(*n.result().unwrap()).unwrap());
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), 81);
+    });
+}
+
+#[test]
+fn threads_share_one_executor_and_its_futures() {
+    each_method("threads", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let shared = ex.submit(nap, 200).unwrap();
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4i64)
+                .map(|t| {
+                    let (ex, shared) = (&ex, shared.clone());
+                    s.spawn(move || {
+                        let fs: Vec<_> = (0..50).map(|i| ex.submit(sqr, t * 100 + i).unwrap()).collect();
+                        let mine: i64 = fs.iter().map(|f| *f.result().unwrap()).sum();
+                        assert_eq!(mine, (0..50).map(|i| sqr(t * 100 + i)).sum::<i64>());
+                        assert_eq!(*shared.result().unwrap(), 200);
+                        let (done, _) = wait(&fs, ReturnWhen::AllCompleted);
+                        done.len()
+                    })
+                })
+                .collect();
+            assert!(hs.into_iter().all(|h| h.join().unwrap() == 50));
+        });
     });
 }
