@@ -402,6 +402,24 @@ fn shutdown_with_wait_finishes_every_queued_task() {
 }
 
 #[test]
+fn terminate_workers_stops_everything_at_once() {
+    each_method("terminate_workers", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let fs: Vec<_> = (0..6).map(|_| ex.submit(nap, 30_000).unwrap()).collect();
+        until_running(&fs[0]);
+        let pids = ex.pids();
+        let start = Instant::now();
+        ex.terminate_workers();
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert!(fs[0].result().unwrap_err().is_terminated(), "{:?}", fs[0].result());
+        assert!(fs[5].cancelled());
+        assert!(fs.iter().all(Future::done));
+        assert!(pids.iter().all(|&p| common::wait_pid_gone(p, Duration::from_secs(10))));
+        assert!(ex.submit(sqr, 1).is_err());
+    });
+}
+
+#[test]
 fn max_tasks_per_child_gives_the_fourth_task_a_new_worker() {
     // E6: with max_tasks_per_child=3 the 4th task runs on a new pid (fork included here).
     each_method("max_tasks_per_child", Duration::from_secs(60), |m| {

@@ -144,6 +144,7 @@ impl Window for Dispatch {
 /// | `submit(fn, *args)` | [`submit`](ProcessPoolExecutor::submit)`(f, args)` → [`Future`] |
 /// | `map(fn, iterable, timeout=, chunksize=)` | [`map`](ProcessPoolExecutor::map), [`map_timeout`](ProcessPoolExecutor::map_timeout) |
 /// | `shutdown(wait, cancel_futures=)` | [`shutdown`](ProcessPoolExecutor::shutdown) |
+/// | `terminate_workers()`, `kill_workers()` (3.14) | [`terminate_workers`](ProcessPoolExecutor::terminate_workers) |
 /// | `with ProcessPoolExecutor() as ex:` | dropping the executor: `shutdown(wait=True)` |
 /// | `wait(fs, timeout, return_when)`, `as_completed(fs, timeout)` | [`wait`](super::wait), [`wait_timeout`](super::wait_timeout), [`as_completed`](super::as_completed), [`as_completed_timeout`](super::as_completed_timeout) |
 ///
@@ -545,6 +546,31 @@ impl ProcessPoolExecutor {
         self.dispatch.shutdown(cancel_futures);
         if wait && !in_collector() {
             self.dispatch.wait_drained();
+            let _ = self.pool.join();
+        }
+    }
+}
+
+impl ProcessPoolExecutor {
+    /// Stops everything now (Python 3.14's `terminate_workers()` and `kill_workers()`): shuts
+    /// down cancelling the pending tasks, kills the workers (SIGKILL), and fails the running
+    /// futures with [`Terminated`](PoolErrorKind::Terminated). Returns once the workers are
+    /// gone.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ex = multiproc::pool::ProcessPoolExecutor::new(1)?;
+    /// let fs: Vec<_> = (0..3).map(|_| ex.submit(std::thread::sleep, Duration::from_secs(60)).unwrap()).collect();
+    /// ex.terminate_workers();
+    /// assert!(fs[0].result().unwrap_err().is_terminated());
+    /// assert!(fs[2].cancelled());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.dispatch.shutdown(true);
+        self.pool.terminate();
+        if !in_collector() {
             let _ = self.pool.join();
         }
     }
