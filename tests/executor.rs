@@ -420,6 +420,23 @@ fn terminate_workers_stops_everything_at_once() {
 }
 
 #[test]
+fn a_task_past_the_hard_timeout_fails_with_timed_out() {
+    each_method("hard timeout", Duration::from_secs(60), |ctx| {
+        let ex = builder(ctx, 1).timeout(Duration::from_millis(200)).build().unwrap();
+        let start = Instant::now();
+        let slow = ex.submit(nap, 30_000).unwrap();
+        let quick = ex.submit(sqr, 6).unwrap();
+        let e = slow.result().unwrap_err();
+        assert!(e.is_timed_out(), "{e:?}");
+        assert!(start.elapsed() >= Duration::from_millis(190));
+        assert_eq!(*quick.result().unwrap(), 36, "a new worker took over");
+        let got: Vec<_> = ex.map(nap, [0, 30_000, 0], 3).unwrap().collect();
+        assert!(got[0].is_ok() && got[1].as_ref().unwrap_err().is_timed_out() && got[2].is_ok(), "{got:?}");
+        assert!(builder(ctx, 1).timeout(Duration::ZERO).build().is_err());
+    });
+}
+
+#[test]
 fn max_tasks_per_child_gives_the_fourth_task_a_new_worker() {
     // E6: with max_tasks_per_child=3 the 4th task runs on a new pid (fork included here).
     each_method("max_tasks_per_child", Duration::from_secs(60), |m| {

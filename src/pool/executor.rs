@@ -21,7 +21,7 @@ use super::core::{Core, NewTask};
 use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
 use super::future::{Future, Shared, Window, Work};
 use super::job::{Job, in_collector};
-use super::options::WorkerDeath;
+use super::options::{TaskOptions, WorkerDeath};
 use super::pool::{Pool, check_decodes};
 use super::records::Form;
 use super::result::decode_error;
@@ -281,6 +281,22 @@ impl ExecutorBuilder {
         self.with(|b| b.on_worker_death(policy))
     }
 
+    /// A hard time limit on every task (beyond CPython, as [`PoolBuilder::timeout`]): a task
+    /// still running after `d` has its worker killed and replaced, and its future fails with
+    /// [`TimedOut`](PoolErrorKind::TimedOut). Must be more than zero.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ex = multiproc::pool::ProcessPoolExecutor::builder().timeout(Duration::from_millis(100)).build()?;
+    /// let f = ex.submit(std::thread::sleep, Duration::from_secs(60))?;
+    /// assert!(f.result().unwrap_err().is_timed_out());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn timeout(self, d: Duration) -> ExecutorBuilder {
+        self.with(|b| b.timeout(d))
+    }
+
     /// Starts the executor: its worker processes are started before this returns.
     ///
     /// # Errors
@@ -410,8 +426,8 @@ impl ProcessPoolExecutor {
         check_decodes::<Vec<A>>(&payload)?;
         drop(args);
         let shared = Shared::<F::Output>::new(Some(self.window()));
-        let task =
-            NewTask { job: shared.clone(), base: 0, count: 1, entry, payload, timeouts: (None, None), single: true };
+        let timeouts = self.pool.timeouts(&TaskOptions::new());
+        let task = NewTask { job: shared.clone(), base: 0, count: 1, entry, payload, timeouts, single: true };
         self.dispatch.push(shared.clone(), task)?;
         Ok(Future::from_shared(shared))
     }
@@ -498,6 +514,7 @@ impl ProcessPoolExecutor {
         self.check_open()?;
         let chunksize = chunksize.min(u32::MAX as usize);
         let entry = self.pool.entry::<F, A, fn(A) -> R>();
+        let timeouts = self.pool.timeouts(&TaskOptions::new());
         let mut out = ExecutorMap { chunks: VecDeque::new(), current: None, deadline, timeout };
         let mut input = items.into_iter();
         let mut base = 0;
@@ -519,7 +536,7 @@ impl ProcessPoolExecutor {
                 shared: shared.clone(),
                 parts: Mutex::new(Parts { got: BTreeMap::new(), remaining: n }),
             });
-            let task = NewTask { job, base, count: n as u32, entry, payload, timeouts: (None, None), single: false };
+            let task = NewTask { job, base, count: n as u32, entry, payload, timeouts, single: false };
             self.dispatch.push(shared.clone(), task)?; // on failure, dropping `out` cancels the rest
             out.chunks.push_back(MapChunk { future: Future::from_shared(shared.clone()), work: shared, len: n });
             base += n;

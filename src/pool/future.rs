@@ -562,6 +562,16 @@ pub enum ReturnWhen {
 
 /// The futures that were done, and those that were not, when [`wait`] returned, each in the
 /// order given.
+///
+/// # Examples
+/// ```no_run
+/// use multiproc::pool::{ProcessPoolExecutor, ReturnWhen, Waited, wait};
+/// let ex = ProcessPoolExecutor::new(2)?;
+/// let fs = [ex.submit(|| 1u8, ())?, ex.submit(|| 2u8, ())?];
+/// let (done, not_done): Waited<'_, u8> = wait(&fs, ReturnWhen::AllCompleted);
+/// assert_eq!((done.len(), not_done.len()), (2, 0));
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
 pub type Waited<'a, T> = (Vec<&'a Future<T>>, Vec<&'a Future<T>>);
 
 fn wait_deadline<'a, T: Send + Sync + 'static>(
