@@ -12,10 +12,11 @@ use super::backend::threads::Threads;
 use super::core::{Core, CoreCfg, Workers};
 use super::error::{PoolError, PoolErrorKind};
 use super::options::WorkerDeath;
-use super::task::init_entry;
+use super::task::{ExitType, init_entry};
 use super::worker::{InitSpec, WorkerCfg};
 use crate::func::Target;
 use crate::process::StartMethod;
+use crate::sys;
 use std::sync::Arc;
 
 /// Bytes of each worker's task ring: records up to a quarter of it go in one piece.
@@ -55,6 +56,13 @@ pub struct PoolBuilder {
     processes: Option<usize>,
     method: Option<StartMethod>,
     init: Option<Result<InitSpec, PoolError>>,
+    /// The worker-state function (set through `worker_state`, in `stateful.rs`).
+    pub(super) state: Option<Result<InitSpec, PoolError>>,
+    /// The worker-exit function and the type it returns (set in `worker_exit.rs`).
+    pub(super) exit: Option<Result<InitSpec, PoolError>>,
+    pub(super) exit_type: Option<ExitType>,
+    pinning: Vec<Vec<usize>>,
+    progress: bool,
     maxtasks: Option<usize>,
     max_memory: Option<u64>,
     timeout: Option<Duration>,
@@ -70,6 +78,8 @@ pub(crate) struct Plan {
     pub(crate) on_death: WorkerDeath,
     pub(crate) timeout: Option<Duration>,
     pub(crate) soft_timeout: Option<Duration>,
+    pub(crate) exit_type: Option<ExitType>,
+    pub(crate) progress: bool,
 }
 
 impl PoolBuilder {
@@ -137,12 +147,7 @@ impl PoolBuilder {
         M: 'static,
     {
         let _ = f; // zero-sized: rebuilt in each worker from its type
-        let spec =
-            crate::codec::encode(&args).map(|args| InitSpec { entry: init_entry::<F, A, M>(), args }).map_err(|e| {
-                PoolError::new(PoolErrorKind::Encode, format!("cannot encode the initializer's arguments: {e}"))
-                    .with_source(e)
-            });
-        self.init = Some(spec);
+        self.init = Some(spec(init_entry::<F, A, M>(), &args, "the initializer"));
         self
     }
 
@@ -170,6 +175,47 @@ impl PoolBuilder {
     /// ```
     pub fn max_memory_per_child(mut self, bytes: u64) -> PoolBuilder {
         self.max_memory = Some(bytes);
+        self
+    }
+
+    /// Pins each worker to a set of CPUs (mpire's `cpu_ids`): worker `w` of the pool may run
+    /// only on the CPUs of `sets[w % sets.len()]`, so one set for all, or one per worker
+    /// (`[[0], [1], [2], [3]]` gives each of four workers a CPU of its own). A replacement
+    /// worker takes the set of the slot it fills. Each set must name at least one CPU this
+    /// process may run on. For a [`ThreadPool`](super::ThreadPool), the threads are pinned.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let pool = multiproc::pool::Pool::builder().processes(2).cpu_pinning([[0], [1]]).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn cpu_pinning<I, C>(mut self, sets: I) -> PoolBuilder
+    where
+        I: IntoIterator<Item = C>,
+        C: IntoIterator<Item = usize>,
+    {
+        self.pinning = sets.into_iter().map(|c| c.into_iter().collect()).collect();
+        if self.pinning.is_empty() {
+            self.pinning.push(Vec::new()); // refused by `plan`
+        }
+        self
+    }
+
+    /// Shows a progress bar (items done, rate, time left) on standard error for each `map`,
+    /// `starmap` and `imap` of the pool, unless the call's
+    /// [`TaskOptions::progress_bar`](super::TaskOptions::progress_bar) says otherwise (mpire's
+    /// `progress_bar`). Hidden when standard error is not a terminal. Needs the `progress`
+    /// feature.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let pool = multiproc::pool::Pool::builder().progress_bar(true).build()?;
+    /// pool.map(|x: u64| x + 1, 0..10_000_000)?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress_bar(mut self, on: bool) -> PoolBuilder {
+        self.progress = on;
         self
     }
 
@@ -230,13 +276,19 @@ impl PoolBuilder {
         if self.timeout.is_some_and(|d| d.is_zero()) || self.soft_timeout.is_some_and(|d| d.is_zero()) {
             return invalid("a timeout must be more than zero (or left unset for none)");
         }
+        check_pinning(&self.pinning)?;
         let init = self.init.transpose()?;
+        let state = self.state.transpose()?;
+        let exit = self.exit.transpose()?;
         Ok(Plan {
             processes,
             worker: WorkerCfg {
                 worker: 0,
                 generation: 0,
                 init,
+                state,
+                exit,
+                pinning: self.pinning,
                 maxtasks: self.maxtasks.map(|n| n as u64),
                 max_memory: self.max_memory,
             },
@@ -244,8 +296,35 @@ impl PoolBuilder {
             on_death: self.on_death,
             timeout: self.timeout,
             soft_timeout: self.soft_timeout,
+            exit_type: self.exit_type,
+            progress: self.progress,
         })
     }
+}
+
+/// Refuses CPU sets that no worker could be pinned to.
+fn check_pinning(sets: &[Vec<usize>]) -> Result<(), PoolError> {
+    if sets.is_empty() {
+        return Ok(());
+    }
+    let allowed = sys::proc::allowed_cpus().map_err(|e| PoolError::os("cannot read this process's CPUs", e))?;
+    for set in sets {
+        if !set.iter().any(|c| allowed.contains(c)) {
+            return Err(PoolError::new(
+                PoolErrorKind::InvalidArgument,
+                format!("the CPU set {set:?} has none of the CPUs this process may run on ({allowed:?})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A function for the workers to run, with its encoded arguments; `what` names it in the
+/// error when the arguments cannot be encoded.
+pub(super) fn spec<A: Serialize>(entry: i64, args: &A, what: &str) -> Result<InitSpec, PoolError> {
+    crate::codec::encode(args).map(|args| InitSpec { entry, args }).map_err(|e| {
+        PoolError::new(PoolErrorKind::Encode, format!("cannot encode the arguments of {what}: {e}")).with_source(e)
+    })
 }
 
 impl Plan {
@@ -275,6 +354,8 @@ impl Plan {
             maxtasks: self.worker.maxtasks,
             on_death: self.on_death,
             noun,
+            exit_type: self.exit_type,
+            progress: self.progress,
         };
         Core::start(backend, cfg)
     }

@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use super::core::{Core, NewTask};
 use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
 use super::job::{Job, in_collector};
+use super::progress::Bar;
 use super::records::Form;
 use crate::error::CodecError;
 use crate::util::lock;
@@ -126,18 +127,19 @@ pub struct IMap<'a, R> {
     /// Items handed to the caller so far (for `imap`, also the index of the next one).
     yielded: usize,
     exhausted: bool,
+    /// Moves as the caller takes results.
+    bar: Bar,
 }
 
 impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         core: Arc<Core>,
         ordered: bool,
         feed: Feed<'a>,
         entry: i64,
         timeouts: (Option<Duration>, Option<Duration>),
-        chunksize: usize,
-        buffersize: usize,
+        (chunksize, buffersize): (usize, usize),
+        bar: Bar,
     ) -> IMap<'a, R> {
         IMap {
             core,
@@ -150,6 +152,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
             submitted: 0,
             yielded: 0,
             exhausted: false,
+            bar,
         }
     }
 
@@ -189,6 +192,7 @@ impl<'a, R: DeserializeOwned + Send + 'static> IMap<'a, R> {
         let r = if self.job.ordered { a.ordered.remove(&self.yielded) } else { a.unordered.pop_front() };
         if r.is_some() {
             self.yielded += 1;
+            self.bar.inc(1);
         }
         r
     }

@@ -6,6 +6,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::records::ExitStats;
+
 /// A worker's slot: words the worker writes and the pool reads at any time, above all after
 /// the worker's death (in shared memory for a process). See `README.md`, "The slot".
 pub(crate) type SlotWords = [AtomicU64; 16];
@@ -28,6 +30,15 @@ pub(crate) const BUSY_NS: usize = 6;
 pub(crate) const PID: usize = 7;
 /// [`STARTING`], [`IDLE`] or [`BUSY`].
 pub(crate) const STATE: usize = 8;
+
+/// When the worker started (monotonic ns).
+pub(crate) const STARTED_AT: usize = 9;
+/// Nanoseconds in the initializer and the worker-state function.
+pub(crate) const INIT_NS: usize = 10;
+/// Nanoseconds in the worker-exit function.
+pub(crate) const EXIT_NS: usize = 11;
+/// When the worker's loop ended (monotonic ns), 0 before.
+pub(crate) const LEFT_AT: usize = 12;
 
 /// No item is running.
 pub(crate) const NONE: u64 = u64::MAX;
@@ -61,6 +72,29 @@ pub(crate) fn read_progress(slot: &SlotWords) -> Progress {
             let item = if task == 0 || item == NONE { None } else { Some(item as u32) };
             return Progress { task, item, item_started_ns: started };
         }
+    }
+}
+
+/// What the worker in `slot` has counted, as of `now_ns` (monotonic) if it has not ended:
+/// the record it runs counts as work up to then.
+pub(crate) fn read_stats(slot: &SlotWords, now_ns: u64) -> ExitStats {
+    let w = |i: usize| slot[i].load(Ordering::Acquire);
+    let started = w(STARTED_AT);
+    let end = match w(LEFT_AT) {
+        0 => now_ns,
+        left => left,
+    };
+    let mut busy_ns = w(BUSY_NS);
+    if w(STATE) == BUSY && w(TASK) != 0 {
+        busy_ns += end.saturating_sub(w(RECORD_STARTED));
+    }
+    ExitStats {
+        records: w(RECORDS_DONE),
+        items: w(ITEMS_DONE),
+        busy_ns,
+        init_ns: w(INIT_NS),
+        exit_ns: w(EXIT_NS),
+        alive_ns: if started == 0 { 0 } else { end.saturating_sub(started) },
     }
 }
 

@@ -1,4 +1,4 @@
-//! Where a job's results go: the pool's state machine (`core.rs`) knows jobs only through
+//! Where a job's results go: the pool's state machine (`core/`) knows jobs only through
 //! [`Job`], implemented per result type by `result.rs` (apply, map) and `imap.rs`.
 
 use std::cell::Cell;

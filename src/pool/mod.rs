@@ -12,6 +12,16 @@
 //! | `imap` over a huge or endless input | reads it all first (before 3.14) | reads a bounded window ahead ([`TaskOptions::buffersize`]) |
 //! | a worker's memory grows | no limit | [`PoolBuilder::max_memory_per_child`] |
 //!
+//! What mpire adds, which Python users pick when `Pool` is not enough:
+//!
+//! | mpire | here |
+//! |---|---|
+//! | `worker_state`, `use_worker_state` | [`PoolBuilder::worker_state`] builds a state once per worker; a [`StatefulPool<S>`] runs tasks `f(&mut S, a)` |
+//! | `worker_exit`, `get_exit_results` | [`PoolBuilder::worker_exit`], [`StatefulPoolBuilder::worker_exit`], [`Pool::exit_results`] |
+//! | `enable_insights`, `print_insights`, `get_insights` | [`Pool::insights`]: a [`PoolInsights`] to read or print, always counted |
+//! | `cpu_ids` | [`PoolBuilder::cpu_pinning`] |
+//! | `progress_bar` | `PoolBuilder::progress_bar`, `TaskOptions::progress_bar` (feature `progress`) |
+//!
 //! Tasks are [`Target`](crate::Target)s (as [`Process`](crate::Process) targets): `fn` items
 //! and closures that capture nothing, with serde arguments and results. `map` sends chunks of
 //! items as one record and gets one record back; `apply_async` goes through shared-memory
@@ -41,6 +51,41 @@
 //! # Ok::<(), multiproc::pool::PoolError>(())
 //! ```
 //!
+//! Load something once per worker, count with it, and collect what each worker counted:
+//! ```no_run
+//! use std::collections::HashMap;
+//! use multiproc::pool::Pool;
+//!
+//! struct Counter {
+//!     words: HashMap<String, u64>,
+//! }
+//! fn new_counter() -> Counter {
+//!     Counter { words: HashMap::new() }
+//! }
+//! fn count(c: &mut Counter, line: String) -> usize {
+//!     let words: Vec<&str> = line.split_whitespace().collect();
+//!     for w in &words {
+//!         *c.words.entry(w.to_string()).or_default() += 1;
+//!     }
+//!     words.len()
+//! }
+//!
+//! let pool = Pool::builder()
+//!     .processes(2)
+//!     .worker_state(new_counter, ())
+//!     .worker_exit(|c: &mut Counter| c.words.clone())
+//!     .build()?;
+//! let lines = ["a b a", "b c", "a"].map(String::from);
+//! assert_eq!(pool.map(count, lines)?, [3, 2, 1]);
+//! pool.close();
+//! pool.join()?;
+//! let per_worker: Vec<HashMap<String, u64>> = pool.exit_results()?;
+//! let a: u64 = per_worker.iter().filter_map(|m| m.get("a")).sum();
+//! assert_eq!(a, 3);
+//! println!("{}", pool.insights()); // tasks, time working and waiting, per worker
+//! # Ok::<(), multiproc::pool::PoolError>(())
+//! ```
+//!
 //! [`ProcessPoolExecutor`] is Python's `concurrent.futures.ProcessPoolExecutor` on top of a
 //! [`Pool`]: [`submit`](ProcessPoolExecutor::submit) returns a [`Future`], and [`wait`] and
 //! [`as_completed`] wait on several.
@@ -55,16 +100,21 @@ mod error;
 mod executor;
 mod future;
 mod imap;
+mod insights;
 mod io;
 mod job;
 mod options;
 #[allow(clippy::module_inception)]
 mod pool;
+mod progress;
 pub(crate) mod records;
 mod result;
+mod state;
+mod stateful;
 mod task;
 mod thread_pool;
 mod worker;
+mod worker_exit;
 
 pub use self::builder::PoolBuilder;
 pub use self::error::{PoolError, PoolErrorKind};
@@ -73,8 +123,10 @@ pub use self::future::{
     AsCompleted, Future, ReturnWhen, Waited, as_completed, as_completed_timeout, wait, wait_timeout,
 };
 pub use self::imap::IMap;
+pub use self::insights::{PoolInsights, WorkerInsights};
 pub use self::options::{TaskOptions, WorkerDeath};
 pub use self::pool::Pool;
 pub use self::result::AsyncResult;
+pub use self::stateful::{StateTask, StatefulPool, StatefulPoolBuilder, TaskData};
 pub use self::task::{soft_deadline, soft_timeout_passed};
 pub use self::thread_pool::{ThreadPool, ThreadPoolBuilder};

@@ -46,6 +46,7 @@ pub struct TaskOptions {
     pub(crate) soft_timeout: Option<Duration>,
     pub(crate) chunksize: Option<usize>,
     pub(crate) buffersize: Option<usize>,
+    pub(crate) progress: Option<bool>,
 }
 
 impl TaskOptions {
@@ -111,6 +112,24 @@ impl TaskOptions {
     /// ```
     pub fn buffersize(mut self, n: usize) -> TaskOptions {
         self.buffersize = Some(n);
+        self
+    }
+
+    /// Shows a progress bar (items done, rate, time left) on standard error for this `map`,
+    /// `starmap` or `imap`, or none, whatever the pool's
+    /// [`progress_bar`](super::PoolBuilder::progress_bar) says. Hidden when standard error is
+    /// not a terminal. Needs the `progress` feature.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::pool::{Pool, TaskOptions};
+    /// let pool = Pool::new(2)?;
+    /// let v = pool.map_with(|x: u64| x * x, 0..10_000_000, &TaskOptions::new().progress_bar(true))?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress_bar(mut self, on: bool) -> TaskOptions {
+        self.progress = Some(on);
         self
     }
 }

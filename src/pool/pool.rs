@@ -1,5 +1,5 @@
 //! [`Pool`]: the front type. Every call encodes its arguments in the caller's thread, hands
-//! task records to the state machine (`core.rs`) and returns a result to wait on.
+//! task records to the state machine (`core/`) and returns a result to wait on.
 
 use std::any::TypeId;
 use std::cell::RefCell;
@@ -19,6 +19,7 @@ use super::error::{PoolError, PoolErrorKind};
 use super::imap::{Feed, IMap};
 use super::job::{Job, in_collector};
 use super::options::TaskOptions;
+use super::progress::Bar;
 use super::result::{AsyncResult, MapJob, ResultCell};
 use super::task::task_entry;
 use crate::func::Target;
@@ -391,6 +392,7 @@ impl Pool {
         }
         let chunksize = opts.chunksize.unwrap_or_else(|| default_chunksize(n, self.processes()));
         let job = Arc::new(MapJob::new(n, cell.clone()));
+        let counted = Bar::new(opts.progress.unwrap_or(self.core.cfg.progress), Some(n as u64)).wrap(job.clone());
         let entry = self.entry::<F, T, M>();
         let timeouts = self.timeouts(opts);
         let (mut at, mut per, mut checked) = (0, chunksize, false);
@@ -414,7 +416,7 @@ impl Pool {
                     check_decodes::<Vec<T>>(&payload)?;
                     checked = true;
                 }
-                let job: Arc<dyn Job> = job.clone();
+                let job = counted.clone();
                 let count = (end - at) as u32;
                 self.core.submit(NewTask { job, base: at, count, entry, payload, timeouts, single: false }).map(Ok)
             });
@@ -649,6 +651,11 @@ impl Pool {
         let chunksize = opts.chunksize.unwrap_or(1);
         let buffersize = opts.buffersize.unwrap_or_else(|| (4 * self.processes()).max(8));
         let mut input = items.into_iter();
+        let len = match input.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo as u64),
+            _ => None,
+        };
+        let bar = Bar::new(opts.progress.unwrap_or(self.core.cfg.progress), len);
         let mut checked = false;
         let feed: Feed<'a> = Box::new(move |max| {
             let chunk: Vec<A> = input.by_ref().take(max).collect();
@@ -666,7 +673,7 @@ impl Pool {
             Some((encoded, n))
         });
         let entry = self.entry::<F, A, fn(A) -> R>();
-        Ok(IMap::new(self.core.clone(), ordered, feed, entry, self.timeouts(opts), chunksize, buffersize))
+        Ok(IMap::new(self.core.clone(), ordered, feed, entry, self.timeouts(opts), (chunksize, buffersize), bar))
     }
 
     /// `f(item)` for each item, lazily: an iterator of the results in input order (Python's

@@ -13,7 +13,8 @@
 //! | `READY` | worker → pool | worker, generation, pid | |
 //! | `INIT_FAILED` | worker → pool | worker, generation | an encoded `TaskFailure` |
 //! | `LEAVING` | worker → pool | worker, generation, reason | |
-//! | `EXITED` | backend → pool | worker, generation, exit code, the task and item it held, the salvaged task and first item | the salvaged results, as a `Values` payload |
+//! | `EXIT_VALUE` | worker → pool | worker, generation, ok or failed | what the worker-exit function returned (encoded), or an encoded `TaskFailure` |
+//! | `EXITED` | backend → pool | worker, generation, exit code, the task and item it held, the salvaged task and first item | the worker's [`ExitStats`] (when flagged), then the salvaged results, as a `Values` payload |
 //! | `WAKE` | pool → pool | | |
 //!
 //! A task's function travels as the offset of its trampoline from the binary's anchor (as a
@@ -97,6 +98,7 @@ pub(crate) const INIT_FAILED: u8 = 3;
 pub(crate) const LEAVING: u8 = 4;
 pub(crate) const EXITED: u8 = 5;
 pub(crate) const WAKE: u8 = 6;
+pub(crate) const EXIT_VALUE: u8 = 7;
 
 /// Bytes of an event record's header.
 pub(crate) const EVENT_HDR: usize = 48;
@@ -129,6 +131,55 @@ pub(crate) struct Held {
     pub(crate) item: Option<u32>,
 }
 
+/// What a worker counted over its life (from its slot), as its `EXITED` carries it: the
+/// numbers behind the pool's insights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct ExitStats {
+    /// Task records (chunks) and items completed.
+    pub(crate) records: u64,
+    pub(crate) items: u64,
+    /// Nanoseconds running records, in the initializer and state function, in the exit
+    /// function, and alive in all.
+    pub(crate) busy_ns: u64,
+    pub(crate) init_ns: u64,
+    pub(crate) exit_ns: u64,
+    pub(crate) alive_ns: u64,
+}
+
+/// Bytes of [`ExitStats`] on the wire.
+pub(crate) const STATS_LEN: usize = 48;
+
+impl ExitStats {
+    pub(crate) fn to_bytes(self) -> [u8; STATS_LEN] {
+        let mut b = [0u8; STATS_LEN];
+        let words = [self.records, self.items, self.busy_ns, self.init_ns, self.exit_ns, self.alive_ns];
+        for (i, w) in words.iter().enumerate() {
+            b[8 * i..8 * i + 8].copy_from_slice(&w.to_le_bytes());
+        }
+        b
+    }
+
+    fn parse(b: &[u8]) -> Option<ExitStats> {
+        if b.len() < STATS_LEN {
+            return None;
+        }
+        let w = |i: usize| u64_at(b, 8 * i);
+        Some(ExitStats { records: w(0), items: w(1), busy_ns: w(2), init_ns: w(3), exit_ns: w(4), alive_ns: w(5) })
+    }
+
+    /// The sum of two lives (of the workers of one slot).
+    pub(crate) fn add(self, o: ExitStats) -> ExitStats {
+        ExitStats {
+            records: self.records + o.records,
+            items: self.items + o.items,
+            busy_ns: self.busy_ns + o.busy_ns,
+            init_ns: self.init_ns + o.init_ns,
+            exit_ns: self.exit_ns + o.exit_ns,
+            alive_ns: self.alive_ns + o.alive_ns,
+        }
+    }
+}
+
 /// A record that reached the pool, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Event<'a> {
@@ -151,7 +202,12 @@ pub(crate) enum Event<'a> {
         /// Results of a chunk the worker had finished but not sent: `(task, first item,
         /// items)`, `items` as in `Result`.
         salvage: Option<(u64, u32, &'a [u8])>,
+        /// What the worker counted, when the backend read it.
+        stats: Option<ExitStats>,
     },
+    /// What the worker-exit function returned (`Ok`: the encoded value) or why it failed
+    /// (`Err`: an encoded `TaskFailure`), sent as the worker leaves cleanly.
+    ExitValue { worker: u32, generation: u32, value: Result<&'a [u8], &'a [u8]> },
     /// Nothing: the pool's timers changed.
     Wake,
 }
@@ -198,7 +254,24 @@ impl Event<'_> {
         b
     }
 
-    /// The header of an `EXITED` record; the payload is the salvaged items (empty without).
+    /// The start of an `EXITED` record: the header, then the stats; the salvaged items (none
+    /// without salvage) go after it.
+    pub(crate) fn exited_head(
+        worker: u32,
+        generation: u32,
+        code: i32,
+        held: Option<Held>,
+        salvage: Option<(u64, u32)>,
+        stats: ExitStats,
+    ) -> Vec<u8> {
+        let mut rec = Event::exited_header(worker, generation, code, held, salvage).to_vec();
+        rec[3] |= 8;
+        rec.extend_from_slice(&stats.to_bytes());
+        rec
+    }
+
+    /// The header of an `EXITED` record without stats; the payload is the salvaged items
+    /// (empty without).
     pub(crate) fn exited_header(
         worker: u32,
         generation: u32,
@@ -223,6 +296,13 @@ impl Event<'_> {
         }
         b[3] = flags;
         b[24..32].copy_from_slice(&i64::from(code).to_le_bytes());
+        b
+    }
+
+    /// The header of an `EXIT_VALUE` record; the payload is the value or the failure.
+    pub(crate) fn exit_value_header(worker: u32, generation: u32, ok: bool) -> [u8; EVENT_HDR] {
+        let mut b = header(EXIT_VALUE, worker, generation);
+        b[2] = u8::from(!ok);
         b
     }
 
@@ -262,8 +342,15 @@ impl Event<'_> {
                 let flags = record[3];
                 let held = (flags & 1 != 0)
                     .then(|| Held { task: u64_at(record, 32), item: (flags & 4 != 0).then(|| u32_at(record, 40)) });
+                let (stats, payload) = match flags & 8 != 0 {
+                    true => (Some(ExitStats::parse(payload)?), &payload[STATS_LEN..]),
+                    false => (None, payload),
+                };
                 let salvage = (flags & 2 != 0).then_some((task, first, payload));
-                Event::Exited { worker, generation, code: a as i64 as i32, held, salvage }
+                Event::Exited { worker, generation, code: a as i64 as i32, held, salvage, stats }
+            }
+            EXIT_VALUE => {
+                Event::ExitValue { worker, generation, value: if record[2] == 0 { Ok(payload) } else { Err(payload) } }
             }
             WAKE => Event::Wake,
             _ => return None,
@@ -373,9 +460,25 @@ mod tests {
                 generation: 1,
                 code: -9,
                 held: Some(held),
-                salvage: Some((8, 1, &[2, 0, 1, 0, 2][..]))
+                salvage: Some((8, 1, &[2, 0, 1, 0, 2][..])),
+                stats: None
             })
         );
+        let stats = ExitStats { records: 1, items: 2, busy_ns: 3, init_ns: 4, exit_ns: 5, alive_ns: 6 };
+        let mut r = Event::exited_head(0, 1, 0, None, Some((8, 1)), stats);
+        r.extend_from_slice(&[1, 7]);
+        assert_eq!(
+            Event::parse(&r),
+            Some(Event::Exited {
+                worker: 0,
+                generation: 1,
+                code: 0,
+                held: None,
+                salvage: Some((8, 1, &[1, 7][..])),
+                stats: Some(stats)
+            })
+        );
+        assert_eq!(stats.add(stats).alive_ns, 12);
         let r = Event::exited_header(3, 1, 0, Some(Held { task: 5, item: None }), None);
         assert_eq!(
             Event::parse(&r),
@@ -384,9 +487,15 @@ mod tests {
                 generation: 1,
                 code: 0,
                 held: Some(Held { task: 5, item: None }),
-                salvage: None
+                salvage: None,
+                stats: None
             })
         );
+        let mut r = Event::exit_value_header(1, 3, true).to_vec();
+        r.push(42);
+        assert_eq!(Event::parse(&r), Some(Event::ExitValue { worker: 1, generation: 3, value: Ok(&[42][..]) }));
+        let r = Event::exit_value_header(1, 3, false);
+        assert_eq!(Event::parse(&r), Some(Event::ExitValue { worker: 1, generation: 3, value: Err(&[][..]) }));
         assert_eq!(Event::parse(&Event::wake_header()), Some(Event::Wake));
     }
 

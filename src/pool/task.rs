@@ -12,6 +12,7 @@
 //! `Ok(result)` or `Err(failure)` and keeps it in the spool; the record's results go to the
 //! pool when the spool is full and when the record ends.
 
+use std::any::TypeId;
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -44,6 +45,23 @@ pub(crate) type Entry<Io> = fn(TaskCall<Io>) -> TaskCall<Io>;
 
 /// The type of every initializer trampoline: runs the initializer with its encoded arguments.
 pub(crate) type InitEntry = fn(Vec<u8>) -> Result<(), TaskFailure>;
+
+/// The type of every exit trampoline: runs the exit function with its encoded arguments and
+/// returns its encoded result.
+pub(crate) type ExitEntry = fn(Vec<u8>) -> Result<Vec<u8>, TaskFailure>;
+
+/// The type an exit function returns, to check `Pool::exit_results` against.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExitType {
+    pub(crate) id: TypeId,
+    pub(crate) name: &'static str,
+}
+
+impl ExitType {
+    pub(crate) fn of<R: 'static>() -> ExitType {
+        ExitType { id: TypeId::of::<R>(), name: std::any::type_name::<R>() }
+    }
+}
 
 const NOT_ZERO_SIZED: &str = "a pool task must be a fn item or a closure that captures nothing: pass the data \
      it needs as an argument (`pool.apply(f, data)`)";
@@ -342,6 +360,14 @@ impl<Io: WorkerIo> Run<Io> {
     fn finish(mut self) -> TaskCall<Io> {
         let now = sys::clock::monotonic_ns();
         let busy = now.saturating_sub(self.record_started);
+        // Counted before the last results go, so that whoever has them sees the counts; the
+        // time sending them counts from `now` (see `io::read_stats`).
+        let items = u64::from(self.call.header.count - self.call.header.start);
+        let slot = self.call.io.slot();
+        slot[io::RECORD_STARTED].store(now, Ordering::Relaxed);
+        slot[io::RECORDS_DONE].fetch_add(1, Ordering::Relaxed);
+        slot[io::ITEMS_DONE].fetch_add(items, Ordering::Relaxed);
+        slot[io::BUSY_NS].fetch_add(busy, Ordering::Relaxed);
         if !self.call.stopped && self.kept > 0 {
             self.flush(self.call.header.count, busy.max(1));
         }
@@ -349,13 +375,9 @@ impl<Io: WorkerIo> Run<Io> {
         if self.scratch.capacity() <= 1 << 20 {
             SCRATCH.set(std::mem::take(&mut self.scratch));
         }
-        let items = u64::from(self.call.header.count - self.call.header.start);
         let slot = self.call.io.slot();
         slot[io::TASK].store(0, Ordering::Release);
         slot[io::ITEM].store(io::NONE, Ordering::Release);
-        slot[io::RECORDS_DONE].fetch_add(1, Ordering::Relaxed);
-        slot[io::ITEMS_DONE].fetch_add(items, Ordering::Relaxed);
-        slot[io::BUSY_NS].fetch_add(busy, Ordering::Relaxed);
         slot[io::STATE].store(io::IDLE, Ordering::Relaxed);
         self.call
     }

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::builder::PoolBuilder;
 use super::error::PoolError;
 use super::pool::Pool;
+use super::stateful::{StatefulPoolBuilder, TaskData};
 use crate::func::Target;
 
 /// A pool whose workers are threads of this process (Python's
@@ -172,6 +173,66 @@ impl ThreadPoolBuilder {
     pub fn soft_timeout(mut self, d: Duration) -> ThreadPoolBuilder {
         self.inner = self.inner.soft_timeout(d);
         self
+    }
+
+    /// A function each thread runs as it leaves cleanly, whose result comes back (see
+    /// [`PoolBuilder::worker_exit`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(2).worker_exit(|| "bye".to_string(), ()).build()?;
+    /// pool.close();
+    /// pool.join()?;
+    /// assert_eq!(pool.exit_results::<String>()?, ["bye", "bye"]);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn worker_exit<F, A, M>(mut self, f: F, args: A) -> ThreadPoolBuilder
+    where
+        F: Target<A, M, Output: TaskData>,
+        A: TaskData,
+        M: 'static,
+    {
+        self.inner = self.inner.worker_exit(f, args);
+        self
+    }
+
+    /// Pins each thread to a set of CPUs (see [`PoolBuilder::cpu_pinning`]).
+    ///
+    /// # Examples
+    /// ```
+    /// let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(2).cpu_pinning([0..cpus]).build()?;
+    /// assert_eq!(pool.apply(|x: u8| x, 1)?, 1);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn cpu_pinning<I, C>(mut self, sets: I) -> ThreadPoolBuilder
+    where
+        I: IntoIterator<Item = C>,
+        C: IntoIterator<Item = usize>,
+    {
+        self.inner = self.inner.cpu_pinning(sets);
+        self
+    }
+
+    /// Each thread builds a state once and lends it to every task (see
+    /// [`PoolBuilder::worker_state`]); call it last.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().processes(2).worker_state(|n: usize| vec![0u8; n], 64).build()?;
+    /// assert_eq!(pool.apply(|buf: &mut Vec<u8>, ()| buf.len(), ())?, 64);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn worker_state<F, A, M>(self, init: F, args: A) -> StatefulPoolBuilder<F::Output>
+    where
+        F: Target<A, M>,
+        F::Output: 'static,
+        A: Serialize + DeserializeOwned + Send + 'static,
+        M: 'static,
+    {
+        let mut b = self.inner.worker_state(init, args);
+        b.threads = true;
+        b
     }
 
     /// Starts the threads.

@@ -262,3 +262,31 @@ pub(crate) fn rss_bytes() -> io::Result<u64> {
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "unexpected /proc/self/statm"))?;
     Ok(pages * rustix::param::page_size() as u64)
 }
+
+/// The CPUs the calling thread may run on.
+///
+/// # References
+/// - [sched_getaffinity(2)](https://man7.org/linux/man-pages/man2/sched_getaffinity.2.html)
+pub(crate) fn allowed_cpus() -> io::Result<Vec<usize>> {
+    let set = rustix::thread::sched_getaffinity(None)?;
+    Ok((0..rustix::thread::CpuSet::MAX_CPU).filter(|&c| set.is_set(c)).collect())
+}
+
+/// The highest CPU number [`pin_to_cpus`] takes, plus one.
+pub(crate) const MAX_CPU: usize = rustix::thread::CpuSet::MAX_CPU;
+
+/// Lets the calling thread run only on `cpus` (each below [`MAX_CPU`]); in a process's only
+/// thread, that is the process.
+///
+/// # References
+/// - [sched_setaffinity(2)](https://man7.org/linux/man-pages/man2/sched_setaffinity.2.html)
+pub(crate) fn pin_to_cpus(cpus: &[usize]) -> io::Result<()> {
+    let mut set = rustix::thread::CpuSet::new();
+    for &c in cpus {
+        if c >= MAX_CPU {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no CPU {c}")));
+        }
+        set.set(c);
+    }
+    Ok(rustix::thread::sched_setaffinity(None, &set)?)
+}

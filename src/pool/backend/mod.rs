@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use super::error::PoolError;
 use super::io::Progress;
+use super::records::ExitStats;
 
 /// Why a record was not sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +36,7 @@ pub(crate) enum SendFail {
 ///
 /// # Invariants
 ///
-/// Every implementation keeps these; the pool's state machine (`core.rs`) relies on nothing
+/// Every implementation keeps these; the pool's state machine (`core/`) relies on nothing
 /// else.
 ///
 /// 1. **Addressing, delivery at most once.** A task record sent with `try_send` or `send` to
@@ -49,8 +50,9 @@ pub(crate) enum SendFail {
 ///    yields none).
 /// 3. **Death names the task.** `EXITED` carries what the worker's slot said at its end: the
 ///    task and the item it was running (none when it was between records or between items),
-///    and, as salvage, the encoded results of the items of that record it had finished but
-///    not sent. So a worker's death costs at most the one item it was running, and no item
+///    what it counted (records, items, time working, in start-up and exit, alive), and, as
+///    salvage, the encoded results of the items of that record it had finished but not
+///    sent. So a worker's death costs at most the one item it was running, and no item
 ///    that ran is run again.
 /// 4. **Tasks queued to a dead worker** are simply not delivered: the pool still holds every
 ///    record it sent, and re-sends those the dead worker had not started.
@@ -86,6 +88,10 @@ pub(crate) trait Backend: Send + Sync {
 
     /// What the worker in `worker` runs now (its slot), by any thread at any time.
     fn progress(&self, worker: usize) -> Progress;
+
+    /// What the worker in `worker` has counted so far (its slot), by any thread at any
+    /// time; its `EXITED` carries the final count.
+    fn stats(&self, worker: usize) -> ExitStats;
 
     /// Ends that worker generation (see invariant 6). Does nothing if it already ended.
     fn kill(&self, worker: usize, generation: u32);

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::{Backend, SendFail};
 use crate::pool::error::{PoolError, PoolErrorKind};
-use crate::pool::io::{self, Keep, Progress, SlotWords, WorkerIo, read_progress};
-use crate::pool::records::{Event, Held, varint};
+use crate::pool::io::{self, Keep, Progress, SlotWords, WorkerIo, read_progress, read_stats};
+use crate::pool::records::{Event, ExitStats, Held, varint};
 use crate::pool::worker::{WorkerCfg, worker_loop};
 use crate::process::{Process, StartMethod};
 use crate::queue::Queue;
@@ -256,10 +256,12 @@ fn report_exit(shared: &Shared, w: usize, generation: u32) {
     // The sentinel said it ended: this does not wait (a fork-server child's status may take
     // a moment to be relayed).
     let code = process.join().unwrap_or(-1);
-    let (progress, snapshot) = {
+    let (progress, snapshot, stats) = {
         let g = lock(&shared.slots[w]);
         match g.as_ref() {
-            Some(l) if l.generation == generation => (read_progress(&l.slot), l.spool.snapshot()),
+            Some(l) if l.generation == generation => {
+                (read_progress(&l.slot), l.spool.snapshot(), read_stats(&l.slot, sys::clock::monotonic_ns()))
+            }
             _ => return,
         }
     };
@@ -274,9 +276,9 @@ fn report_exit(shared: &Shared, w: usize, generation: u32) {
         }
         _ => None,
     };
-    let hdr = Event::exited_header(w as u32, generation, code, held, salvage);
+    let head = Event::exited_head(w as u32, generation, code, held, salvage, stats);
     // No lock is held here: the collector may be waiting for one while this waits for room.
-    shared.events.push_record(&[&hdr, &payload], None);
+    shared.events.push_record(&[&head, &payload], None);
     // The feeder may be stuck pushing a long record into the dead worker's ring: read it
     // away until the feeder lets go.
     let mut sink = Vec::new();
@@ -380,6 +382,13 @@ impl Backend for Processes {
         match lock(&self.shared.slots[worker]).as_ref() {
             Some(l) => read_progress(&l.slot),
             None => Progress::default(),
+        }
+    }
+
+    fn stats(&self, worker: usize) -> ExitStats {
+        match lock(&self.shared.slots[worker]).as_ref() {
+            Some(l) => read_stats(&l.slot, sys::clock::monotonic_ns()),
+            None => ExitStats::default(),
         }
     }
 

@@ -16,9 +16,10 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::{Backend, SendFail};
 use crate::pool::error::PoolError;
-use crate::pool::io::{self, Keep, Progress, SlotWords, WorkerIo, read_progress};
-use crate::pool::records::{Event, Held, varint};
+use crate::pool::io::{self, Keep, Progress, SlotWords, WorkerIo, read_progress, read_stats};
+use crate::pool::records::{Event, ExitStats, Held, varint};
 use crate::pool::worker::{WorkerCfg, worker_loop};
+use crate::sys;
 use crate::util::lock;
 
 /// Bytes of results a worker thread keeps before it sends them.
@@ -46,7 +47,8 @@ impl ThreadShared {
         let p = read_progress(&self.slot);
         let held = (p.task != 0).then_some(Held { task: p.task, item: p.item });
         let salvage = (spool.task != 0 && spool.count > 0).then_some((spool.task, spool.base));
-        let mut rec = Event::exited_header(worker, generation, code, held, salvage).to_vec();
+        let stats = read_stats(&self.slot, sys::clock::monotonic_ns());
+        let mut rec = Event::exited_head(worker, generation, code, held, salvage, stats);
         if salvage.is_some() {
             let mut n = [0u8; 10];
             rec.extend_from_slice(varint(u64::from(spool.count), &mut n));
@@ -239,6 +241,13 @@ impl Backend for Threads {
         match lock(&self.slots[worker]).as_ref() {
             Some(l) => read_progress(&l.shared.slot),
             None => Progress::default(),
+        }
+    }
+
+    fn stats(&self, worker: usize) -> ExitStats {
+        match lock(&self.slots[worker]).as_ref() {
+            Some(l) => read_stats(&l.shared.slot, sys::clock::monotonic_ns()),
+            None => ExitStats::default(),
         }
     }
 

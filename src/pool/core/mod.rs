@@ -1,7 +1,9 @@
 //! The pool's state machine: task records and where they are, workers and their windows,
 //! the collector thread that handles every event, the feeder thread for records too long to
-//! send without waiting, timeouts, close, terminate and join. `README.md` beside this file
-//! draws it.
+//! send without waiting, timeouts, close, terminate and join. `README.md` one level up draws
+//! it. This file has the state, submitting, dispatching and the collector's loop; `exit.rs` a
+//! worker's exit and its replacement, `timeouts.rs` the hard timeouts, `end.rs` close,
+//! terminate and join.
 //!
 //! Locks: `state` is the only lock of this file. Backend calls made under it never wait for
 //! a worker (`try_send`, `progress`, `kill`); `send` (which waits) runs in the feeder thread
@@ -13,15 +15,18 @@ use std::ops::Range;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::backend::{Backend, SendFail};
-use super::error::{PoolError, PoolErrorKind, TaskFailure, describe_exit, item_name};
-use super::job::{Job, in_collector, set_in_collector};
+use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
+use super::job::{Job, set_in_collector};
 use super::options::WorkerDeath;
-use super::records::{Event, Form, Held, TASK, TASK_HDR, TaskHeader, read_varint};
-use crate::sys;
+use super::records::{Event, ExitStats, Form, TASK, TASK_HDR, TaskHeader, read_varint};
 use crate::util::lock;
+
+mod end;
+mod exit;
+mod timeouts;
 
 /// Start-up failures in a row (initializer panics, workers dying before `READY`, workers
 /// that cannot be started) that break the pool instead of starting yet another worker.
@@ -55,6 +60,10 @@ pub(crate) struct CoreCfg {
     pub(crate) on_death: WorkerDeath,
     /// "worker process" or "worker thread", for messages.
     pub(crate) noun: &'static str,
+    /// What the worker-exit function returns, if there is one.
+    pub(crate) exit_type: Option<super::task::ExitType>,
+    /// Show a progress bar on `map` and `imap` unless a call says otherwise.
+    pub(crate) progress: bool,
 }
 
 /// A task record the pool holds until all its items are delivered or failed.
@@ -116,6 +125,9 @@ struct Worker {
     /// The feeder is sending it a record.
     feeding: bool,
     kill: Option<Kill>,
+    /// What the slot's workers that have exited counted, and how many were started.
+    past: ExitStats,
+    starts: u32,
 }
 
 impl Worker {
@@ -149,6 +161,8 @@ struct State {
     rr: usize,
     /// The collector has ended: nothing is left.
     finished: bool,
+    /// What the workers' exit functions returned: `(worker, generation, value or failure)`.
+    exit_values: Vec<(u32, u32, Result<Vec<u8>, TaskFailure>)>,
 }
 
 impl State {
@@ -231,6 +245,8 @@ impl Core {
                     sent: 0,
                     feeding: false,
                     kill: None,
+                    past: ExitStats::default(),
+                    starts: 1,
                 }),
                 Err(e) => {
                     for k in 0..w {
@@ -257,6 +273,7 @@ impl Core {
                 timed: 0,
                 rr: 0,
                 finished: false,
+                exit_values: Vec::new(),
             }),
             done: Condvar::new(),
             feeder,
@@ -499,8 +516,15 @@ impl Core {
                     ws.status = Status::Leaving;
                 }
             }
-            Event::Exited { worker, generation, code, held, salvage } => {
-                self.on_exit(worker as usize, generation, code, held, salvage)
+            Event::Exited { worker, generation, code, held, salvage, stats } => {
+                self.on_exit(worker as usize, generation, code, held, salvage, stats)
+            }
+            Event::ExitValue { worker, generation, value } => {
+                let value = value.map(<[u8]>::to_vec).map_err(|failure| {
+                    crate::codec::decode::<TaskFailure>(failure)
+                        .unwrap_or_else(|e| TaskFailure::Decode(format!("the worker-exit function's failure: {e}")))
+                });
+                self.state().exit_values.push((worker, generation, value));
             }
             Event::Wake => {}
         }
@@ -548,294 +572,6 @@ impl Core {
         }
     }
 
-    fn on_exit(&self, w: usize, generation: u32, code: i32, held: Option<Held>, salvage: Option<(u64, u32, &[u8])>) {
-        let mut st = self.state();
-        if st.workers[w].generation != generation || st.workers[w].status == Status::Empty {
-            return;
-        }
-        let ws = &mut st.workers[w];
-        let kill = ws.kill.take();
-        let (was_ready, pid) = (ws.ready, ws.pid.take());
-        let inflight = std::mem::take(&mut ws.inflight);
-        ws.status = Status::Empty;
-        ws.ready = false;
-        ws.feeding = false;
-        let mut delivers = Salvaged::new();
-        let mut fails: Fails = Vec::new();
-        // The results it had finished but not sent.
-        if let Some((task, first, items)) = salvage
-            && let Some(rec) = st.records.get_mut(&task)
-            && first == rec.next
-        {
-            let n = read_varint(items).map_or(0, |(n, _)| n as u32);
-            rec.next += n;
-            delivers.push((rec.job.clone(), rec.base + first as usize, n, items.to_vec()));
-        }
-        // The item it was running: failed, never run again.
-        let mut lost_item = false;
-        if let Some(Held { task, item: Some(item) }) = held
-            && let Some(rec) = st.records.get_mut(&task)
-            && item >= rec.next
-        {
-            let what = rec.item_name(item);
-            let who = match pid {
-                Some(p) => format!("{} {w} (pid {p})", self.cfg.noun),
-                None => format!("{} {w}", self.cfg.noun),
-            };
-            let err = match kill {
-                Some(Kill::Timeout { task: t, item: i }) if t == task && i == item => PoolError::new(
-                    PoolErrorKind::TimedOut,
-                    format!(
-                        "{what} ran past its hard timeout of {:?}: {who} was killed and replaced; the other tasks \
-                         go on",
-                        Duration::from_nanos(rec.header.hard_ns)
-                    ),
-                ),
-                Some(Kill::Timeout { .. }) => PoolError::new(
-                    PoolErrorKind::WorkerLost,
-                    format!("{what} had just started when {who} was killed for the hard timeout of the item before it"),
-                ),
-                _ => PoolError::new(
-                    PoolErrorKind::WorkerLost,
-                    format!(
-                        "{who} died with {} while running {what}; the pool started another worker and the other \
-                         tasks go on",
-                        describe_exit(code)
-                    ),
-                ),
-            }
-            .with_exitcode(code);
-            // Items between the last delivered one and this one cannot have run without
-            // their results being kept; were there any, they are lost with it.
-            fails.push((rec.job.clone(), rec.base + rec.next as usize..rec.base + item as usize + 1, err));
-            rec.next = item + 1;
-            lost_item = true;
-        }
-        // A record that kills its workers before any item runs is not sent again and again.
-        if let Some(Held { task, item: None }) = held
-            && kill.is_none()
-            && let Some(rec) = st.records.get_mut(&task)
-            && rec.worker == Some((w, generation))
-        {
-            rec.deaths += 1;
-            if rec.deaths >= POISON_LIMIT {
-                let err = PoolError::new(
-                    PoolErrorKind::WorkerLost,
-                    format!(
-                        "{POISON_LIMIT} workers died ({} the last time) while starting {}, before any of its items \
-                         ran (decoding its arguments?); it is not sent again",
-                        describe_exit(code),
-                        rec.item_name(rec.next)
-                    ),
-                )
-                .with_exitcode(code);
-                let range = rec.base + rec.next as usize..rec.base + rec.header.count as usize;
-                fails.push((rec.job.clone(), range, err));
-                rec.next = rec.header.count;
-                lost_item = true;
-            }
-        }
-        // Everything else it had: re-sent from the first item not run.
-        let mut resend = Vec::new();
-        let mine: Vec<u64> = st
-            .records
-            .iter()
-            .filter(|(id, r)| r.worker == Some((w, generation)) || inflight.contains(id))
-            .map(|(&id, _)| id)
-            .collect();
-        let mut order: Vec<u64> = inflight.iter().copied().filter(|t| mine.contains(t)).collect();
-        order.extend(mine.iter().copied().filter(|t| !inflight.contains(t)));
-        for task in order {
-            let Some(rec) = st.records.get_mut(&task) else { continue };
-            if rec.next >= rec.header.count {
-                let rec = st.records.remove(&task).expect("present");
-                if rec.header.hard_ns != 0 {
-                    st.timed -= 1;
-                    self.sync_flags(&st);
-                }
-                continue;
-            }
-            rec.header.start = rec.next;
-            rec.worker = None;
-            resend.push(task);
-        }
-        for task in resend.into_iter().rev() {
-            st.pending.push_front(task);
-        }
-        // What the death means for the pool.
-        let running = matches!(st.phase, Phase::Running | Phase::Closed);
-        let clean = kill.is_none() && code == 0 && !lost_item;
-        if running && kill.is_none() && !was_ready {
-            st.init_failures += 1;
-            let err = st.init_error.take().unwrap_or_else(|| {
-                PoolError::new(
-                    PoolErrorKind::InitializerFailed,
-                    format!("a worker died while starting, with {}", describe_exit(code)),
-                )
-                .with_exitcode(code)
-            });
-            if st.init_failures >= INIT_FAILURE_LIMIT {
-                let broken = PoolError::new(
-                    PoolErrorKind::InitializerFailed,
-                    format!(
-                        "the pool is broken: {INIT_FAILURE_LIMIT} workers in a row failed to start ({err}); fix the \
-                         initializer and make a new pool"
-                    ),
-                )
-                .with_panic_of(&err);
-                fails.extend(self.break_pool(&mut st, broken));
-            } else {
-                st.init_error = Some(err);
-            }
-        } else if running && !clean && self.cfg.on_death == WorkerDeath::BreakPool && kill.is_none() {
-            let who = match pid {
-                Some(p) => format!("{} {w} (pid {p})", self.cfg.noun),
-                None => format!("{} {w}", self.cfg.noun),
-            };
-            let broken = PoolError::new(
-                PoolErrorKind::Broken,
-                format!(
-                    "the pool is broken: {who} died with {} (the pool was built with WorkerDeath::BreakPool); make \
-                     a new pool",
-                    describe_exit(code)
-                ),
-            )
-            .with_exitcode(code);
-            fails.extend(self.break_pool(&mut st, broken));
-        }
-        let starts = self.slots_to_start(&mut st);
-        if starts.is_empty() {
-            self.dispatch(&mut st);
-            self.stop_idle(&mut st);
-        }
-        drop(st);
-        for (job, index, n, items) in delivers {
-            deliver(&job, index, n, Form::Values, &items);
-        }
-        run_fails(fails);
-        if !starts.is_empty() {
-            self.start_workers(starts);
-        }
-    }
-
-    /// The empty slots that need a worker: all of them while running, and enough to finish
-    /// the remaining tasks after `close`. Marks them as being started.
-    fn slots_to_start(&self, st: &mut State) -> Vec<(usize, u32)> {
-        let wanted = match st.phase {
-            Phase::Running => true,
-            Phase::Closed => !st.records.is_empty(),
-            _ => false,
-        };
-        if !wanted {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        for (w, ws) in st.workers.iter_mut().enumerate() {
-            if ws.status == Status::Empty {
-                ws.generation += 1;
-                ws.status = Status::Spawning;
-                ws.sent = 0;
-                ws.kill = None;
-                out.push((w, ws.generation));
-                if matches!(st.phase, Phase::Closed) {
-                    break; // one is enough to finish the leftovers
-                }
-            }
-        }
-        out
-    }
-
-    /// Starts workers (without the lock: a start takes a while), then records the outcome.
-    fn start_workers(&self, mut starts: Vec<(usize, u32)>) {
-        while let Some((w, generation)) = starts.pop() {
-            let r = self.backend.start(w, generation);
-            let mut st = self.state();
-            let mut fails = Fails::new();
-            match r {
-                Ok(pid) => {
-                    let ws = &mut st.workers[w];
-                    if ws.generation == generation && ws.status == Status::Spawning {
-                        ws.status = Status::Live;
-                        ws.pid = pid;
-                        ws.ready = false;
-                    }
-                    if !matches!(st.phase, Phase::Running | Phase::Closed) {
-                        st.workers[w].kill = Some(Kill::Pool);
-                        self.backend.kill(w, generation);
-                    }
-                }
-                Err(e) => {
-                    st.workers[w].status = Status::Empty;
-                    st.init_failures += 1;
-                    if st.init_failures >= INIT_FAILURE_LIMIT {
-                        let broken = PoolError::new(
-                            e.kind(),
-                            format!("the pool is broken: {INIT_FAILURE_LIMIT} workers in a row failed to start ({e})"),
-                        );
-                        fails.extend(self.break_pool(&mut st, broken));
-                    } else {
-                        starts.extend(self.slots_to_start(&mut st));
-                    }
-                }
-            }
-            if starts.is_empty() {
-                self.dispatch(&mut st);
-                self.stop_idle(&mut st);
-            }
-            drop(st);
-            run_fails(fails);
-        }
-    }
-
-    // ----- timeouts -----
-
-    /// For each worker running a timed item: `(worker, generation, task, item, due_ns)`.
-    fn timed_items(&self, st: &State) -> Vec<(usize, u32, u64, u32, u64)> {
-        let mut out = Vec::new();
-        for (w, ws) in st.workers.iter().enumerate() {
-            if ws.inflight.is_empty() || ws.kill.is_some() || ws.status == Status::Empty {
-                continue;
-            }
-            let p = self.backend.progress(w);
-            let Some(item) = p.item else { continue };
-            if let Some(rec) = st.records.get(&p.task)
-                && rec.header.hard_ns != 0
-                && item >= rec.next
-                && rec.worker == Some((w, ws.generation))
-            {
-                out.push((w, ws.generation, p.task, item, p.item_started_ns.saturating_add(rec.header.hard_ns)));
-            }
-        }
-        out
-    }
-
-    fn timer_deadline(&self) -> Option<Instant> {
-        let st = self.state();
-        if st.timed == 0 {
-            return None;
-        }
-        let (now, now_ns) = (Instant::now(), sys::clock::monotonic_ns());
-        let mut next = now + TICK;
-        for (.., due) in self.timed_items(&st) {
-            next = next.min(now + Duration::from_nanos(due.saturating_sub(now_ns)));
-        }
-        Some(next)
-    }
-
-    fn check_timeouts(&self) {
-        let mut st = self.state();
-        if st.timed == 0 {
-            return;
-        }
-        let now_ns = sys::clock::monotonic_ns();
-        for (w, generation, task, item, due) in self.timed_items(&st) {
-            if now_ns >= due {
-                st.workers[w].kill = Some(Kill::Timeout { task, item });
-                self.backend.kill(w, generation);
-            }
-        }
-    }
-
     // ----- the feeder -----
 
     fn feed(self: Arc<Self>) {
@@ -850,118 +586,6 @@ impl Core {
             self.dispatch(&mut st);
             self.stop_idle(&mut st);
         }
-    }
-
-    // ----- the end -----
-
-    /// Fails every unfinished item with `err`, drops the pending records and kills every
-    /// worker; returns the failures to run once the lock is released.
-    fn fail_everything(&self, st: &mut State, err: &PoolError) -> Fails {
-        let mut fails = Fails::new();
-        for (_, rec) in st.records.drain() {
-            if rec.next < rec.header.count {
-                let range = rec.base + rec.next as usize..rec.base + rec.header.count as usize;
-                fails.push((rec.job, range, err.clone()));
-            }
-        }
-        st.pending.clear();
-        st.timed = 0;
-        self.sync_flags(st);
-        for w in 0..st.workers.len() {
-            let ws = &mut st.workers[w];
-            ws.inflight.clear();
-            if ws.status != Status::Empty {
-                ws.kill = Some(Kill::Pool);
-                if ws.status != Status::Spawning {
-                    self.backend.kill(w, ws.generation);
-                }
-            }
-        }
-        fails
-    }
-
-    fn break_pool(&self, st: &mut State, err: PoolError) -> Fails {
-        st.phase = Phase::Broken(err.clone());
-        self.sync_flags(st);
-        self.fail_everything(st, &err)
-    }
-
-    /// Python's `close()`: no new tasks; the workers leave when the queued ones are done.
-    pub(crate) fn close(&self) {
-        let mut st = self.state();
-        if matches!(st.phase, Phase::Running) {
-            st.phase = Phase::Closed;
-            self.sync_flags(&st);
-            self.stop_idle(&mut st);
-        }
-        drop(st);
-        self.backend.wake();
-    }
-
-    /// Python's `terminate()`: every unfinished task fails with `Terminated`, and the workers
-    /// are killed at once.
-    pub(crate) fn terminate(&self) {
-        let mut st = self.state();
-        if matches!(st.phase, Phase::Terminated) {
-            return;
-        }
-        let err = PoolError::new(
-            PoolErrorKind::Terminated,
-            "the pool was terminated (or dropped) before the task finished; close() and join() the pool to wait \
-             for its tasks",
-        );
-        let fails = if matches!(st.phase, Phase::Broken(_)) {
-            Fails::new()
-        } else {
-            st.phase = Phase::Terminated;
-            self.sync_flags(&st);
-            self.fail_everything(&mut st, &err)
-        };
-        drop(st);
-        run_fails(fails);
-        self.backend.wake();
-    }
-
-    /// Waits until the pool has finished: every task done and every worker gone (Python's
-    /// `join()`).
-    pub(crate) fn join(&self, deadline: Option<Instant>, timeout: Option<Duration>) -> Result<(), PoolError> {
-        let mut st = self.state();
-        if matches!(st.phase, Phase::Running) {
-            return Err(PoolError::new(
-                PoolErrorKind::StillRunning,
-                "the pool is still running: call close() (to let its tasks finish) or terminate() before join()",
-            ));
-        }
-        if !st.finished && in_collector() {
-            return Err(PoolError::in_callback());
-        }
-        while !st.finished {
-            st = match deadline {
-                None => self.done.wait(st).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(PoolError::new(
-                            PoolErrorKind::Timeout,
-                            format!(
-                                "the pool has not finished after {:?}: its tasks are still running",
-                                timeout.unwrap_or_default()
-                            ),
-                        ));
-                    }
-                    self.done.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0
-                }
-            };
-        }
-        drop(st);
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        let me = std::thread::current().id();
-        for h in threads {
-            if h.thread().id() != me {
-                let _ = h.join();
-            }
-        }
-        Ok(())
     }
 
     // ----- questions -----
@@ -979,6 +603,26 @@ impl Core {
 
     pub(crate) fn refusal(&self) -> Option<PoolError> {
         self.state().refusal()
+    }
+
+    /// What the workers' exit functions returned so far, by slot and generation.
+    pub(crate) fn exit_values(&self) -> Vec<Result<Vec<u8>, TaskFailure>> {
+        let mut v = self.state().exit_values.clone();
+        v.sort_by_key(|(w, g, _)| (*w, *g));
+        v.into_iter().map(|(_, _, value)| value).collect()
+    }
+
+    /// Per slot: what its workers counted (those gone and the one there now), and how many
+    /// were started.
+    pub(crate) fn stats(&self) -> Vec<(ExitStats, u32)> {
+        let st = self.state();
+        let mut out = Vec::with_capacity(st.workers.len());
+        for (w, ws) in st.workers.iter().enumerate() {
+            let live = matches!(ws.status, Status::Live | Status::Stopping | Status::Leaving);
+            let now = if live { self.backend.stats(w) } else { ExitStats::default() };
+            out.push((ws.past.add(now), ws.starts));
+        }
+        out
     }
 
     /// The pids of the live workers (processes only).
