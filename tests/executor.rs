@@ -350,6 +350,8 @@ fn as_completed_yields_in_finishing_order_and_times_out() {
         assert!(it.next().is_none());
         let all: Vec<_> = as_completed_timeout(&gs, Duration::MAX).collect::<Result<_, _>>().unwrap();
         assert_eq!(all.len(), 2);
+        let now: Vec<_> = as_completed_timeout(&gs, Duration::ZERO).collect::<Result<_, _>>().unwrap();
+        assert_eq!(now.len(), 2, "done futures need no time");
     });
 }
 
@@ -396,6 +398,41 @@ fn shutdown_with_wait_finishes_every_queued_task() {
             }
         } // drop = shutdown(wait=true)
         assert_eq!(counted.load(Ordering::SeqCst), 8);
+    });
+}
+
+#[test]
+fn terminate_workers_stops_everything_at_once() {
+    each_method("terminate_workers", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let fs: Vec<_> = (0..6).map(|_| ex.submit(nap, 30_000).unwrap()).collect();
+        until_running(&fs[0]);
+        let pids = ex.pids();
+        let start = Instant::now();
+        ex.terminate_workers();
+        assert!(start.elapsed() < Duration::from_secs(20));
+        assert!(fs[0].result().unwrap_err().is_terminated(), "{:?}", fs[0].result());
+        assert!(fs[5].cancelled());
+        assert!(fs.iter().all(Future::done));
+        assert!(pids.iter().all(|&p| common::wait_pid_gone(p, Duration::from_secs(10))));
+        assert!(ex.submit(sqr, 1).is_err());
+    });
+}
+
+#[test]
+fn a_task_past_the_hard_timeout_fails_with_timed_out() {
+    each_method("hard timeout", Duration::from_secs(60), |ctx| {
+        let ex = builder(ctx, 1).timeout(Duration::from_millis(200)).build().unwrap();
+        let start = Instant::now();
+        let slow = ex.submit(nap, 30_000).unwrap();
+        let quick = ex.submit(sqr, 6).unwrap();
+        let e = slow.result().unwrap_err();
+        assert!(e.is_timed_out(), "{e:?}");
+        assert!(start.elapsed() >= Duration::from_millis(190));
+        assert_eq!(*quick.result().unwrap(), 36, "a new worker took over");
+        let got: Vec<_> = ex.map(nap, [0, 30_000, 0], 3).unwrap().collect();
+        assert!(got[0].is_ok() && got[1].as_ref().unwrap_err().is_timed_out() && got[2].is_ok(), "{got:?}");
+        assert!(builder(ctx, 1).timeout(Duration::ZERO).build().is_err());
     });
 }
 
@@ -557,4 +594,63 @@ fn a_done_callback_may_submit_more_work() {
         });
         assert_eq!(rx.recv_timeout(Duration::from_secs(30)).unwrap(), 81);
     });
+}
+
+#[test]
+fn threads_share_one_executor_and_its_futures() {
+    each_method("threads", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let shared = ex.submit(nap, 200).unwrap();
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4i64)
+                .map(|t| {
+                    let (ex, shared) = (&ex, shared.clone());
+                    s.spawn(move || {
+                        let fs: Vec<_> = (0..50).map(|i| ex.submit(sqr, t * 100 + i).unwrap()).collect();
+                        let mine: i64 = fs.iter().map(|f| *f.result().unwrap()).sum();
+                        assert_eq!(mine, (0..50).map(|i| sqr(t * 100 + i)).sum::<i64>());
+                        assert_eq!(*shared.result().unwrap(), 200);
+                        let (done, _) = wait(&fs, ReturnWhen::AllCompleted);
+                        done.len()
+                    })
+                })
+                .collect();
+            assert!(hs.into_iter().all(|h| h.join().unwrap() == 50));
+        });
+    });
+}
+
+#[test]
+fn an_executor_leaves_nothing_behind() {
+    // No descriptor, child, zombie or segment outlives a dropped executor, after a run with
+    // a cancelled future, a killed worker and a map (in a fresh process, where nothing else
+    // opens descriptors meanwhile).
+    let _w = common::Watchdog::new("leaks", Duration::from_secs(120));
+    let (out, _) = common::helper_output("helper_executor_leaks", &[]);
+    assert!(out.contains("no leaks"), "{out}");
+}
+
+#[test]
+#[ignore = "helper: run by an_executor_leaves_nothing_behind"]
+fn helper_executor_leaks() {
+    if !common::in_helper() {
+        return;
+    }
+    common::warm_up();
+    // The process's shared-memory arena (kept for the process's life) is made by the first
+    // pool: make it before counting.
+    drop(executor(multiproc::get_context(None), 1));
+    let before = common::Leaks::snapshot();
+    for m in common::METHODS {
+        let ex = executor(multiproc::get_context(Some(m)), 2);
+        let busy: Vec<_> = (0..4).map(|_| ex.submit(nap, 50).unwrap()).collect();
+        let late = ex.submit(sqr, 1).unwrap();
+        late.cancel();
+        assert!(ex.submit(sigkill_self, ()).unwrap().result().unwrap_err().is_worker_lost());
+        assert_eq!(ex.map(sqr, 0..100, 10).unwrap().count(), 100);
+        let _ = as_completed(&busy).count();
+        drop(ex);
+    }
+    before.assert_same("executors", 0, Duration::from_secs(10));
+    println!("no leaks");
 }

@@ -7,7 +7,7 @@
 //! task that ends frees a place, and the thread that ends it (the pool's result thread) hands
 //! the next pending task to the pool: no thread of its own, no polling.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -18,12 +18,13 @@ use serde::de::DeserializeOwned;
 
 use super::builder::PoolBuilder;
 use super::core::{Core, NewTask};
-use super::error::{PoolError, PoolErrorKind};
-use super::future::{Future, Shared, Window, Work, decode_items};
+use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
+use super::future::{Future, Shared, Window, Work};
 use super::job::{Job, in_collector};
-use super::options::WorkerDeath;
+use super::options::{TaskOptions, WorkerDeath};
 use super::pool::{Pool, check_decodes};
 use super::records::Form;
+use super::result::decode_error;
 use crate::func::Target;
 use crate::process::StartMethod;
 use crate::util::lock;
@@ -143,6 +144,7 @@ impl Window for Dispatch {
 /// | `submit(fn, *args)` | [`submit`](ProcessPoolExecutor::submit)`(f, args)` → [`Future`] |
 /// | `map(fn, iterable, timeout=, chunksize=)` | [`map`](ProcessPoolExecutor::map), [`map_timeout`](ProcessPoolExecutor::map_timeout) |
 /// | `shutdown(wait, cancel_futures=)` | [`shutdown`](ProcessPoolExecutor::shutdown) |
+/// | `terminate_workers()`, `kill_workers()` (3.14) | [`terminate_workers`](ProcessPoolExecutor::terminate_workers) |
 /// | `with ProcessPoolExecutor() as ex:` | dropping the executor: `shutdown(wait=True)` |
 /// | `wait(fs, timeout, return_when)`, `as_completed(fs, timeout)` | [`wait`](super::wait), [`wait_timeout`](super::wait_timeout), [`as_completed`](super::as_completed), [`as_completed_timeout`](super::as_completed_timeout) |
 ///
@@ -279,6 +281,22 @@ impl ExecutorBuilder {
         self.with(|b| b.on_worker_death(policy))
     }
 
+    /// A hard time limit on every task (beyond CPython, as [`PoolBuilder::timeout`]): a task
+    /// still running after `d` has its worker killed and replaced, and its future fails with
+    /// [`TimedOut`](PoolErrorKind::TimedOut). Must be more than zero.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ex = multiproc::pool::ProcessPoolExecutor::builder().timeout(Duration::from_millis(100)).build()?;
+    /// let f = ex.submit(std::thread::sleep, Duration::from_secs(60))?;
+    /// assert!(f.result().unwrap_err().is_timed_out());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn timeout(self, d: Duration) -> ExecutorBuilder {
+        self.with(|b| b.timeout(d))
+    }
+
     /// Starts the executor: its worker processes are started before this returns.
     ///
     /// # Errors
@@ -408,8 +426,8 @@ impl ProcessPoolExecutor {
         check_decodes::<Vec<A>>(&payload)?;
         drop(args);
         let shared = Shared::<F::Output>::new(Some(self.window()));
-        let task =
-            NewTask { job: shared.clone(), base: 0, count: 1, entry, payload, timeouts: (None, None), single: true };
+        let timeouts = self.pool.timeouts(&TaskOptions::new());
+        let task = NewTask { job: shared.clone(), base: 0, count: 1, entry, payload, timeouts, single: true };
         self.dispatch.push(shared.clone(), task)?;
         Ok(Future::from_shared(shared))
     }
@@ -496,6 +514,7 @@ impl ProcessPoolExecutor {
         self.check_open()?;
         let chunksize = chunksize.min(u32::MAX as usize);
         let entry = self.pool.entry::<F, A, fn(A) -> R>();
+        let timeouts = self.pool.timeouts(&TaskOptions::new());
         let mut out = ExecutorMap { chunks: VecDeque::new(), current: None, deadline, timeout };
         let mut input = items.into_iter();
         let mut base = 0;
@@ -513,10 +532,11 @@ impl ProcessPoolExecutor {
             let shared = Shared::<Chunk<R>>::new(Some(self.window()));
             let job = Arc::new(ChunkJob {
                 base,
+                len: n,
                 shared: shared.clone(),
-                parts: Mutex::new(Parts { items: (0..n).map(|_| None).collect(), remaining: n }),
+                parts: Mutex::new(Parts { got: BTreeMap::new(), remaining: n }),
             });
-            let task = NewTask { job, base, count: n as u32, entry, payload, timeouts: (None, None), single: false };
+            let task = NewTask { job, base, count: n as u32, entry, payload, timeouts, single: false };
             self.dispatch.push(shared.clone(), task)?; // on failure, dropping `out` cancels the rest
             out.chunks.push_back(MapChunk { future: Future::from_shared(shared.clone()), work: shared, len: n });
             base += n;
@@ -548,6 +568,31 @@ impl ProcessPoolExecutor {
     }
 }
 
+impl ProcessPoolExecutor {
+    /// Stops everything now (Python 3.14's `terminate_workers()` and `kill_workers()`): shuts
+    /// down cancelling the pending tasks, kills the workers (SIGKILL), and fails the running
+    /// futures with [`Terminated`](PoolErrorKind::Terminated). Returns once the workers are
+    /// gone.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ex = multiproc::pool::ProcessPoolExecutor::new(1)?;
+    /// let fs: Vec<_> = (0..3).map(|_| ex.submit(std::thread::sleep, Duration::from_secs(60)).unwrap()).collect();
+    /// ex.terminate_workers();
+    /// assert!(fs[0].result().unwrap_err().is_terminated());
+    /// assert!(fs[2].cancelled());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn terminate_workers(&self) {
+        self.dispatch.shutdown(true);
+        self.pool.terminate();
+        if !in_collector() {
+            let _ = self.pool.join();
+        }
+    }
+}
+
 impl Drop for ProcessPoolExecutor {
     /// `shutdown(wait = true, cancel_futures = false)` (see [`ProcessPoolExecutor`], "Dropping").
     fn drop(&mut self) {
@@ -567,11 +612,28 @@ impl fmt::Debug for ProcessPoolExecutor {
     }
 }
 
-/// The results of one `map` chunk, taken out one by one by [`ExecutorMap`].
-struct Chunk<R>(Mutex<Vec<Option<Result<R, PoolError>>>>);
+/// The results of a range of a `map` chunk: plain values while every item succeeded (the
+/// common case, decoded straight into a `Vec<R>`), or each item its own result.
+enum Part<R> {
+    Values(std::vec::IntoIter<R>),
+    Mixed(std::vec::IntoIter<Result<R, PoolError>>),
+}
+
+impl<R> Part<R> {
+    fn take(&mut self) -> Option<Result<R, PoolError>> {
+        match self {
+            Part::Values(v) => v.next().map(Ok),
+            Part::Mixed(v) => v.next(),
+        }
+    }
+}
+
+/// The results of one `map` chunk, in order, for [`ExecutorMap`] to take out.
+struct Chunk<R>(Mutex<VecDeque<Part<R>>>);
 
 struct Parts<R> {
-    items: Vec<Option<Result<R, PoolError>>>,
+    /// Ranges that arrived: offset in the chunk, their length and results.
+    got: BTreeMap<usize, (usize, Part<R>)>,
     remaining: usize,
 }
 
@@ -579,43 +641,58 @@ struct Parts<R> {
 /// all of them.
 struct ChunkJob<R> {
     base: usize,
+    len: usize,
     shared: Arc<Shared<Chunk<R>>>,
     parts: Mutex<Parts<R>>,
 }
 
 impl<R: Send + 'static> ChunkJob<R> {
-    fn put(&self, at: usize, results: impl IntoIterator<Item = Result<R, PoolError>>) {
+    fn put(&self, at: usize, n: usize, part: Part<R>) {
         let mut p = lock(&self.parts);
-        for (k, r) in results.into_iter().enumerate() {
-            if let Some(slot @ None) = p.items.get_mut(at + k) {
-                *slot = Some(r);
-                p.remaining -= 1;
-            }
+        if n == 0 || p.got.contains_key(&at) {
+            return;
         }
+        p.got.insert(at, (n, part));
+        p.remaining = p.remaining.saturating_sub(n);
         if p.remaining > 0 {
             return;
         }
-        let items = std::mem::take(&mut p.items);
+        let parts = std::mem::take(&mut p.got).into_values().map(|(_, part)| part).collect();
         drop(p);
-        self.shared.finish(Ok(Chunk(Mutex::new(items))));
+        self.shared.finish(Ok(Chunk(Mutex::new(parts))));
+    }
+
+    fn put_error(&self, at: usize, n: usize, err: &PoolError) {
+        let errs: Vec<_> = (0..n).map(|_| Err(err.clone())).collect();
+        self.put(at, n, Part::Mixed(errs.into_iter()));
     }
 }
 
 impl<R: DeserializeOwned + Send + 'static> Job for ChunkJob<R> {
     fn deliver(&self, index: usize, form: Form, items: &[u8]) {
         let at = index.saturating_sub(self.base);
-        match decode_items::<R>(index, form, items) {
-            Ok(v) => self.put(at, v),
+        let part = match form {
+            Form::Values => crate::codec::decode::<Vec<R>>(items).map(|v| (v.len(), Part::Values(v.into_iter()))),
+            _ => crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items).map(|v| {
+                let one = |(k, r): (usize, Result<R, TaskFailure>)| {
+                    r.map_err(|f| PoolError::from_failure(f, &item_name(index + k, false)))
+                };
+                let v: Vec<_> = v.into_iter().enumerate().map(one).collect();
+                (v.len(), Part::Mixed(v.into_iter()))
+            }),
+        };
+        match part {
+            Ok((n, part)) => self.put(at, n, part),
             Err(e) => {
-                let n = lock(&self.parts).items.len();
-                self.put(at, (at..n).map(|_| Err(e.clone())));
+                // The count is unknown: the items up to the next range that arrived fail.
+                let next = lock(&self.parts).got.range(at + 1..).next().map_or(self.len, |(k, _)| *k);
+                self.put_error(at, next.saturating_sub(at), &decode_error(e));
             }
         }
     }
 
     fn fail(&self, range: Range<usize>, err: &PoolError) {
-        let at = range.start.saturating_sub(self.base);
-        self.put(at, range.map(|_| Err(err.clone())));
+        self.put_error(range.start.saturating_sub(self.base), range.len(), err);
     }
 }
 
@@ -627,7 +704,7 @@ struct MapChunk<R> {
 }
 
 enum Current<R> {
-    Items(Future<Chunk<R>>, usize, usize),
+    Items(VecDeque<Part<R>>),
     Failed(PoolError, usize),
 }
 
@@ -656,21 +733,24 @@ impl<R: Send + 'static> Iterator for ExecutorMap<R> {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             match &mut self.current {
-                Some(Current::Items(f, pos, len)) if *pos < *len => {
-                    let taken = f.result().ok().and_then(|c| lock(&c.0).get_mut(*pos).and_then(Option::take));
-                    *pos += 1;
-                    let gone = || PoolError::new(PoolErrorKind::Taken, "the result was already taken");
-                    return Some(taken.unwrap_or_else(|| Err(gone())));
+                Some(Current::Items(parts)) => {
+                    while let Some(front) = parts.front_mut() {
+                        if let Some(r) = front.take() {
+                            return Some(r);
+                        }
+                        parts.pop_front();
+                    }
                 }
                 Some(Current::Failed(e, left)) if *left > 0 => {
                     *left -= 1;
                     return Some(Err(e.clone()));
                 }
-                _ => self.current = None,
+                _ => {}
             }
+            self.current = None;
             let MapChunk { future: f, len, .. } = self.chunks.pop_front()?;
             match f.result_deadline(self.deadline, self.timeout) {
-                Ok(_) => self.current = Some(Current::Items(f, 0, len)),
+                Ok(chunk) => self.current = Some(Current::Items(std::mem::take(&mut *lock(&chunk.0)))),
                 Err(e) if e.is_timeout() => {
                     f.cancel();
                     self.cancel_rest();

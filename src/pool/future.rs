@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
+use super::error::{PoolError, PoolErrorKind};
 use super::job::{Job, in_collector};
 use super::records::Form;
-use super::result::{decode_error, decode_one};
+use super::result::decode_one;
 use crate::util::lock;
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
@@ -49,6 +49,8 @@ struct Inner<T> {
     callbacks: Vec<Callback<T>>,
     /// `wait` and `as_completed` calls waiting on this future, with its index in each.
     waiters: Vec<(Arc<Waiter>, usize)>,
+    /// Threads asleep on `cv` (no wake-up call without one).
+    sleepers: usize,
 }
 
 /// Told when a work that was handed to the pool ends (frees a place in the executor's window).
@@ -79,7 +81,12 @@ pub(crate) struct Shared<T> {
 impl<T: Send + Sync + 'static> Shared<T> {
     pub(crate) fn new(window: Option<Weak<dyn Window>>) -> Arc<Shared<T>> {
         Arc::new_cyclic(|me| Shared {
-            inner: Mutex::new(Inner { status: Status::Pending, callbacks: Vec::new(), waiters: Vec::new() }),
+            inner: Mutex::new(Inner {
+                status: Status::Pending,
+                callbacks: Vec::new(),
+                waiters: Vec::new(),
+                sleepers: 0,
+            }),
             cv: Condvar::new(),
             outcome: OnceLock::new(),
             window,
@@ -105,8 +112,11 @@ impl<T: Send + Sync + 'static> Shared<T> {
         g.status = to;
         let callbacks = std::mem::take(&mut g.callbacks);
         let waiters = std::mem::take(&mut g.waiters);
+        let sleepers = g.sleepers;
         drop(g);
-        self.cv.notify_all();
+        if sleepers > 0 {
+            self.cv.notify_all();
+        }
         for (w, i) in waiters {
             w.push(i);
         }
@@ -135,16 +145,16 @@ impl<T: Send + Sync + 'static> Shared<T> {
             if g.status.is_done() {
                 return true;
             }
-            g = match deadline {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return false;
+            }
+            g.sleepers += 1;
+            g = match left {
                 None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let left = d.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    self.cv.wait_timeout(g, left).unwrap_or_else(|e| e.into_inner()).0
-                }
+                Some(l) => self.cv.wait_timeout(g, l).unwrap_or_else(|e| e.into_inner()).0,
             };
+            g.sleepers -= 1;
         }
     }
 
@@ -207,27 +217,6 @@ impl<R: DeserializeOwned + Send + Sync + 'static> Job for Shared<R> {
 
     fn fail(&self, _range: Range<usize>, err: &PoolError) {
         self.finish(Err(err.clone()));
-    }
-}
-
-/// Decodes the results of items `index..` of a `RESULT` record, each its own `Ok` or `Err`.
-pub(crate) fn decode_items<R: DeserializeOwned>(
-    index: usize,
-    form: Form,
-    items: &[u8],
-) -> Result<Vec<Result<R, PoolError>>, PoolError> {
-    match form {
-        Form::Values => {
-            crate::codec::decode::<Vec<R>>(items).map(|v| v.into_iter().map(Ok).collect()).map_err(decode_error)
-        }
-        _ => crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items)
-            .map(|v| {
-                let fail = |(k, r): (usize, Result<R, TaskFailure>)| {
-                    r.map_err(|f| PoolError::from_failure(f, &item_name(index + k, false)))
-                };
-                v.into_iter().enumerate().map(fail).collect()
-            })
-            .map_err(decode_error),
     }
 }
 
@@ -573,6 +562,16 @@ pub enum ReturnWhen {
 
 /// The futures that were done, and those that were not, when [`wait`] returned, each in the
 /// order given.
+///
+/// # Examples
+/// ```no_run
+/// use multiproc::pool::{ProcessPoolExecutor, ReturnWhen, Waited, wait};
+/// let ex = ProcessPoolExecutor::new(2)?;
+/// let fs = [ex.submit(|| 1u8, ())?, ex.submit(|| 2u8, ())?];
+/// let (done, not_done): Waited<'_, u8> = wait(&fs, ReturnWhen::AllCompleted);
+/// assert_eq!((done.len(), not_done.len()), (2, 0));
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
 pub type Waited<'a, T> = (Vec<&'a Future<T>>, Vec<&'a Future<T>>);
 
 fn wait_deadline<'a, T: Send + Sync + 'static>(

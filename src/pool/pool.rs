@@ -234,7 +234,7 @@ impl Pool {
         }
     }
 
-    fn timeouts(&self, opts: &TaskOptions) -> (Option<Duration>, Option<Duration>) {
+    pub(super) fn timeouts(&self, opts: &TaskOptions) -> (Option<Duration>, Option<Duration>) {
         (opts.soft_timeout.or(self.soft_timeout), opts.timeout.or(self.timeout))
     }
 
