@@ -4,6 +4,7 @@
 //! this one and prints what it shows.
 
 mod connection;
+mod manager;
 mod processes;
 mod queue;
 mod shm;
@@ -24,6 +25,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     shm::tour()?;
     section("Queues");
     queue::tour()?;
+    section("Managers: shared dict, list, namespace, locks, custom types, remote clients");
+    manager::tour()?;
     println!("\ntour finished");
     Ok(())
 }
