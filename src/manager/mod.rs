@@ -70,6 +70,7 @@ mod store;
 mod sync_objects;
 mod sync_proxies;
 mod table;
+mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,6 +91,7 @@ pub use self::sync_proxies::{
     BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, EventProxy, JoinableQueueProxy, LockProxy, ManagedGuard,
     QueueProxy, RLockProxy, SemaphoreProxy,
 };
+pub use self::tls::Tls;
 use crate::connection::{Address, Connection, ToAddress};
 use crate::service::Service;
 
@@ -155,6 +157,7 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     types: Vec<(String, isize)>,
     max_message: usize,
+    tls: Option<Tls>,
 }
 
 impl ManagerBuilder {
@@ -200,6 +203,23 @@ impl ManagerBuilder {
         self
     }
 
+    /// Serves TLS (rustls) over TCP with `tls`'s certificate chain and key (made with
+    /// [`Tls::server`]); the address must be TCP (default `127.0.0.1:0`). Clients connect
+    /// with [`Manager::connect_tls`]; proxies passed to other processes carry the client
+    /// side of `tls` (the trusted certificates and the server name, never the key).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::manager::{Manager, Tls};
+    /// let (cert, key) = (std::fs::read("server.pem")?, std::fs::read("server.key")?);
+    /// let m = Manager::builder().address("127.0.0.1:0").authkey(b"k").tls(Tls::server(&cert, &key)).start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Registers the custom type `T` with the server (`BaseManager.register`); make values
     /// of it with [`Manager::create`].
     ///
@@ -238,12 +258,20 @@ impl ManagerBuilder {
         let service = crate::service::spawn_service(server::server_main, theirs, true)
             .map_err(|e| start_err("no process", &e))?;
         let control = Connection::from_fd(ours, true, true);
+        let identity = match &self.tls {
+            Some(Tls { identity: Some(id), .. }) => Some(id.clone()),
+            Some(_) => {
+                return Err(ManagerError::new(K::Start, "a TLS server needs a certificate and a key: use Tls::server"));
+            }
+            None => None,
+        };
         let config = server::Config {
             address,
             authkey,
             types: self.types,
             exe_id: crate::sys::exe::identity().to_vec(),
             max_message: self.max_message,
+            tls: identity,
         };
         let reply = crate::codec::encode(&config)
             .map_err(ManagerError::from)
@@ -266,7 +294,7 @@ impl ManagerBuilder {
         };
         let pid = service.pid;
         let owned = Owned { service, control };
-        let link = match Link::connect(address, key) {
+        let link = match Link::connect(address, key, self.tls.map(|t| t.client)) {
             Ok(l) if l.instance == instance => l,
             Ok(_) => {
                 stop(owned);
@@ -316,7 +344,7 @@ impl Manager {
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn builder() -> ManagerBuilder {
-        ManagerBuilder { address: None, authkey: None, types: Vec::new(), max_message: DEFAULT_MAX_MESSAGE }
+        ManagerBuilder { address: None, authkey: None, types: Vec::new(), max_message: DEFAULT_MAX_MESSAGE, tls: None }
     }
 
     /// Starts a server at `address` (TCP for remote use: bind loopback unless other
@@ -355,7 +383,27 @@ impl Manager {
     /// ```
     pub fn connect(address: impl ToAddress, authkey: &[u8]) -> Result<Manager, ManagerError> {
         let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
-        let link = Link::connect(address, Key::from_option(Some(authkey)))?;
+        let link = Link::connect(address, Key::from_option(Some(authkey)), None)?;
+        Ok(Manager { link, owned: Mutex::new(None), pid: None })
+    }
+
+    /// [`connect`](Manager::connect) over TLS: `tls` (made with [`Tls::client`]) says which
+    /// certificates to trust and the name the server's certificate must carry.
+    ///
+    /// # Errors
+    /// `Connect` when nothing answers or the TLS handshake fails (an untrusted certificate,
+    /// another name), `Authentication` when the key is refused.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::manager::{Manager, Tls};
+    /// let ca = std::fs::read("ca.pem")?;
+    /// let m = Manager::connect_tls("10.0.0.5:50000", b"secret", Tls::client(&ca, "manager.internal"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_tls(address: impl ToAddress, authkey: &[u8], tls: Tls) -> Result<Manager, ManagerError> {
+        let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
+        let link = Link::connect(address, Key::from_option(Some(authkey)), Some(tls.client))?;
         Ok(Manager { link, owned: Mutex::new(None), pid: None })
     }
 
