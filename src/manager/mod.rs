@@ -10,6 +10,7 @@
 //! | `m.Queue()`, `m.JoinableQueue()`, `m.Lock()`, `m.RLock()`, `m.Semaphore(n)`, `m.BoundedSemaphore(n)`, `m.Event()`, `m.Condition()`, `m.Barrier(n)` | [`Manager::queue`], [`Manager::joinable_queue`], [`Manager::lock`], [`Manager::rlock`], [`Manager::semaphore`], [`Manager::bounded_semaphore`], [`Manager::event`], [`Manager::condition`], [`Manager::barrier`] |
 //! | `BaseManager.register('Foo', Foo)`, `m.Foo()` | `impl` [`Managed`] `for Foo`, [`ManagerBuilder::register`], [`Manager::create`] |
 //! | a remote manager: `m.get_server().serve_forever()`, `m.connect()` | [`Manager::serve`], [`Manager::connect`]; [`Manager::publish`] / [`Manager::lookup`] for `register('get_queue', ...)` |
+//! | (no TLS in CPython) | [`ManagerBuilder::tls`]`(`[`Tls::server`]`(..))`, [`Manager::connect_tls`] |
 //! | `m.shutdown()` | [`Manager::shutdown`] |
 //!
 //! Beyond CPython:
@@ -94,6 +95,43 @@ pub use self::sync_proxies::{
 pub use self::tls::Tls;
 use crate::connection::{Address, Connection, ToAddress};
 use crate::service::Service;
+
+/// Runs a stream of requests against a fresh server table (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    server::fuzz(data);
+}
+
+/// A seed input for [`fuzz`]: a dict, a list, a queue and a lock, a few calls on each, a
+/// batch, and some that fail.
+#[cfg(test)]
+pub(crate) fn fuzz_seed() -> Vec<u8> {
+    use self::protocol::{Call, Wait, method};
+    fn e<T: Serialize>(v: &T) -> Blob {
+        Blob(crate::codec::encode(v).unwrap())
+    }
+    let call = |object, method, args: Blob| Request::Call(Call { object, method, args });
+    let reqs = vec![
+        Request::Create { kind: TypeKey::Builtin(builtin::DICT), init: e(&Vec::<(Blob, Blob)>::new()) },
+        call(1, method::map::SET, e(&(Blob(vec![1]), Blob(vec![2])))),
+        call(1, method::map::GET, e(&Blob(vec![1]))),
+        call(1, method::map::GET, e(&Blob(vec![9]))),
+        Request::Create { kind: TypeKey::Builtin(builtin::LIST), init: e(&vec![Blob(vec![5])]) },
+        call(2, method::seq::REPEAT, e(&3u64)),
+        call(2, method::seq::SLICE, e(&(Some(-2i64), None::<i64>))),
+        Request::Create { kind: TypeKey::Builtin(builtin::QUEUE), init: e(&(1u64, true)) },
+        call(3, method::queue::PUT, e(&(Blob(vec![7]), Wait::Never))),
+        call(3, method::queue::GET, e(&Wait::Micros(10))),
+        Request::Create { kind: TypeKey::Builtin(builtin::LOCK), init: e(&()) },
+        call(4, method::lock::ACQUIRE, e(&(1u64, Wait::Never))),
+        Request::Batch(vec![Call { object: 1, method: method::map::LEN, args: Blob(Vec::new()) }]),
+        Request::Publish { name: "d".into(), object: 1 },
+        Request::Lookup { name: "d".into() },
+        Request::Count,
+        Request::Release { object: 2 },
+    ];
+    server::fuzz_input(&reqs)
+}
 
 /// The default limit on one request or reply (64 MiB).
 const DEFAULT_MAX_MESSAGE: usize = 64 << 20;

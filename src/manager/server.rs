@@ -320,3 +320,43 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Fault>) -> Result<T, Fault> {
         Err(Fault::new(K::RemotePanic, format!("a managed object's method panicked: {msg}")))
     })
 }
+
+/// Runs a stream of requests (each a little-endian `u16` length and that many bytes, as a
+/// peer past its hello could send them) against a fresh server table (fuzzing). Blocking
+/// calls give up after one slice: the caller counts as gone.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    let server = Server {
+        table: Table::new(HashMap::new()),
+        instance: 0,
+        max_message: 1 << 16,
+        stop: AtomicBool::new(false),
+        next_conn: AtomicU64::new(1),
+    };
+    let gone = || true;
+    let cx = Cx { conn: 1, abandoned: &gone };
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let (msg, tail) = rest[2..].split_at(n);
+        rest = tail;
+        if let Ok(req) = crate::codec::decode::<Request>(msg)
+            && !matches!(req, Request::Hello { .. })
+        {
+            let _ = handle(&server, req, &cx);
+        }
+    }
+    server.table.connection_closed(1);
+}
+
+/// A fuzz input of `requests`, framed as [`fuzz`] reads them (the seed corpus).
+#[cfg(test)]
+pub(crate) fn fuzz_input(requests: &[Request]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in requests {
+        let b = crate::codec::encode(r).unwrap();
+        out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        out.extend_from_slice(&b);
+    }
+    out
+}
