@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{ManagerError, ManagerErrorKind as K};
 use super::link::{Key, Link};
 use super::protocol::Blob;
+use super::tls::TlsClient;
 use crate::connection::Address;
 
 /// What every proxy holds: the server's link, the object's number and its type's name.
@@ -102,6 +103,7 @@ impl BaseProxy {
 struct Token {
     address: Address,
     key: Key,
+    tls: Option<TlsClient>,
     instance: u64,
     object: u64,
     type_name: String,
@@ -112,6 +114,7 @@ impl Serialize for BaseProxy {
         Token {
             address: self.link.address.clone(),
             key: self.link.key().clone(),
+            tls: self.link.tls().cloned(),
             instance: self.link.instance,
             object: self.object,
             type_name: self.type_name.clone(),
@@ -123,7 +126,11 @@ impl Serialize for BaseProxy {
 impl<'de> Deserialize<'de> for BaseProxy {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<BaseProxy, D::Error> {
         let t = Token::deserialize(d)?;
-        Ok(BaseProxy { link: Link::find(t.address, t.key, t.instance), object: t.object, type_name: t.type_name })
+        Ok(BaseProxy {
+            link: Link::find(t.address, t.key, t.tls, t.instance),
+            object: t.object,
+            type_name: t.type_name,
+        })
     }
 }
 

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{ManagerError, ManagerErrorKind as K};
 use super::protocol::{Blob, Call, MAGIC, Reply, Request, VERSION};
+use super::tls::TlsClient;
 use crate::connection::{Address, Client, Connection, ConnectionError};
 
 /// Idle connections kept per link.
@@ -50,6 +51,8 @@ impl Key {
 pub(crate) struct Link {
     pub(crate) address: Address,
     key: Key,
+    /// TLS settings, for a TLS server.
+    tls: Option<TlsClient>,
     /// The server run this link talks to.
     pub(crate) instance: u64,
     /// The server's request limit, learned at the first hello.
@@ -77,16 +80,16 @@ fn registry() -> &'static Registry {
 
 impl Link {
     /// Connects to the server at `address` and learns its instance.
-    pub(crate) fn connect(address: Address, key: Key) -> Result<Arc<Link>, ManagerError> {
-        let (conn, instance, max) = dial(&address, &key)?;
-        let link = Link::find(address, key, instance);
+    pub(crate) fn connect(address: Address, key: Key, tls: Option<TlsClient>) -> Result<Arc<Link>, ManagerError> {
+        let (conn, instance, max) = dial(&address, &key, tls.as_ref())?;
+        let link = Link::find(address, key, tls, instance);
         link.max_message.store(max, Ordering::Relaxed);
         link.checkin(conn);
         Ok(link)
     }
 
     /// This process's link to `instance` at `address`, made (without connecting) if needed.
-    pub(crate) fn find(address: Address, key: Key, instance: u64) -> Arc<Link> {
+    pub(crate) fn find(address: Address, key: Key, tls: Option<TlsClient>, instance: u64) -> Arc<Link> {
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
         let me = std::process::id();
         reg.retain(|(_, _, w)| w.strong_count() > 0);
@@ -99,6 +102,7 @@ impl Link {
         let link = Arc::new(Link {
             address: address.clone(),
             key,
+            tls,
             instance,
             max_message: AtomicUsize::new(usize::MAX),
             pid: me,
@@ -111,6 +115,10 @@ impl Link {
 
     pub(crate) fn key(&self) -> &Key {
         &self.key
+    }
+
+    pub(crate) fn tls(&self) -> Option<&TlsClient> {
+        self.tls.as_ref()
     }
 
     /// The idle connections of this process.
@@ -134,7 +142,7 @@ impl Link {
     }
 
     fn fresh(&self) -> Result<Connection, ManagerError> {
-        let (conn, instance, max) = dial(&self.address, &self.key).map_err(|e| match e.kind() {
+        let (conn, instance, max) = dial(&self.address, &self.key, self.tls.as_ref()).map_err(|e| match e.kind() {
             K::Connect => ManagerError::new(
                 K::ServerGone,
                 format!("the manager server at {} is gone ({e}); start a new manager", self.address),
@@ -226,8 +234,17 @@ fn gone(address: &Address, e: ConnectionError) -> ManagerError {
 
 /// Connects, authenticates and says hello; returns the connection, the server's instance
 /// and its request limit.
-fn dial(address: &Address, key: &Key) -> Result<(Connection, u64, usize), ManagerError> {
-    let conn = Client::builder(address.clone())
+fn dial(address: &Address, key: &Key, tls: Option<&TlsClient>) -> Result<(Connection, u64, usize), ManagerError> {
+    let conn = match tls {
+        Some(tls) => super::tls::dial(address, tls, &key.bytes())?,
+        None => dial_plain(address, key)?,
+    };
+    hello(address, conn)
+}
+
+/// Connects and authenticates over a Unix socket or plain TCP.
+fn dial_plain(address: &Address, key: &Key) -> Result<Connection, ManagerError> {
+    Client::builder(address.clone())
         .authkey(&key.bytes())
         .connect_timeout(Duration::from_secs(10))
         .connect()
@@ -238,7 +255,11 @@ fn dial(address: &Address, key: &Key) -> Result<(Connection, u64, usize), Manage
             } else {
                 ManagerError::with_source(K::Connect, format!("could not connect to the manager at {address}: {e}"), e)
             }
-        })?;
+        })
+}
+
+/// Says hello on a new connection; returns it with the server's instance and limit.
+fn hello(address: &Address, conn: Connection) -> Result<(Connection, u64, usize), ManagerError> {
     let hello = crate::codec::encode(&Request::Hello { magic: MAGIC, version: VERSION })?;
     let reply = conn
         .send_bytes(&hello)

@@ -10,6 +10,7 @@
 //! | `m.Queue()`, `m.JoinableQueue()`, `m.Lock()`, `m.RLock()`, `m.Semaphore(n)`, `m.BoundedSemaphore(n)`, `m.Event()`, `m.Condition()`, `m.Barrier(n)` | [`Manager::queue`], [`Manager::joinable_queue`], [`Manager::lock`], [`Manager::rlock`], [`Manager::semaphore`], [`Manager::bounded_semaphore`], [`Manager::event`], [`Manager::condition`], [`Manager::barrier`] |
 //! | `BaseManager.register('Foo', Foo)`, `m.Foo()` | `impl` [`Managed`] `for Foo`, [`ManagerBuilder::register`], [`Manager::create`] |
 //! | a remote manager: `m.get_server().serve_forever()`, `m.connect()` | [`Manager::serve`], [`Manager::connect`]; [`Manager::publish`] / [`Manager::lookup`] for `register('get_queue', ...)` |
+//! | (no TLS in CPython) | [`ManagerBuilder::tls`]`(`[`Tls::server`]`(..))`, [`Manager::connect_tls`] |
 //! | `m.shutdown()` | [`Manager::shutdown`] |
 //!
 //! Beyond CPython:
@@ -70,6 +71,7 @@ mod store;
 mod sync_objects;
 mod sync_proxies;
 mod table;
+mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,8 +92,46 @@ pub use self::sync_proxies::{
     BarrierProxy, BoundedSemaphoreProxy, ConditionProxy, EventProxy, JoinableQueueProxy, LockProxy, ManagedGuard,
     QueueProxy, RLockProxy, SemaphoreProxy,
 };
+pub use self::tls::Tls;
 use crate::connection::{Address, Connection, ToAddress};
 use crate::service::Service;
+
+/// Runs a stream of requests against a fresh server table (fuzzing).
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    server::fuzz(data);
+}
+
+/// A seed input for [`fuzz`]: a dict, a list, a queue and a lock, a few calls on each, a
+/// batch, and some that fail.
+#[cfg(test)]
+pub(crate) fn fuzz_seed() -> Vec<u8> {
+    use self::protocol::{Call, Wait, method};
+    fn e<T: Serialize>(v: &T) -> Blob {
+        Blob(crate::codec::encode(v).unwrap())
+    }
+    let call = |object, method, args: Blob| Request::Call(Call { object, method, args });
+    let reqs = vec![
+        Request::Create { kind: TypeKey::Builtin(builtin::DICT), init: e(&Vec::<(Blob, Blob)>::new()) },
+        call(1, method::map::SET, e(&(Blob(vec![1]), Blob(vec![2])))),
+        call(1, method::map::GET, e(&Blob(vec![1]))),
+        call(1, method::map::GET, e(&Blob(vec![9]))),
+        Request::Create { kind: TypeKey::Builtin(builtin::LIST), init: e(&vec![Blob(vec![5])]) },
+        call(2, method::seq::REPEAT, e(&3u64)),
+        call(2, method::seq::SLICE, e(&(Some(-2i64), None::<i64>))),
+        Request::Create { kind: TypeKey::Builtin(builtin::QUEUE), init: e(&(1u64, true)) },
+        call(3, method::queue::PUT, e(&(Blob(vec![7]), Wait::Never))),
+        call(3, method::queue::GET, e(&Wait::Micros(10))),
+        Request::Create { kind: TypeKey::Builtin(builtin::LOCK), init: e(&()) },
+        call(4, method::lock::ACQUIRE, e(&(1u64, Wait::Never))),
+        Request::Batch(vec![Call { object: 1, method: method::map::LEN, args: Blob(Vec::new()) }]),
+        Request::Publish { name: "d".into(), object: 1 },
+        Request::Lookup { name: "d".into() },
+        Request::Count,
+        Request::Release { object: 2 },
+    ];
+    server::fuzz_input(&reqs)
+}
 
 /// The default limit on one request or reply (64 MiB).
 const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
@@ -155,6 +195,7 @@ pub struct ManagerBuilder {
     authkey: Option<Vec<u8>>,
     types: Vec<(String, isize)>,
     max_message: usize,
+    tls: Option<Tls>,
 }
 
 impl ManagerBuilder {
@@ -200,6 +241,23 @@ impl ManagerBuilder {
         self
     }
 
+    /// Serves TLS (rustls) over TCP with `tls`'s certificate chain and key (made with
+    /// [`Tls::server`]); the address must be TCP (default `127.0.0.1:0`). Clients connect
+    /// with [`Manager::connect_tls`]; proxies passed to other processes carry the client
+    /// side of `tls` (the trusted certificates and the server name, never the key).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::manager::{Manager, Tls};
+    /// let (cert, key) = (std::fs::read("server.pem")?, std::fs::read("server.key")?);
+    /// let m = Manager::builder().address("127.0.0.1:0").authkey(b"k").tls(Tls::server(&cert, &key)).start()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Registers the custom type `T` with the server (`BaseManager.register`); make values
     /// of it with [`Manager::create`].
     ///
@@ -238,12 +296,20 @@ impl ManagerBuilder {
         let service = crate::service::spawn_service(server::server_main, theirs, true)
             .map_err(|e| start_err("no process", &e))?;
         let control = Connection::from_fd(ours, true, true);
+        let identity = match &self.tls {
+            Some(Tls { identity: Some(id), .. }) => Some(id.clone()),
+            Some(_) => {
+                return Err(ManagerError::new(K::Start, "a TLS server needs a certificate and a key: use Tls::server"));
+            }
+            None => None,
+        };
         let config = server::Config {
             address,
             authkey,
             types: self.types,
             exe_id: crate::sys::exe::identity().to_vec(),
             max_message: self.max_message,
+            tls: identity,
         };
         let reply = crate::codec::encode(&config)
             .map_err(ManagerError::from)
@@ -266,7 +332,7 @@ impl ManagerBuilder {
         };
         let pid = service.pid;
         let owned = Owned { service, control };
-        let link = match Link::connect(address, key) {
+        let link = match Link::connect(address, key, self.tls.map(|t| t.client)) {
             Ok(l) if l.instance == instance => l,
             Ok(_) => {
                 stop(owned);
@@ -316,7 +382,7 @@ impl Manager {
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn builder() -> ManagerBuilder {
-        ManagerBuilder { address: None, authkey: None, types: Vec::new(), max_message: DEFAULT_MAX_MESSAGE }
+        ManagerBuilder { address: None, authkey: None, types: Vec::new(), max_message: DEFAULT_MAX_MESSAGE, tls: None }
     }
 
     /// Starts a server at `address` (TCP for remote use: bind loopback unless other
@@ -355,7 +421,27 @@ impl Manager {
     /// ```
     pub fn connect(address: impl ToAddress, authkey: &[u8]) -> Result<Manager, ManagerError> {
         let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
-        let link = Link::connect(address, Key::from_option(Some(authkey)))?;
+        let link = Link::connect(address, Key::from_option(Some(authkey)), None)?;
+        Ok(Manager { link, owned: Mutex::new(None), pid: None })
+    }
+
+    /// [`connect`](Manager::connect) over TLS: `tls` (made with [`Tls::client`]) says which
+    /// certificates to trust and the name the server's certificate must carry.
+    ///
+    /// # Errors
+    /// `Connect` when nothing answers or the TLS handshake fails (an untrusted certificate,
+    /// another name), `Authentication` when the key is refused.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::manager::{Manager, Tls};
+    /// let ca = std::fs::read("ca.pem")?;
+    /// let m = Manager::connect_tls("10.0.0.5:50000", b"secret", Tls::client(&ca, "manager.internal"))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn connect_tls(address: impl ToAddress, authkey: &[u8], tls: Tls) -> Result<Manager, ManagerError> {
+        let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
+        let link = Link::connect(address, Key::from_option(Some(authkey)), Some(tls.client))?;
         Ok(Manager { link, owned: Mutex::new(None), pid: None })
     }
 

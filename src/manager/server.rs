@@ -11,11 +11,12 @@
 //!   every object gives back what that connection held.
 
 use std::collections::HashMap;
+use std::net::TcpListener;
 use std::os::fd::OwnedFd;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +37,8 @@ pub(crate) struct Config {
     /// The starter's binary identity (factories are offsets into it).
     pub(crate) exe_id: Vec<u8>,
     pub(crate) max_message: usize,
+    /// A PEM certificate chain and private key: serve TLS over TCP.
+    pub(crate) tls: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// What a new server answers its starter.
@@ -74,12 +77,8 @@ pub(crate) fn server_main(fd: OwnedFd) -> i32 {
             }
         }
     }
-    let mut b = Listener::builder().authkey(&cfg.authkey).max_message(cfg.max_message);
-    if let Some(a) = cfg.address.clone() {
-        b = b.address(a);
-    }
-    let listener = match bind_retrying(b) {
-        Ok(l) => l,
+    let acceptor = match bind(&cfg) {
+        Ok(a) => a,
         Err(e) => {
             let _ = answer(&Started::Failed(format!("could not listen: {e}")));
             return 1;
@@ -94,11 +93,15 @@ pub(crate) fn server_main(fd: OwnedFd) -> i32 {
         stop: AtomicBool::new(false),
         next_conn: AtomicU64::new(1),
     });
-    if answer(&Started::Listening { address: listener.address().clone(), instance: server.instance }).is_err() {
+    if answer(&Started::Listening { address: acceptor.address(), instance: server.instance }).is_err() {
         return 1;
     }
     let s = server.clone();
-    let acceptor = std::thread::Builder::new().name("manager-accept".into()).spawn(move || accept_loop(listener, s));
+    let key = cfg.authkey.clone();
+    let acceptor = std::thread::Builder::new().name("manager-accept".into()).spawn(move || match acceptor {
+        Acceptor::Plain(l) => accept_loop(*l, s),
+        Acceptor::Tls(l, config) => accept_tls_loop(l, config, &key, s),
+    });
     // A stop message, or the starter gone: either way, stop.
     let _ = control.recv_bytes();
     server.stop.store(true, Ordering::SeqCst);
@@ -109,17 +112,99 @@ pub(crate) fn server_main(fd: OwnedFd) -> i32 {
     0
 }
 
-/// Binds, retrying for a while when the address is still in use (a manager restarted on
-/// the address of one that just stopped).
-fn bind_retrying(b: crate::connection::ListenerBuilder) -> Result<Listener, ConnectionError> {
+/// Where the server takes connections from.
+enum Acceptor {
+    /// The connection layer's listener (Unix socket or TCP, concurrent authkey handshakes).
+    Plain(Box<Listener>),
+    /// A TCP listener whose connections begin with TLS.
+    Tls(TcpListener, Arc<rustls::ServerConfig>),
+}
+
+impl Acceptor {
+    fn address(&self) -> Address {
+        match self {
+            Acceptor::Plain(l) => l.address().clone(),
+            Acceptor::Tls(l, _) => Address::Tcp(l.local_addr().expect("a bound socket has an address")),
+        }
+    }
+}
+
+/// Binds as `cfg` says, retrying for a while when the address is still in use (a manager
+/// restarted on the address of one that just stopped).
+fn bind(cfg: &Config) -> Result<Acceptor, ConnectionError> {
     let mut tries = 0;
     loop {
-        match b.clone().bind() {
+        let r = match &cfg.tls {
+            None => {
+                let mut b = Listener::builder().authkey(&cfg.authkey).max_message(cfg.max_message);
+                if let Some(a) = cfg.address.clone() {
+                    b = b.address(a);
+                }
+                b.bind().map(|l| Acceptor::Plain(Box::new(l)))
+            }
+            Some((cert, key)) => bind_tls(cfg.address.as_ref(), cert, key),
+        };
+        match r {
             Err(ConnectionError::Io(e)) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 50 => {
                 tries += 1;
                 std::thread::sleep(Duration::from_millis(100));
             }
             r => return r,
+        }
+    }
+}
+
+fn bind_tls(address: Option<&Address>, cert: &[u8], key: &[u8]) -> Result<Acceptor, ConnectionError> {
+    let config = crate::connection::tls::server_config(cert, key)?;
+    let sa = match address {
+        None => std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        Some(Address::Tcp(sa)) => *sa,
+        Some(other) => {
+            return Err(ConnectionError::InvalidArgument(format!("TLS needs a TCP address, not {other}")));
+        }
+    };
+    let l = TcpListener::bind(sa)?;
+    l.set_nonblocking(true)?;
+    Ok(Acceptor::Tls(l, config))
+}
+
+/// Handshakes in flight at once on a TLS server (each on a thread of its own, each with a
+/// deadline); a connection over this is closed at once.
+const MAX_TLS_HANDSHAKES: usize = 128;
+
+fn accept_tls_loop(listener: TcpListener, config: Arc<rustls::ServerConfig>, key: &[u8], server: Arc<Server>) {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&listener);
+    while !server.stop.load(Ordering::SeqCst) {
+        match listener.accept() {
+            Ok((sock, _)) => {
+                if in_flight.fetch_add(1, Ordering::SeqCst) >= MAX_TLS_HANDSHAKES
+                    || sock.set_nonblocking(false).is_err()
+                {
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    continue;
+                }
+                let (s, config, key, in_flight) = (server.clone(), config.clone(), key.to_vec(), in_flight.clone());
+                let id = server.next_conn.fetch_add(1, Ordering::Relaxed);
+                let spawned = std::thread::Builder::new().name("manager-conn".into()).spawn(move || {
+                    let conn = super::tls::accept(sock, config, &key, s.max_message);
+                    in_flight.fetch_sub(1, Ordering::SeqCst);
+                    match conn {
+                        Ok(conn) => serve(conn, &s, id),
+                        Err(e) => log::debug!("manager: a TLS client failed its handshakes: {e}"),
+                    }
+                });
+                if spawned.is_err() {
+                    log::warn!("manager: no thread for a new TLS connection");
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let _ = crate::sys::net::poll_raw(&[fd], Instant::now().checked_add(Duration::from_millis(50)));
+            }
+            Err(e) => {
+                log::debug!("manager: accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
     }
 }
@@ -234,4 +319,44 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, Fault>) -> Result<T, Fault> {
             .unwrap_or_else(|| "a panic with a non-string payload".into());
         Err(Fault::new(K::RemotePanic, format!("a managed object's method panicked: {msg}")))
     })
+}
+
+/// Runs a stream of requests (each a little-endian `u16` length and that many bytes, as a
+/// peer past its hello could send them) against a fresh server table (fuzzing). Blocking
+/// calls give up after one slice: the caller counts as gone.
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) fn fuzz(data: &[u8]) {
+    let server = Server {
+        table: Table::new(HashMap::new()),
+        instance: 0,
+        max_message: 1 << 16,
+        stop: AtomicBool::new(false),
+        next_conn: AtomicU64::new(1),
+    };
+    let gone = || true;
+    let cx = Cx { conn: 1, abandoned: &gone };
+    let mut rest = data;
+    while rest.len() >= 2 {
+        let n = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
+        let (msg, tail) = rest[2..].split_at(n);
+        rest = tail;
+        if let Ok(req) = crate::codec::decode::<Request>(msg)
+            && !matches!(req, Request::Hello { .. })
+        {
+            let _ = handle(&server, req, &cx);
+        }
+    }
+    server.table.connection_closed(1);
+}
+
+/// A fuzz input of `requests`, framed as [`fuzz`] reads them (the seed corpus).
+#[cfg(test)]
+pub(crate) fn fuzz_input(requests: &[Request]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for r in requests {
+        let b = crate::codec::encode(r).unwrap();
+        out.extend_from_slice(&(b.len() as u16).to_le_bytes());
+        out.extend_from_slice(&b);
+    }
+    out
 }

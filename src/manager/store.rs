@@ -8,6 +8,12 @@ use super::error::ManagerErrorKind as K;
 use super::object::{Cx, Object, args, lock, no_such_method, ok};
 use super::protocol::{Blob, Fault, method};
 
+/// The most items a list may be repeated to.
+const MAX_ITEMS: u64 = 1 << 24;
+
+/// The most bytes a list may be repeated to.
+const MAX_REPEAT_BYTES: u64 = 256 << 20;
+
 /// A map that remembers insertion order (Python's dicts do), over encoded keys.
 #[derive(Default)]
 pub(crate) struct OrderedMap {
@@ -319,10 +325,13 @@ impl Object for SeqObject {
             REPEAT => {
                 let n: u64 = args(a)?;
                 let total = (v.len() as u64).saturating_mul(n);
-                if total > super::protocol::MAX_BATCH as u64 * 16 {
+                let bytes = (v.iter().map(|x| x.len() as u64 + 8).sum::<u64>()).saturating_mul(n);
+                if total > MAX_ITEMS || bytes > MAX_REPEAT_BYTES {
                     return Err(Fault::new(
                         K::ValueError,
-                        format!("repeating would make {total} items; that is too many"),
+                        format!(
+                            "repeating would make {total} items of {bytes} bytes in all; the limits are {MAX_ITEMS} items and {MAX_REPEAT_BYTES} bytes"
+                        ),
                     ));
                 }
                 let once = std::mem::take(&mut *v);
