@@ -17,6 +17,9 @@ cargo test --workspace --all-targets --no-fail-fast -- --test-threads="${TEST_TH
 # Without the `ctor` feature the child bootstrap is the explicit `multiproc::init()`.
 cargo test -p multiproc --no-default-features --test no_ctor
 
+# The pool's progress bar (feature `progress`).
+cargo test -p multiproc --features progress --test pool_features -- progress
+
 # The soak (random SIGKILLs of workers for SOAK_SECONDS per part), with its summaries.
 cargo test --test soak -- --ignored --nocapture --test-threads=1
 

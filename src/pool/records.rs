@@ -342,9 +342,11 @@ impl Event<'_> {
                 let flags = record[3];
                 let held = (flags & 1 != 0)
                     .then(|| Held { task: u64_at(record, 32), item: (flags & 4 != 0).then(|| u32_at(record, 40)) });
-                let (stats, payload) = match flags & 8 != 0 {
-                    true => (Some(ExitStats::parse(payload)?), &payload[STATS_LEN..]),
-                    false => (None, payload),
+                // Stats cut short are left out rather than the record (its worker's death
+                // must reach the pool).
+                let (stats, payload) = match ExitStats::parse(payload).filter(|_| flags & 8 != 0) {
+                    Some(stats) => (Some(stats), &payload[STATS_LEN..]),
+                    None => (None, payload),
                 };
                 let salvage = (flags & 2 != 0).then_some((task, first, payload));
                 Event::Exited { worker, generation, code: a as i64 as i32, held, salvage, stats }

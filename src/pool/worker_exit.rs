@@ -56,7 +56,9 @@ impl PoolBuilder {
     /// ([`maxtasksperchild`](PoolBuilder::maxtasksperchild),
     /// [`max_memory_per_child`](PoolBuilder::max_memory_per_child)); so a pool gets one
     /// result per worker that left, several per slot when workers were replaced. A worker
-    /// that is killed (terminate, a hard timeout, a signal) or crashes runs nothing.
+    /// that is killed (terminate, a hard timeout, a signal) or crashes runs nothing. The
+    /// function has no timeout: one that never returns keeps `join` waiting (`terminate`
+    /// ends it). If it panics, [`Pool::exit_results`] returns the panic.
     ///
     /// # Examples
     /// ```no_run
