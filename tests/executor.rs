@@ -493,6 +493,7 @@ fn break_pool_policy_fails_every_future_like_broken_process_pool() {
             assert!(e.is_broken(), "{e:?}");
         }
         common::wait_until("the executor to refuse work", || ex.submit(sqr, 1).is_err());
+        assert!(ex.is_broken());
         assert!(ex.submit(sqr, 1).unwrap_err().is_broken());
     });
 }

@@ -132,10 +132,10 @@ impl Window for Dispatch {
 }
 
 /// A pool of worker processes that runs tasks and returns [`Future`]s (Python's
-/// `concurrent.futures.ProcessPoolExecutor`), built on a [`Pool`] and never hanging as the
-/// pool does not: a task that panics fails its future with the panic; a worker that dies
-/// fails only the future it ran with [`WorkerLost`](PoolErrorKind::WorkerLost), or breaks the
-/// whole executor as CPython does with [`WorkerDeath::BreakPool`]
+/// `concurrent.futures.ProcessPoolExecutor`), built on a [`Pool`] and, like it, never
+/// hanging: a task that panics fails its future with the panic; a worker that dies fails
+/// only the future it ran with [`WorkerLost`](PoolErrorKind::WorkerLost), or breaks the whole
+/// executor as CPython does with [`WorkerDeath::BreakPool`]
 /// ([`Broken`](PoolErrorKind::Broken), Python's `BrokenProcessPool`).
 ///
 /// | Python | multiproc |
@@ -377,6 +377,23 @@ impl ProcessPoolExecutor {
     /// ```
     pub fn pids(&self) -> Vec<u32> {
         self.pool.pids()
+    }
+
+    /// Is the executor broken (Python's `BrokenProcessPool`)? Then every future not done has
+    /// failed and [`submit`](ProcessPoolExecutor::submit) is refused with the error that broke
+    /// it: after a worker's death under [`WorkerDeath::BreakPool`], or an initializer that
+    /// keeps failing.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::pool::{ProcessPoolExecutor, WorkerDeath};
+    /// let ex = ProcessPoolExecutor::builder().max_workers(1).on_worker_death(WorkerDeath::BreakPool).build()?;
+    /// assert!(!ex.is_broken());
+    /// let _ = ex.submit(|| -> u8 { std::process::abort() }, ())?.error();
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        self.pool.is_broken()
     }
 
     fn window(&self) -> Weak<dyn Window> {
