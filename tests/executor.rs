@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::each_method;
 use multiproc::Context;
 use multiproc::pool::{
-    ExecutorBuilder, Future, PoolErrorKind, ProcessPoolExecutor, ReturnWhen, WorkerDeath, as_completed,
+    ExecutorBuilder, Future, PoolErrorKind, ProcessPoolExecutor, ReturnWhen, TaskOptions, WorkerDeath, as_completed,
     as_completed_timeout, wait, wait_timeout,
 };
 
@@ -203,6 +203,32 @@ fn map_reads_its_results_lazily_and_a_dropped_map_cancels_the_rest() {
         let t = Instant::now();
         assert_eq!(*ex.submit(sqr, 2).unwrap().result().unwrap(), 4);
         assert!(t.elapsed() < Duration::from_millis(200 * 5), "the cancelled chunks did not run");
+    });
+}
+
+#[test]
+fn map_with_a_buffersize_reads_its_input_as_results_are_taken() {
+    // Python 3.14's buffersize: an endless input in bounded memory.
+    each_method("buffered map", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let read = Arc::new(AtomicUsize::new(0));
+        let r = read.clone();
+        let input = (0i64..).inspect(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let opts = TaskOptions::new().chunksize(5).buffersize(2);
+        let mut it = ex.map_with(sqr, input, &opts).unwrap();
+        assert!(read.load(Ordering::SeqCst) <= 2 * 5 + 1, "read {} at the call", read.load(Ordering::SeqCst));
+        let first: Vec<i64> = it.by_ref().take(30).map(Result::unwrap).collect();
+        assert_eq!(first, (0..30).map(sqr).collect::<Vec<_>>());
+        let n = read.load(Ordering::SeqCst);
+        assert!((30..=30 + 3 * 5).contains(&n), "read {n} for 30 results");
+        drop(it);
+        assert!(ex.map_with(sqr, 0..3, &TaskOptions::new().buffersize(0)).is_err());
+        // The per-item hard timeout of the pool.
+        let opts = TaskOptions::new().chunksize(3).timeout(Duration::from_millis(200));
+        let got: Vec<_> = ex.map_with(nap, [0, 30_000, 0], &opts).unwrap().collect();
+        assert!(got[0].is_ok() && got[1].as_ref().unwrap_err().is_timed_out() && got[2].is_ok(), "{got:?}");
     });
 }
 
