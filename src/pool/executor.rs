@@ -150,7 +150,9 @@ impl Window for Dispatch {
 /// # Dropping
 /// Dropping the executor is `shutdown(wait = true, cancel_futures = false)`, as leaving
 /// Python's `with` block: every task submitted runs, and `drop` returns once the workers
-/// are gone. (A [`Pool`] is terminated when dropped instead, as CPython's is.)
+/// are gone. (A [`Pool`] is terminated when dropped instead, as CPython's is.) The one
+/// exception: dropped from a done callback, where waiting would wait forever, it is
+/// terminated as [`terminate_workers`](ProcessPoolExecutor::terminate_workers) does.
 ///
 /// # Examples
 /// ```no_run
