@@ -681,3 +681,21 @@ fn helper_executor_leaks() {
     before.assert_same("executors", 0, Duration::from_secs(10));
     println!("no leaks");
 }
+
+#[test]
+fn an_executor_dropped_in_its_own_callback_does_not_hang() {
+    each_method("drop in a callback", Duration::from_secs(60), |ctx| {
+        let ex = Arc::new(executor(ctx, 1));
+        let (tx, rx) = mpsc::channel();
+        let f = ex.submit(nap, 100).unwrap();
+        let g = ex.submit(nap, 30_000).unwrap();
+        let last = ex.clone();
+        f.add_done_callback(move |_| {
+            drop(last); // the last handle: the executor ends here, without waiting
+            tx.send(()).unwrap();
+        });
+        drop(ex);
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(g.result().unwrap_err().is_terminated());
+    });
+}
