@@ -699,3 +699,37 @@ fn an_executor_dropped_in_its_own_callback_does_not_hang() {
         assert!(g.result().unwrap_err().is_terminated());
     });
 }
+
+#[test]
+fn cancels_racing_the_hand_over_leave_every_future_done() {
+    // Cancels from several threads while the pool's result thread hands tasks over: each
+    // future ends exactly once, cancelled or with its value, and nothing is left running.
+    each_method("cancel races", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let fs: Vec<_> = (0..1500).map(|i| ex.submit(sqr, i).unwrap()).collect();
+        let ends = Arc::new(AtomicUsize::new(0));
+        for f in &fs {
+            let e = ends.clone();
+            f.add_done_callback(move |_| {
+                e.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                let fs = &fs;
+                s.spawn(move || fs.iter().skip(t).step_by(3).rev().filter(|f| f.cancel()).count());
+            }
+        });
+        let (done, not_done) = wait(&fs, ReturnWhen::AllCompleted);
+        assert_eq!((done.len(), not_done.len()), (1500, 0));
+        for (i, f) in fs.iter().enumerate() {
+            assert!(!f.running());
+            match f.result() {
+                Ok(v) => assert!(!f.cancelled() && *v == sqr(i as i64)),
+                Err(e) => assert!(f.cancelled() && e.is_cancelled(), "{e:?}"),
+            }
+        }
+        ex.shutdown(true, false);
+        assert_eq!(ends.load(Ordering::SeqCst), 1500, "each callback ran once");
+    });
+}
