@@ -451,7 +451,14 @@ impl<T: Send + Sync + 'static> Future<T> {
     /// Was the future cancelled (Python's `cancelled()`)?
     ///
     /// # Examples
-    /// See [`cancel`](Future::cancel).
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ex = multiproc::pool::ProcessPoolExecutor::new(1)?;
+    /// let fs: Vec<_> = (0..4).map(|_| ex.submit(std::thread::sleep, Duration::from_millis(100)).unwrap()).collect();
+    /// fs[3].cancel();
+    /// assert!(fs[3].cancelled() && !fs[0].cancelled());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.shared.status() == Status::Cancelled
     }
@@ -673,7 +680,15 @@ pub fn wait_timeout<'a, T: Send + Sync + 'static>(
 /// its timeout passes first, one `Err` of kind [`Timeout`](PoolErrorKind::Timeout) and the end.
 ///
 /// # Examples
-/// See [`as_completed`].
+/// ```no_run
+/// use multiproc::pool::{AsCompleted, ProcessPoolExecutor, as_completed};
+/// let ex = ProcessPoolExecutor::new(2)?;
+/// let fs = [ex.submit(|| 1u32, ())?, ex.submit(|| 2u32, ())?];
+/// let it: AsCompleted<'_, u32> = as_completed(&fs);
+/// let sum: u32 = it.map(|f| *f.unwrap().result().unwrap()).sum();
+/// assert_eq!(sum, 3);
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
 pub struct AsCompleted<'a, T> {
     fs: Vec<&'a Future<T>>,
     waiter: Arc<Waiter>,
