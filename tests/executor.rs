@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::each_method;
 use multiproc::Context;
 use multiproc::pool::{
-    ExecutorBuilder, Future, PoolErrorKind, ProcessPoolExecutor, ReturnWhen, WorkerDeath, as_completed,
+    ExecutorBuilder, Future, PoolErrorKind, ProcessPoolExecutor, ReturnWhen, TaskOptions, WorkerDeath, as_completed,
     as_completed_timeout, wait, wait_timeout,
 };
 
@@ -203,6 +203,32 @@ fn map_reads_its_results_lazily_and_a_dropped_map_cancels_the_rest() {
         let t = Instant::now();
         assert_eq!(*ex.submit(sqr, 2).unwrap().result().unwrap(), 4);
         assert!(t.elapsed() < Duration::from_millis(200 * 5), "the cancelled chunks did not run");
+    });
+}
+
+#[test]
+fn map_with_a_buffersize_reads_its_input_as_results_are_taken() {
+    // Python 3.14's buffersize: an endless input in bounded memory.
+    each_method("buffered map", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let read = Arc::new(AtomicUsize::new(0));
+        let r = read.clone();
+        let input = (0i64..).inspect(move |_| {
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        let opts = TaskOptions::new().chunksize(5).buffersize(2);
+        let mut it = ex.map_with(sqr, input, &opts).unwrap();
+        assert!(read.load(Ordering::SeqCst) <= 2 * 5 + 1, "read {} at the call", read.load(Ordering::SeqCst));
+        let first: Vec<i64> = it.by_ref().take(30).map(Result::unwrap).collect();
+        assert_eq!(first, (0..30).map(sqr).collect::<Vec<_>>());
+        let n = read.load(Ordering::SeqCst);
+        assert!((30..=30 + 3 * 5).contains(&n), "read {n} for 30 results");
+        drop(it);
+        assert!(ex.map_with(sqr, 0..3, &TaskOptions::new().buffersize(0)).is_err());
+        // The per-item hard timeout of the pool.
+        let opts = TaskOptions::new().chunksize(3).timeout(Duration::from_millis(200));
+        let got: Vec<_> = ex.map_with(nap, [0, 30_000, 0], &opts).unwrap().collect();
+        assert!(got[0].is_ok() && got[1].as_ref().unwrap_err().is_timed_out() && got[2].is_ok(), "{got:?}");
     });
 }
 
@@ -493,6 +519,7 @@ fn break_pool_policy_fails_every_future_like_broken_process_pool() {
             assert!(e.is_broken(), "{e:?}");
         }
         common::wait_until("the executor to refuse work", || ex.submit(sqr, 1).is_err());
+        assert!(ex.is_broken());
         assert!(ex.submit(sqr, 1).unwrap_err().is_broken());
     });
 }
@@ -653,4 +680,56 @@ fn helper_executor_leaks() {
     }
     before.assert_same("executors", 0, Duration::from_secs(10));
     println!("no leaks");
+}
+
+#[test]
+fn an_executor_dropped_in_its_own_callback_does_not_hang() {
+    each_method("drop in a callback", Duration::from_secs(60), |ctx| {
+        let ex = Arc::new(executor(ctx, 1));
+        let (tx, rx) = mpsc::channel();
+        let f = ex.submit(nap, 100).unwrap();
+        let g = ex.submit(nap, 30_000).unwrap();
+        let last = ex.clone();
+        f.add_done_callback(move |_| {
+            drop(last); // the last handle: the executor ends here, without waiting
+            tx.send(()).unwrap();
+        });
+        drop(ex);
+        rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(g.result().unwrap_err().is_terminated());
+    });
+}
+
+#[test]
+fn cancels_racing_the_hand_over_leave_every_future_done() {
+    // Cancels from several threads while the pool's result thread hands tasks over: each
+    // future ends exactly once, cancelled or with its value, and nothing is left running.
+    each_method("cancel races", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let fs: Vec<_> = (0..1500).map(|i| ex.submit(sqr, i).unwrap()).collect();
+        let ends = Arc::new(AtomicUsize::new(0));
+        for f in &fs {
+            let e = ends.clone();
+            f.add_done_callback(move |_| {
+                e.fetch_add(1, Ordering::SeqCst);
+            });
+        }
+        std::thread::scope(|s| {
+            for t in 0..3 {
+                let fs = &fs;
+                s.spawn(move || fs.iter().skip(t).step_by(3).rev().filter(|f| f.cancel()).count());
+            }
+        });
+        let (done, not_done) = wait(&fs, ReturnWhen::AllCompleted);
+        assert_eq!((done.len(), not_done.len()), (1500, 0));
+        for (i, f) in fs.iter().enumerate() {
+            assert!(!f.running());
+            match f.result() {
+                Ok(v) => assert!(!f.cancelled() && *v == sqr(i as i64)),
+                Err(e) => assert!(f.cancelled() && e.is_cancelled(), "{e:?}"),
+            }
+        }
+        ex.shutdown(true, false);
+        assert_eq!(ends.load(Ordering::SeqCst), 1500, "each callback ran once");
+    });
 }

@@ -7,24 +7,23 @@
 //! task that ends frees a place, and the thread that ends it (the pool's result thread) hands
 //! the next pending task to the pool: no thread of its own, no polling.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
-use std::ops::Range;
 use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::builder::PoolBuilder;
 use super::core::{Core, NewTask};
-use super::error::{PoolError, PoolErrorKind, TaskFailure, item_name};
+use super::error::{PoolError, PoolErrorKind};
+use super::executor_map::{ExecutorMap, Fed, new_chunk};
 use super::future::{Future, Shared, Window, Work};
-use super::job::{Job, in_collector};
+use super::job::in_collector;
 use super::options::{TaskOptions, WorkerDeath};
 use super::pool::{Pool, check_decodes};
-use super::records::Form;
-use super::result::decode_error;
+use super::stateful::TaskData;
 use crate::func::Target;
 use crate::process::StartMethod;
 use crate::util::lock;
@@ -132,10 +131,10 @@ impl Window for Dispatch {
 }
 
 /// A pool of worker processes that runs tasks and returns [`Future`]s (Python's
-/// `concurrent.futures.ProcessPoolExecutor`), built on a [`Pool`] and never hanging as the
-/// pool does not: a task that panics fails its future with the panic; a worker that dies
-/// fails only the future it ran with [`WorkerLost`](PoolErrorKind::WorkerLost), or breaks the
-/// whole executor as CPython does with [`WorkerDeath::BreakPool`]
+/// `concurrent.futures.ProcessPoolExecutor`), built on a [`Pool`] and, like it, never
+/// hanging: a task that panics fails its future with the panic; a worker that dies fails
+/// only the future it ran with [`WorkerLost`](PoolErrorKind::WorkerLost), or breaks the whole
+/// executor as CPython does with [`WorkerDeath::BreakPool`]
 /// ([`Broken`](PoolErrorKind::Broken), Python's `BrokenProcessPool`).
 ///
 /// | Python | multiproc |
@@ -151,7 +150,9 @@ impl Window for Dispatch {
 /// # Dropping
 /// Dropping the executor is `shutdown(wait = true, cancel_futures = false)`, as leaving
 /// Python's `with` block: every task submitted runs, and `drop` returns once the workers
-/// are gone. (A [`Pool`] is terminated when dropped instead, as CPython's is.)
+/// are gone. (A [`Pool`] is terminated when dropped instead, as CPython's is.) The one
+/// exception: dropped from a done callback, where waiting would wait forever, it is
+/// terminated as [`terminate_workers`](ProcessPoolExecutor::terminate_workers) does.
 ///
 /// # Examples
 /// ```no_run
@@ -379,6 +380,23 @@ impl ProcessPoolExecutor {
         self.pool.pids()
     }
 
+    /// Is the executor broken (Python's `BrokenProcessPool`)? Then every future not done has
+    /// failed and [`submit`](ProcessPoolExecutor::submit) is refused with the error that broke
+    /// it: after a worker's death under [`WorkerDeath::BreakPool`], or an initializer that
+    /// keeps failing.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::pool::{ProcessPoolExecutor, WorkerDeath};
+    /// let ex = ProcessPoolExecutor::builder().max_workers(1).on_worker_death(WorkerDeath::BreakPool).build()?;
+    /// assert!(!ex.is_broken());
+    /// let _ = ex.submit(|| -> u8 { std::process::abort() }, ())?.error();
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn is_broken(&self) -> bool {
+        self.pool.is_broken()
+    }
+
     fn window(&self) -> Weak<dyn Window> {
         let w: Weak<Dispatch> = Arc::downgrade(&self.dispatch);
         w
@@ -434,9 +452,10 @@ impl ProcessPoolExecutor {
 
     /// `f(item)` for each item, on the workers, `chunksize` items per task; the results come
     /// back lazily, in input order (Python's `map(fn, iterable, chunksize=)`). As in CPython,
-    /// the input is read and every chunk submitted at the call; each item's result is its own
-    /// `Ok` or `Err` (CPython stops at the first exception). Dropping the iterator cancels the
-    /// chunks no worker has taken yet.
+    /// the input is read and every chunk submitted at the call (see
+    /// [`map_with`](ProcessPoolExecutor::map_with) for a bounded window); each item's result
+    /// is its own `Ok` or `Err` (CPython stops at the first exception). Dropping the iterator
+    /// cancels the chunks no worker has taken yet.
     ///
     /// # Errors
     /// [`InvalidArgument`](PoolErrorKind::InvalidArgument) for a `chunksize` of 0 (Python's
@@ -449,15 +468,18 @@ impl ProcessPoolExecutor {
     /// assert_eq!(v[999], 998001);
     /// # Ok::<(), multiproc::pool::PoolError>(())
     /// ```
-    pub fn map<F, A, R, I>(&self, f: F, items: I, chunksize: usize) -> Result<ExecutorMap<R>, PoolError>
+    pub fn map<'a, F, A: TaskData, R: TaskData, I>(
+        &self,
+        f: F,
+        items: I,
+        chunksize: usize,
+    ) -> Result<ExecutorMap<'a, R>, PoolError>
     where
         F: Target<A, fn(A) -> R, Output = R>,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        A: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
     {
-        let _ = f;
-        self.map_inner::<F, A, R, I>(items, chunksize, None, None)
+        self.map_with(f, items, &TaskOptions::new().chunksize(chunksize))
     }
 
     /// [`map`](ProcessPoolExecutor::map) with a time limit counted from this call (Python's
@@ -478,69 +500,85 @@ impl ProcessPoolExecutor {
     /// assert!(it.next().is_none());
     /// # Ok::<(), multiproc::pool::PoolError>(())
     /// ```
-    pub fn map_timeout<F, A, R, I>(
+    pub fn map_timeout<'a, F, A: TaskData, R: TaskData, I>(
         &self,
         f: F,
         items: I,
         chunksize: usize,
         timeout: Duration,
-    ) -> Result<ExecutorMap<R>, PoolError>
+    ) -> Result<ExecutorMap<'a, R>, PoolError>
     where
         F: Target<A, fn(A) -> R, Output = R>,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        A: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
     {
-        let _ = f;
-        self.map_inner::<F, A, R, I>(items, chunksize, crate::deadline::after(timeout), Some(timeout))
+        let deadline = crate::deadline::after(timeout);
+        let m = self.map_with(f, items, &TaskOptions::new().chunksize(chunksize))?;
+        Ok(m.with_deadline(deadline, timeout))
     }
 
-    fn map_inner<F, A, R, I>(
+    /// [`map`](ProcessPoolExecutor::map) with options: `chunksize` (default 1, as CPython's),
+    /// `buffersize` (Python 3.14's: at most that many chunks submitted and not yet read, the
+    /// input read as results are taken, so an endless iterator works in bounded memory;
+    /// default: the whole input at the call), and the pool's per-item hard and soft timeouts
+    /// ([`TaskOptions::timeout`]: an item past it fails with
+    /// [`TimedOut`](PoolErrorKind::TimedOut)).
+    ///
+    /// # Errors
+    /// [`InvalidArgument`](PoolErrorKind::InvalidArgument) for a `chunksize` or `buffersize`
+    /// of 0 or a zero timeout; otherwise as [`map`](ProcessPoolExecutor::map). A chunk that
+    /// cannot be handed over later (its arguments cannot be encoded) fails its items.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::pool::{ProcessPoolExecutor, TaskOptions};
+    /// let ex = ProcessPoolExecutor::new(2)?;
+    /// let opts = TaskOptions::new().chunksize(100).buffersize(4);
+    /// let first: Vec<u64> = ex.map_with(|x: u64| x * 2, 0.., &opts)?.take(1000).collect::<Result<_, _>>()?;
+    /// assert_eq!(first[999], 1998); // an endless input, read 4 chunks ahead
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn map_with<'a, F, A: TaskData, R: TaskData, I>(
         &self,
+        f: F,
         items: I,
-        chunksize: usize,
-        deadline: Option<Instant>,
-        timeout: Option<Duration>,
-    ) -> Result<ExecutorMap<R>, PoolError>
+        opts: &TaskOptions,
+    ) -> Result<ExecutorMap<'a, R>, PoolError>
     where
         F: Target<A, fn(A) -> R, Output = R>,
-        R: Serialize + DeserializeOwned + Send + 'static,
-        A: Serialize + DeserializeOwned + Send + 'static,
         I: IntoIterator<Item = A>,
+        I::IntoIter: 'a,
     {
-        if chunksize == 0 {
-            return Err(PoolError::new(PoolErrorKind::InvalidArgument, "chunksize must be at least 1"));
-        }
+        let _ = f;
+        Pool::check_options(opts)?;
         self.check_open()?;
-        let chunksize = chunksize.min(u32::MAX as usize);
+        let chunksize = opts.chunksize.unwrap_or(1).min(u32::MAX as usize);
         let entry = self.pool.entry::<F, A, fn(A) -> R>();
-        let timeouts = self.pool.timeouts(&TaskOptions::new());
-        let mut out = ExecutorMap { chunks: VecDeque::new(), current: None, deadline, timeout };
+        let timeouts = self.pool.timeouts(opts);
+        let (dispatch, window) = (self.dispatch.clone(), self.window());
         let mut input = items.into_iter();
-        let mut base = 0;
-        loop {
+        let (mut base, mut checked) = (0, false);
+        let feed = move || {
             let chunk: Vec<A> = input.by_ref().take(chunksize).collect();
             if chunk.is_empty() {
-                return Ok(out);
+                return None;
             }
-            let n = chunk.len();
-            let payload = crate::codec::encode(&chunk).map_err(PoolError::encode)?;
-            if base == 0 {
-                check_decodes::<Vec<A>>(&payload)?;
-            }
-            drop(chunk);
-            let shared = Shared::<Chunk<R>>::new(Some(self.window()));
-            let job = Arc::new(ChunkJob {
-                base,
-                len: n,
-                shared: shared.clone(),
-                parts: Mutex::new(Parts { got: BTreeMap::new(), remaining: n }),
-            });
-            let task = NewTask { job, base, count: n as u32, entry, payload, timeouts, single: false };
-            self.dispatch.push(shared.clone(), task)?; // on failure, dropping `out` cancels the rest
-            out.chunks.push_back(MapChunk { future: Future::from_shared(shared.clone()), work: shared, len: n });
+            let (at, n) = (base, chunk.len());
             base += n;
-        }
+            let mut hand_over = || {
+                let payload = crate::codec::encode(&chunk).map_err(PoolError::encode)?;
+                if !checked {
+                    check_decodes::<Vec<A>>(&payload)?;
+                    checked = true;
+                }
+                let (c, job) = new_chunk::<R>(at, n, window.clone());
+                let task = NewTask { job, base: at, count: n as u32, entry, payload, timeouts, single: false };
+                dispatch.push(c.work.clone(), task)?;
+                Ok(c)
+            };
+            Some(hand_over().map_or_else(|e| Fed::Failed(e, n), Fed::Chunk))
+        };
+        ExecutorMap::start(Box::new(feed), opts.buffersize)
     }
 
     /// Stops taking tasks (Python's `shutdown(wait, cancel_futures=)`). With
@@ -609,175 +647,5 @@ impl fmt::Debug for ProcessPoolExecutor {
             .field("running", &q.inflight)
             .field("shutdown", &q.shutdown)
             .finish()
-    }
-}
-
-/// The results of a range of a `map` chunk: plain values while every item succeeded (the
-/// common case, decoded straight into a `Vec<R>`), or each item its own result.
-enum Part<R> {
-    Values(std::vec::IntoIter<R>),
-    Mixed(std::vec::IntoIter<Result<R, PoolError>>),
-}
-
-impl<R> Part<R> {
-    fn take(&mut self) -> Option<Result<R, PoolError>> {
-        match self {
-            Part::Values(v) => v.next().map(Ok),
-            Part::Mixed(v) => v.next(),
-        }
-    }
-}
-
-/// The results of one `map` chunk, in order, for [`ExecutorMap`] to take out.
-struct Chunk<R>(Mutex<VecDeque<Part<R>>>);
-
-struct Parts<R> {
-    /// Ranges that arrived: offset in the chunk, their length and results.
-    got: BTreeMap<usize, (usize, Part<R>)>,
-    remaining: usize,
-}
-
-/// The job of one `map` chunk: its items arrive in ranges; the chunk's future finishes with
-/// all of them.
-struct ChunkJob<R> {
-    base: usize,
-    len: usize,
-    shared: Arc<Shared<Chunk<R>>>,
-    parts: Mutex<Parts<R>>,
-}
-
-impl<R: Send + 'static> ChunkJob<R> {
-    fn put(&self, at: usize, n: usize, part: Part<R>) {
-        let mut p = lock(&self.parts);
-        if n == 0 || p.got.contains_key(&at) {
-            return;
-        }
-        p.got.insert(at, (n, part));
-        p.remaining = p.remaining.saturating_sub(n);
-        if p.remaining > 0 {
-            return;
-        }
-        let parts = std::mem::take(&mut p.got).into_values().map(|(_, part)| part).collect();
-        drop(p);
-        self.shared.finish(Ok(Chunk(Mutex::new(parts))));
-    }
-
-    fn put_error(&self, at: usize, n: usize, err: &PoolError) {
-        let errs: Vec<_> = (0..n).map(|_| Err(err.clone())).collect();
-        self.put(at, n, Part::Mixed(errs.into_iter()));
-    }
-}
-
-impl<R: DeserializeOwned + Send + 'static> Job for ChunkJob<R> {
-    fn deliver(&self, index: usize, form: Form, items: &[u8]) {
-        let at = index.saturating_sub(self.base);
-        let part = match form {
-            Form::Values => crate::codec::decode::<Vec<R>>(items).map(|v| (v.len(), Part::Values(v.into_iter()))),
-            _ => crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items).map(|v| {
-                let one = |(k, r): (usize, Result<R, TaskFailure>)| {
-                    r.map_err(|f| PoolError::from_failure(f, &item_name(index + k, false)))
-                };
-                let v: Vec<_> = v.into_iter().enumerate().map(one).collect();
-                (v.len(), Part::Mixed(v.into_iter()))
-            }),
-        };
-        match part {
-            Ok((n, part)) => self.put(at, n, part),
-            Err(e) => {
-                // The count is unknown: the items up to the next range that arrived fail.
-                let next = lock(&self.parts).got.range(at + 1..).next().map_or(self.len, |(k, _)| *k);
-                self.put_error(at, next.saturating_sub(at), &decode_error(e));
-            }
-        }
-    }
-
-    fn fail(&self, range: Range<usize>, err: &PoolError) {
-        self.put_error(range.start.saturating_sub(self.base), range.len(), err);
-    }
-}
-
-/// A chunk of a `map` not read yet: its future, the same as a work (to cancel it), its length.
-struct MapChunk<R> {
-    future: Future<Chunk<R>>,
-    work: Arc<dyn Work>,
-    len: usize,
-}
-
-enum Current<R> {
-    Items(VecDeque<Part<R>>),
-    Failed(PoolError, usize),
-}
-
-/// The results of [`ProcessPoolExecutor::map`], in input order, each its own `Ok` or `Err`.
-/// Waiting for the next one sleeps until its chunk is done.
-///
-/// # Examples
-/// ```no_run
-/// let ex = multiproc::pool::ProcessPoolExecutor::new(2)?;
-/// let mut it = ex.map(|x: u32| 100 / x, [5, 0, 10], 1)?;
-/// assert_eq!(it.next().unwrap()?, 20);
-/// assert!(it.next().unwrap().unwrap_err().is_panic()); // division by zero
-/// assert_eq!(it.next().unwrap()?, 10);
-/// # Ok::<(), multiproc::pool::PoolError>(())
-/// ```
-pub struct ExecutorMap<R> {
-    chunks: VecDeque<MapChunk<R>>,
-    current: Option<Current<R>>,
-    deadline: Option<Instant>,
-    timeout: Option<Duration>,
-}
-
-impl<R: Send + 'static> Iterator for ExecutorMap<R> {
-    type Item = Result<R, PoolError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        loop {
-            match &mut self.current {
-                Some(Current::Items(parts)) => {
-                    while let Some(front) = parts.front_mut() {
-                        if let Some(r) = front.take() {
-                            return Some(r);
-                        }
-                        parts.pop_front();
-                    }
-                }
-                Some(Current::Failed(e, left)) if *left > 0 => {
-                    *left -= 1;
-                    return Some(Err(e.clone()));
-                }
-                _ => {}
-            }
-            self.current = None;
-            let MapChunk { future: f, len, .. } = self.chunks.pop_front()?;
-            match f.result_deadline(self.deadline, self.timeout) {
-                Ok(chunk) => self.current = Some(Current::Items(std::mem::take(&mut *lock(&chunk.0)))),
-                Err(e) if e.is_timeout() => {
-                    f.cancel();
-                    self.cancel_rest();
-                    return Some(Err(e));
-                }
-                Err(e) => self.current = Some(Current::Failed(e, len)),
-            }
-        }
-    }
-}
-
-impl<R> ExecutorMap<R> {
-    fn cancel_rest(&mut self) {
-        for c in self.chunks.drain(..) {
-            c.work.cancel_work();
-        }
-    }
-}
-
-impl<R> Drop for ExecutorMap<R> {
-    fn drop(&mut self) {
-        self.cancel_rest();
-    }
-}
-
-impl<R> fmt::Debug for ExecutorMap<R> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ExecutorMap").field("chunks_left", &self.chunks.len()).finish()
     }
 }

@@ -30,6 +30,11 @@ use crate::util::lock;
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
 
+/// How many times a wait looks at the future before it sleeps, then how many times it gives
+/// its CPU away (as the pool's `AsyncResult` does).
+const SPIN: u32 = 300;
+const YIELDS: u32 = 3;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Pending,
@@ -140,6 +145,20 @@ impl<T: Send + Sync + 'static> Shared<T> {
 
     /// Waits until the future is done; `false` if `deadline` came first.
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        // A result microseconds away costs no sleep and no wake-up: look a few times first
+        // (the outcome is stored, under the lock, just before the state says done).
+        if deadline.is_none_or(|d| Instant::now() < d) {
+            for i in 0..SPIN + YIELDS {
+                if self.outcome.get().is_some() {
+                    break;
+                }
+                if i < SPIN {
+                    std::hint::spin_loop();
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+        }
         let mut g = lock(&self.inner);
         loop {
             if g.status.is_done() {
@@ -432,7 +451,14 @@ impl<T: Send + Sync + 'static> Future<T> {
     /// Was the future cancelled (Python's `cancelled()`)?
     ///
     /// # Examples
-    /// See [`cancel`](Future::cancel).
+    /// ```no_run
+    /// use std::time::Duration;
+    /// let ex = multiproc::pool::ProcessPoolExecutor::new(1)?;
+    /// let fs: Vec<_> = (0..4).map(|_| ex.submit(std::thread::sleep, Duration::from_millis(100)).unwrap()).collect();
+    /// fs[3].cancel();
+    /// assert!(fs[3].cancelled() && !fs[0].cancelled());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
     pub fn cancelled(&self) -> bool {
         self.shared.status() == Status::Cancelled
     }
@@ -654,7 +680,15 @@ pub fn wait_timeout<'a, T: Send + Sync + 'static>(
 /// its timeout passes first, one `Err` of kind [`Timeout`](PoolErrorKind::Timeout) and the end.
 ///
 /// # Examples
-/// See [`as_completed`].
+/// ```no_run
+/// use multiproc::pool::{AsCompleted, ProcessPoolExecutor, as_completed};
+/// let ex = ProcessPoolExecutor::new(2)?;
+/// let fs = [ex.submit(|| 1u32, ())?, ex.submit(|| 2u32, ())?];
+/// let it: AsCompleted<'_, u32> = as_completed(&fs);
+/// let sum: u32 = it.map(|f| *f.unwrap().result().unwrap()).sum();
+/// assert_eq!(sum, 3);
+/// # Ok::<(), multiproc::pool::PoolError>(())
+/// ```
 pub struct AsCompleted<'a, T> {
     fs: Vec<&'a Future<T>>,
     waiter: Arc<Waiter>,

@@ -98,6 +98,7 @@ mod builder;
 mod core;
 mod error;
 mod executor;
+mod executor_map;
 mod future;
 mod imap;
 mod insights;
@@ -118,7 +119,8 @@ mod worker_exit;
 
 pub use self::builder::PoolBuilder;
 pub use self::error::{PoolError, PoolErrorKind};
-pub use self::executor::{ExecutorBuilder, ExecutorMap, ProcessPoolExecutor};
+pub use self::executor::{ExecutorBuilder, ProcessPoolExecutor};
+pub use self::executor_map::ExecutorMap;
 pub use self::future::{
     AsCompleted, Future, ReturnWhen, Waited, as_completed, as_completed_timeout, wait, wait_timeout,
 };

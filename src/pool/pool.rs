@@ -238,7 +238,7 @@ impl Pool {
         (opts.soft_timeout.or(self.soft_timeout), opts.timeout.or(self.timeout))
     }
 
-    fn check_options(opts: &TaskOptions) -> Result<(), PoolError> {
+    pub(super) fn check_options(opts: &TaskOptions) -> Result<(), PoolError> {
         let bad = |m: &str| Err(PoolError::new(PoolErrorKind::InvalidArgument, m));
         if opts.chunksize == Some(0) {
             return bad("chunksize must be at least 1");
