@@ -455,3 +455,24 @@ fn restart_on_the_same_address() {
     let t2 = Manager::serve(addr.clone(), b"restart key").unwrap();
     assert_eq!(t2.address(), &addr);
 }
+
+/// The server itself started under each start method (CPython's `ctx` argument): a child
+/// process (listed among the children) that serves containers and custom types, and is
+/// gone after shutdown.
+#[test]
+fn server_under_every_start_method() {
+    for method in common::METHODS {
+        let _w = Watchdog::new(&format!("server_under_every_start_method [{method}]"), LIMIT);
+        let m = Manager::builder().start_method(method).register::<Counter>().start().unwrap();
+        let pid = m.server_pid().unwrap();
+        assert!(multiproc::active_children().iter().any(|p| p.pid() == Some(pid)), "listed among the children");
+        let d = m.dict_from([(1u8, 2u8)]).unwrap();
+        assert_eq!(d.get(&1).unwrap(), 2);
+        let c = m.create::<Counter>(1).unwrap();
+        run_child(&multiproc::get_context(Some(method)), add_in_child, c.clone());
+        assert_eq!(c.call(CounterOp::Get).unwrap(), 11);
+        m.shutdown().unwrap();
+        assert!(common::wait_pid_gone(pid, Duration::from_secs(30)));
+        assert!(d.len().unwrap_err().is_server_gone());
+    }
+}

@@ -144,8 +144,45 @@ const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The server process a [`Manager`] started and owns.
 struct Owned {
-    service: Service,
+    server: ServerProcess,
     control: Connection,
+}
+
+/// How the server runs: a service process (the default), or a child process started with
+/// the builder's start method.
+enum ServerProcess {
+    Service(Service),
+    Child(Box<crate::Process>),
+}
+
+impl ServerProcess {
+    fn pid(&self) -> u32 {
+        match self {
+            ServerProcess::Service(s) => s.pid,
+            ServerProcess::Child(p) => p.pid().unwrap_or(0),
+        }
+    }
+
+    fn kill(&self) {
+        match self {
+            ServerProcess::Service(s) => drop(s.kill()),
+            ServerProcess::Child(p) => drop(p.kill()),
+        }
+    }
+
+    /// Waits up to `timeout` (`None`: forever) for the server to end; true if it did.
+    fn wait(&self, timeout: Option<Duration>) -> bool {
+        match self {
+            ServerProcess::Service(s) => {
+                let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+                matches!(s.wait(deadline), Ok(Some(_)))
+            }
+            ServerProcess::Child(p) => match timeout {
+                Some(t) => p.join_timeout(t).is_ok(),
+                None => p.join().is_ok(),
+            },
+        }
+    }
 }
 
 /// A manager: a server process holding shared objects, and the way to make them.
@@ -196,6 +233,7 @@ pub struct ManagerBuilder {
     types: Vec<(String, isize)>,
     max_message: usize,
     tls: Option<Tls>,
+    start_method: Option<crate::StartMethod>,
 }
 
 impl ManagerBuilder {
@@ -258,6 +296,22 @@ impl ManagerBuilder {
         self
     }
 
+    /// Starts the server as a child [`Process`](crate::Process) with this start method (a
+    /// daemon: listed by `active_children`, ended when this process exits), as CPython's
+    /// `ctx` argument does. Without it the server is a service process: this binary,
+    /// re-executed, not listed among the children.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use multiproc::StartMethod;
+    /// let m = multiproc::manager::Manager::builder().start_method(StartMethod::Fork).start()?;
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    pub fn start_method(mut self, method: crate::StartMethod) -> Self {
+        self.start_method = Some(method);
+        self
+    }
+
     /// Registers the custom type `T` with the server (`BaseManager.register`); make values
     /// of it with [`Manager::create`].
     ///
@@ -293,8 +347,21 @@ impl ManagerBuilder {
         };
         let (ours, theirs) = crate::sys::socket::socketpair(crate::sys::socket::PairKind::Stream)
             .map_err(|e| start_err("no socket pair", &e))?;
-        let service = crate::service::spawn_service(server::server_main, theirs, true)
-            .map_err(|e| start_err("no process", &e))?;
+        let server = match self.start_method {
+            None => ServerProcess::Service(
+                crate::service::spawn_service(server::server_main, theirs, true)
+                    .map_err(|e| start_err("no process", &e))?,
+            ),
+            Some(method) => {
+                let p = crate::Process::builder()
+                    .name("SyncManager")
+                    .daemon(true)
+                    .start_method(method)
+                    .target(server::server_process, Connection::from_fd(theirs, true, true));
+                p.start().map_err(|e| start_err("no process", &e))?;
+                ServerProcess::Child(Box::new(p))
+            }
+        };
         let control = Connection::from_fd(ours, true, true);
         let identity = match &self.tls {
             Some(Tls { identity: Some(id), .. }) => Some(id.clone()),
@@ -318,20 +385,20 @@ impl ManagerBuilder {
         let started = match reply.and_then(|b| Ok(crate::codec::decode::<server::Started>(&b)?)) {
             Ok(s) => s,
             Err(e) => {
-                let _ = service.kill();
-                let _ = service.wait(Instant::now().checked_add(SHUTDOWN_TIMEOUT));
+                server.kill();
+                server.wait(Some(SHUTDOWN_TIMEOUT));
                 return Err(e);
             }
         };
         let (address, instance) = match started {
             server::Started::Listening { address, instance } => (address, instance),
             server::Started::Failed(msg) => {
-                let _ = service.wait(Instant::now().checked_add(SHUTDOWN_TIMEOUT));
+                server.wait(Some(SHUTDOWN_TIMEOUT));
                 return Err(ManagerError::new(K::Start, format!("the manager server could not start: {msg}")));
             }
         };
-        let pid = service.pid;
-        let owned = Owned { service, control };
+        let pid = server.pid();
+        let owned = Owned { server, control };
         let link = match Link::connect(address, key, self.tls.map(|t| t.client)) {
             Ok(l) if l.instance == instance => l,
             Ok(_) => {
@@ -351,10 +418,9 @@ impl ManagerBuilder {
 fn stop(owned: Owned) {
     let _ = owned.control.send_bytes(b"stop");
     let _ = owned.control.recv_bytes_timeout(SHUTDOWN_TIMEOUT);
-    let reaped = owned.service.wait(Instant::now().checked_add(SHUTDOWN_TIMEOUT)).unwrap_or(None);
-    if reaped.is_none() {
-        let _ = owned.service.kill();
-        let _ = owned.service.wait(None);
+    if !owned.server.wait(Some(SHUTDOWN_TIMEOUT)) {
+        owned.server.kill();
+        owned.server.wait(None);
     }
 }
 
@@ -382,7 +448,14 @@ impl Manager {
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn builder() -> ManagerBuilder {
-        ManagerBuilder { address: None, authkey: None, types: Vec::new(), max_message: DEFAULT_MAX_MESSAGE, tls: None }
+        ManagerBuilder {
+            address: None,
+            authkey: None,
+            types: Vec::new(),
+            max_message: DEFAULT_MAX_MESSAGE,
+            tls: None,
+            start_method: None,
+        }
     }
 
     /// Starts a server at `address` (TCP for remote use: bind loopback unless other
