@@ -476,3 +476,39 @@ fn server_under_every_start_method() {
         assert!(d.len().unwrap_err().is_server_gone());
     }
 }
+
+fn read_segment((name, list): (String, String)) {
+    let shm = multiproc::SharedMemory::open(&name).unwrap();
+    let mut b = [0u8; 5];
+    shm.read_at(0, &mut b).unwrap();
+    assert_eq!(&b, b"hello");
+    shm.write_at(5, b" back").unwrap();
+    let l = multiproc::ShareableList::open(&list).unwrap();
+    l.set(0, 42i64).unwrap();
+}
+
+/// 164: a SharedMemoryManager's segments and lists are attachable by name in other
+/// processes while it runs, and gone after its shutdown.
+#[test]
+fn shared_memory_manager() {
+    let _w = Watchdog::new("shared_memory_manager", LIMIT);
+    let smm = multiproc::manager::SharedMemoryManager::start().unwrap();
+    let shm = smm.shared_memory(4096).unwrap();
+    assert!(shm.size() >= 4096 && !shm.is_owner());
+    shm.write_at(0, b"hello").unwrap();
+    let name = shm.name().unwrap().to_string();
+    let list = smm.shareable_list([1i64, 2, 3]).unwrap();
+    let list_name = list.shm().name().unwrap().to_string();
+    each_method("shared_memory_manager", LIMIT, |ctx| {
+        run_child(&ctx, read_segment, (name.clone(), list_name.clone()));
+    });
+    let mut b = [0u8; 10];
+    shm.read_at(0, &mut b).unwrap();
+    assert_eq!(&b, b"hello back");
+    assert_eq!(list.get(0).unwrap(), multiproc::Item::Int(42));
+    let d = smm.dict::<u8, u8>().unwrap();
+    d.set(1, 1).unwrap();
+    smm.shutdown().unwrap();
+    assert!(multiproc::SharedMemory::open(&name).is_err(), "the segment was unlinked");
+    assert!(multiproc::ShareableList::open(&list_name).is_err(), "the list was unlinked");
+}

@@ -121,6 +121,7 @@ fn run_server(control: Connection) -> i32 {
     if let Ok(t) = acceptor {
         let _ = t.join(); // drops the listener: its socket file goes
     }
+    server.table.clear();
     let _ = control.send_bytes(b"stopped");
     0
 }

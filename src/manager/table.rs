@@ -58,6 +58,12 @@ impl Table {
         self.objects.write().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some()
     }
 
+    /// Drops every object (at shutdown: owned segments are unlinked as they go).
+    pub(crate) fn clear(&self) {
+        let all = std::mem::take(&mut *self.objects.write().unwrap_or_else(|e| e.into_inner()));
+        drop(all);
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.objects.read().unwrap_or_else(|e| e.into_inner()).len()
     }
@@ -118,6 +124,7 @@ fn builtin_object(t: u16, init: &[u8]) -> Result<Box<dyn Object>, Fault> {
             }
             Box::new(s::BarrierObject::new(parties))
         }
+        builtin::SEGMENTS => Box::new(super::segments::SegmentsObject::default()),
         _ => return Err(Fault::new(K::NoSuchType, format!("no built-in type number {t}"))),
     })
 }
