@@ -314,6 +314,22 @@ fn stop(owned: Owned) {
     }
 }
 
+/// After the server is gone: a Unix socket it could not remove (it was killed) would make a
+/// new server on the same path fail to bind, and its private directory would stay behind.
+fn remove_stale_socket(address: &Address) {
+    if let Address::Unix(path) = address {
+        use std::os::unix::fs::FileTypeExt;
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+            let _ = std::fs::remove_file(path);
+        }
+        if let Some(dir) = path.parent()
+            && dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("multiproc-"))
+        {
+            let _ = std::fs::remove_dir(dir); // only when empty
+        }
+    }
+}
+
 impl Manager {
     /// Starts a manager with the defaults (`Manager()`): a server on a fresh Unix socket,
     /// this process's authkey.
@@ -451,6 +467,7 @@ impl Manager {
         let owned = self.owned.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(o) = owned {
             stop(o);
+            remove_stale_socket(&self.link.address);
         }
         Ok(())
     }
