@@ -123,6 +123,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Managers
+//!
+//! A [`Manager`](manager::Manager) runs a server process holding shared objects; proxies
+//! (serde values, `Send + Sync`) reach them from any process, and can be stored inside each
+//! other. Batches do many operations per round trip.
+//!
+//! ```no_run
+//! use multiproc::Process;
+//! use multiproc::manager::{ListProxy, Manager};
+//!
+//! fn record(l: ListProxy<String>) {
+//!     l.append(format!("hello from {}", std::process::id())).unwrap();
+//! }
+//!
+//! let m = Manager::start()?;
+//! let l = m.list::<String>()?;
+//! let p = Process::new(record, l.clone());
+//! p.start()?;
+//! p.join()?;
+//! assert_eq!(l.len()?, 1);
+//! let d = m.dict::<u32, u32>()?;
+//! d.update((0..1000).map(|i| (i, i * i)))?; // one round trip
+//! assert!(d.get(&5000).unwrap_err().is_key_error());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Conventions
 //!
 //! Every type follows the same shapes, so that code written against one reads the same

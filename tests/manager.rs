@@ -455,3 +455,60 @@ fn restart_on_the_same_address() {
     let t2 = Manager::serve(addr.clone(), b"restart key").unwrap();
     assert_eq!(t2.address(), &addr);
 }
+
+/// The server itself started under each start method (CPython's `ctx` argument): a child
+/// process (listed among the children) that serves containers and custom types, and is
+/// gone after shutdown.
+#[test]
+fn server_under_every_start_method() {
+    for method in common::METHODS {
+        let _w = Watchdog::new(&format!("server_under_every_start_method [{method}]"), LIMIT);
+        let m = Manager::builder().start_method(method).register::<Counter>().start().unwrap();
+        let pid = m.server_pid().unwrap();
+        assert!(multiproc::active_children().iter().any(|p| p.pid() == Some(pid)), "listed among the children");
+        let d = m.dict_from([(1u8, 2u8)]).unwrap();
+        assert_eq!(d.get(&1).unwrap(), 2);
+        let c = m.create::<Counter>(1).unwrap();
+        run_child(&multiproc::get_context(Some(method)), add_in_child, c.clone());
+        assert_eq!(c.call(CounterOp::Get).unwrap(), 11);
+        m.shutdown().unwrap();
+        assert!(common::wait_pid_gone(pid, Duration::from_secs(30)));
+        assert!(d.len().unwrap_err().is_server_gone());
+    }
+}
+
+fn read_segment((name, list): (String, String)) {
+    let shm = multiproc::SharedMemory::open(&name).unwrap();
+    let mut b = [0u8; 5];
+    shm.read_at(0, &mut b).unwrap();
+    assert_eq!(&b, b"hello");
+    shm.write_at(5, b" back").unwrap();
+    let l = multiproc::ShareableList::open(&list).unwrap();
+    l.set(0, 42i64).unwrap();
+}
+
+/// 164: a SharedMemoryManager's segments and lists are attachable by name in other
+/// processes while it runs, and gone after its shutdown.
+#[test]
+fn shared_memory_manager() {
+    let _w = Watchdog::new("shared_memory_manager", LIMIT);
+    let smm = multiproc::manager::SharedMemoryManager::start().unwrap();
+    let shm = smm.shared_memory(4096).unwrap();
+    assert!(shm.size() >= 4096 && !shm.is_owner());
+    shm.write_at(0, b"hello").unwrap();
+    let name = shm.name().unwrap().to_string();
+    let list = smm.shareable_list([1i64, 2, 3]).unwrap();
+    let list_name = list.shm().name().unwrap().to_string();
+    each_method("shared_memory_manager", LIMIT, |ctx| {
+        run_child(&ctx, read_segment, (name.clone(), list_name.clone()));
+    });
+    let mut b = [0u8; 10];
+    shm.read_at(0, &mut b).unwrap();
+    assert_eq!(&b, b"hello back");
+    assert_eq!(list.get(0).unwrap(), multiproc::Item::Int(42));
+    let d = smm.dict::<u8, u8>().unwrap();
+    d.set(1, 1).unwrap();
+    smm.shutdown().unwrap();
+    assert!(multiproc::SharedMemory::open(&name).is_err(), "the segment was unlinked");
+    assert!(multiproc::ShareableList::open(&list_name).is_err(), "the list was unlinked");
+}

@@ -237,3 +237,23 @@ fn bad_requests_leave_the_server_serving() {
     assert_eq!(m.number_of_objects().unwrap(), 1);
     assert_eq!(d.get(&3).unwrap_err().kind(), ManagerErrorKind::KeyError);
 }
+
+/// A server SIGKILLed leaves its socket path behind; shutting the manager down clears it,
+/// so a new manager starts on the same path at once.
+#[test]
+fn restart_after_the_server_was_killed() {
+    let _w = Watchdog::new("restart_after_the_server_was_killed", LIMIT);
+    let path = std::env::temp_dir().join(common::unique_name("multiproc-mgr-killed"));
+    let m = Manager::builder().address(path.as_path()).start().unwrap();
+    let d = m.dict::<u8, u8>().unwrap();
+    send_signal(m.server_pid().unwrap(), libc::SIGKILL);
+    assert!(d.len().unwrap_err().is_server_gone());
+    m.shutdown().unwrap();
+    assert!(!path.exists(), "the stale socket was removed");
+    let t = Instant::now();
+    let m2 = Manager::builder().address(path.as_path()).start().unwrap();
+    assert!(t.elapsed() < Duration::from_secs(4), "no wait for the old address");
+    assert!(m2.dict::<u8, u8>().unwrap().is_empty().unwrap());
+    let e = d.len().unwrap_err();
+    assert!(e.is_server_restarted(), "{e:?}");
+}

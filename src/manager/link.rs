@@ -91,7 +91,7 @@ impl Link {
     /// This process's link to `instance` at `address`, made (without connecting) if needed.
     pub(crate) fn find(address: Address, key: Key, tls: Option<TlsClient>, instance: u64) -> Arc<Link> {
         let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-        let me = std::process::id();
+        let me = crate::sys::liveness::my_pid();
         reg.retain(|(_, _, w)| w.strong_count() > 0);
         let found = reg.iter().find(|(a, i, _)| *i == instance && *a == address).and_then(|(_, _, w)| w.upgrade());
         if let Some(l) = found
@@ -124,7 +124,7 @@ impl Link {
     /// The idle connections of this process.
     fn idle(&self) -> std::sync::MutexGuard<'_, (u32, Vec<Connection>)> {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let me = std::process::id();
+        let me = crate::sys::liveness::my_pid();
         if idle.0 != me {
             // Inherited through fork: closing our copies leaves the parent's open.
             idle.1.clear();
@@ -288,7 +288,7 @@ pub(crate) fn owner_token() -> u64 {
     }
     TOKEN.with(|t| {
         let (pid, tok) = t.get();
-        let me = std::process::id();
+        let me = crate::sys::liveness::my_pid();
         if pid == me && tok != 0 {
             return tok;
         }

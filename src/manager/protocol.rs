@@ -194,6 +194,7 @@ pub(crate) mod builtin {
     pub(crate) const EVENT: u16 = 15;
     pub(crate) const CONDITION: u16 = 16;
     pub(crate) const BARRIER: u16 = 17;
+    pub(crate) const SEGMENTS: u16 = 20;
 }
 
 /// Method numbers, per type. A number means something only for its type; the server answers
@@ -279,6 +280,11 @@ pub(crate) mod method {
         pub(crate) const TASK_DONE: u16 = 4;
         pub(crate) const JOIN: u16 = 5;
         pub(crate) const MAXSIZE: u16 = 6;
+    }
+    /// Methods of a shared-memory manager's segment registry.
+    pub(crate) mod segments {
+        pub(crate) const CREATE_SEGMENT: u16 = 1;
+        pub(crate) const CREATE_LIST: u16 = 2;
     }
     /// The one method of a custom type: its argument is the type's request.
     pub(crate) const CALL: u16 = 1;

@@ -60,7 +60,20 @@ struct Server {
 
 /// The service main of a manager server.
 pub(crate) fn server_main(fd: OwnedFd) -> i32 {
-    let control = Connection::from_fd(fd, true, true);
+    run_server(Connection::from_fd(fd, true, true))
+}
+
+/// The server as a child [`Process`](crate::Process) target (when the builder was given a
+/// start method).
+pub(crate) fn server_process(control: Connection) {
+    let code = run_server(control);
+    if code != 0 {
+        crate::exit(code);
+    }
+}
+
+/// Serves as told on `control`; returns the exit code.
+fn run_server(control: Connection) -> i32 {
     let Some(cfg) = control.recv_bytes().ok().and_then(|b| crate::codec::decode::<Config>(&b).ok()) else {
         return 2;
     };
@@ -108,6 +121,7 @@ pub(crate) fn server_main(fd: OwnedFd) -> i32 {
     if let Ok(t) = acceptor {
         let _ = t.join(); // drops the listener: its socket file goes
     }
+    server.table.clear();
     let _ = control.send_bytes(b"stopped");
     0
 }

@@ -58,6 +58,12 @@ impl Table {
         self.objects.write().unwrap_or_else(|e| e.into_inner()).remove(&id).is_some()
     }
 
+    /// Drops every object (at shutdown: owned segments are unlinked as they go).
+    pub(crate) fn clear(&self) {
+        let all = std::mem::take(&mut *self.objects.write().unwrap_or_else(|e| e.into_inner()));
+        drop(all);
+    }
+
     pub(crate) fn count(&self) -> usize {
         self.objects.read().unwrap_or_else(|e| e.into_inner()).len()
     }
@@ -118,6 +124,36 @@ fn builtin_object(t: u16, init: &[u8]) -> Result<Box<dyn Object>, Fault> {
             }
             Box::new(s::BarrierObject::new(parties))
         }
+        builtin::SEGMENTS => Box::new(super::segments::SegmentsObject::default()),
         _ => return Err(Fault::new(K::NoSuchType, format!("no built-in type number {t}"))),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manager::object::Cx;
+
+    fn cx_call(t: &Table, object: u64, method: u16, args: &[u8]) -> Result<Vec<u8>, Fault> {
+        let here = || false;
+        t.get(object)?.call(method, args, &Cx { conn: 1, abandoned: &here })
+    }
+
+    /// Only registered methods of registered types run: anything else is a typed fault.
+    #[test]
+    fn unknown_objects_methods_and_types_are_refused() {
+        let t = Table::new(HashMap::new());
+        let init = crate::codec::encode(&Vec::<(Blob, Blob)>::new()).unwrap();
+        let (d, name) = t.create(&TypeKey::Builtin(builtin::DICT), Blob(init)).unwrap();
+        assert_eq!(name, "dict");
+        assert_eq!(cx_call(&t, d, 999, &[]).unwrap_err().kind, K::NoSuchMethod);
+        assert_eq!(cx_call(&t, d + 100, 1, &[]).unwrap_err().kind, K::NoSuchObject);
+        assert_eq!(cx_call(&t, d, crate::manager::protocol::method::map::GET, &[0xff]).unwrap_err().kind, K::Protocol);
+        let e = t.create(&TypeKey::Custom("Anything".into()), Blob(Vec::new())).err().unwrap();
+        assert_eq!(e.kind, K::NoSuchType);
+        let e = t.create(&TypeKey::Builtin(999), Blob(Vec::new())).err().unwrap();
+        assert_eq!(e.kind, K::NoSuchType);
+        assert!(t.release(d));
+        assert_eq!(t.count(), 0);
+    }
 }
