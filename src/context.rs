@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 
 use crate::connection::Connection;
 use crate::func::Target;
-use crate::pool::{Pool, PoolBuilder, PoolError};
+use crate::pool::{ExecutorBuilder, Pool, PoolBuilder, PoolError, ProcessPoolExecutor};
 use crate::process::{Process, Run, StartMethod, TargetResult, get_start_method};
 use crate::queue::{JoinableQueue, Queue, SimpleQueue};
 use crate::shared::{Array, RawArray, RawValue, Value};
@@ -307,5 +307,17 @@ impl Context {
     /// ```
     pub fn pool_builder(&self) -> PoolBuilder {
         Pool::builder().start_method(self.method)
+    }
+
+    /// An [`ExecutorBuilder`] whose workers start by this context's method (Python's
+    /// `ProcessPoolExecutor(mp_context=ctx)`).
+    ///
+    /// # Examples
+    /// ```no_run
+    /// let ex = multiproc::get_context(Some(multiproc::StartMethod::Fork)).executor_builder().max_workers(2).build()?;
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn executor_builder(&self) -> ExecutorBuilder {
+        ProcessPoolExecutor::builder().start_method(self.method)
     }
 }

@@ -111,6 +111,12 @@ pub fn shareable_list(data: &[u8]) {
     crate::shared::ShareableList::fuzz(data);
 }
 
+/// A manager server's request handling: a stream of requests a peer past its hello may
+/// send, run against a fresh object table.
+pub fn manager_requests(data: &[u8]) {
+    crate::manager::fuzz(data);
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -215,6 +221,7 @@ mod tests {
         ring.extend_from_slice(b"hello\0\0\0");
         put("queue_ring", "one_record", &ring);
         put("pool_records", "short", &[0u8; 40]);
+        put("manager_requests", "containers_queue_lock", &crate::manager::fuzz_seed());
     }
 
     #[test]
@@ -255,6 +262,11 @@ mod tests {
     #[test]
     fn replay_queue_ring() {
         replay("queue_ring", queue_ring);
+    }
+
+    #[test]
+    fn replay_manager_requests() {
+        replay("manager_requests", manager_requests);
     }
 
     #[test]

@@ -14,7 +14,9 @@
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |
 //! | `Queue()`, `JoinableQueue()`, `SimpleQueue()` | [`Queue`], [`JoinableQueue`], [`SimpleQueue`] |
+//! | `Manager()`, `m.dict()`, `m.list()`, `m.Namespace()`, `m.Lock()`, `BaseManager.register` | [`Manager::start`](manager::Manager::start), [`dict`](manager::Manager::dict), [`list`](manager::Manager::list), [`namespace`](manager::Manager::namespace), [`lock`](manager::Manager::lock), [`Managed`](manager::Managed) (module [`manager`]) |
 //! | `Pool(4)`, `pool.map(f, xs)`, `apply_async`, `imap`, `multiprocessing.pool.ThreadPool` | [`Pool::new`], [`Pool::map`], [`Pool::apply_async`], [`Pool::imap`], [`ThreadPool`] (module [`pool`]) |
+//! | `concurrent.futures.ProcessPoolExecutor`, `Future`, `wait`, `as_completed` | [`pool::ProcessPoolExecutor`], [`pool::Future`], [`pool::wait`], [`pool::as_completed`] |
 //!
 //! ## A first process
 //!
@@ -121,6 +123,32 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! ## Managers
+//!
+//! A [`Manager`](manager::Manager) runs a server process holding shared objects; proxies
+//! (serde values, `Send + Sync`) reach them from any process, and can be stored inside each
+//! other. Batches do many operations per round trip.
+//!
+//! ```no_run
+//! use multiproc::Process;
+//! use multiproc::manager::{ListProxy, Manager};
+//!
+//! fn record(l: ListProxy<String>) {
+//!     l.append(format!("hello from {}", std::process::id())).unwrap();
+//! }
+//!
+//! let m = Manager::start()?;
+//! let l = m.list::<String>()?;
+//! let p = Process::new(record, l.clone());
+//! p.start()?;
+//! p.join()?;
+//! assert_eq!(l.len()?, 1);
+//! let d = m.dict::<u32, u32>()?;
+//! d.update((0..1000).map(|i| (i, i * i)))?; // one round trip
+//! assert!(d.get(&5000).unwrap_err().is_key_error());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! ## Conventions
 //!
 //! Every type follows the same shapes, so that code written against one reads the same
@@ -158,6 +186,7 @@ mod func;
 pub mod fuzzing;
 pub mod handle;
 pub mod logging;
+pub mod manager;
 pub mod pool;
 mod process;
 pub mod queue;

@@ -37,6 +37,11 @@ impl Service {
         }
         sys::proc::pidfd_try_reap(self.pidfd.as_fd())
     }
+
+    /// Sends SIGKILL to the service (nothing if it is gone already).
+    pub(crate) fn kill(&self) -> io::Result<()> {
+        sys::proc::pidfd_signal(self.pidfd.as_fd(), libc::SIGKILL)
+    }
 }
 
 /// What a service process is told in [`ENV_SERVICE`]: `<binary identity hex>:<offset of

@@ -1,4 +1,4 @@
-//! A bounded soak: queues, locks and processes (and the pool, see `pool_soak`) under
+//! A bounded soak: queues, locks, processes and the pool (`pool_soak_under_random_kills`) under
 //! continuous random SIGKILLs of the worker processes, for `SOAK_SECONDS` (default 30) per
 //! part. It prints what happened: items produced and consumed, processes killed, items lost
 //! (must be 0), duplicates (0), torn items (0), lock owner deaths recovered, hangs (0; a
@@ -36,6 +36,10 @@ impl Rng {
 #[derive(Serialize, Deserialize)]
 struct Item {
     producer: u32,
+    /// Which start of the producer put it: a producer killed between `put` and its
+    /// acknowledgement puts that seq again after its restart, which is the test's protocol
+    /// and not a duplicate of the queue's; the same (producer, life, seq) twice would be.
+    life: u32,
     seq: u64,
     sum: u64,
     data: Vec<u8>,
@@ -48,7 +52,7 @@ fn sum_of(producer: u32, seq: u64, data: &[u8]) -> u64 {
 /// Puts items numbered from where the last incarnation of this producer stopped
 /// (`acked`: the last seq whose put returned), of random sizes (some larger than the ring, so
 /// they stream), acknowledging each after `put` returns.
-fn producer((q, id, acked): (Queue<Item>, u32, Value<u64>)) {
+fn producer((q, id, life, acked): (Queue<Item>, u32, u32, Value<u64>)) {
     let mut seq = acked.get() + 1;
     let mut rng = Rng(0x9e37_79b9 ^ (id as u64) << 20 ^ seq);
     loop {
@@ -58,7 +62,7 @@ fn producer((q, id, acked): (Queue<Item>, u32, Value<u64>)) {
             _ => (rng.next() % 64) as usize,
         };
         let data: Vec<u8> = (0..len).map(|i| (i as u64 ^ seq) as u8).collect();
-        q.put(Item { producer: id, seq, sum: sum_of(id, seq, &data), data }).unwrap();
+        q.put(Item { producer: id, life, seq, sum: sum_of(id, seq, &data), data }).unwrap();
         acked.set(seq);
         seq += 1;
     }
@@ -73,16 +77,19 @@ fn queue_soak_under_random_kills() {
     let q: Queue<Item> = Queue::builder().capacity(64 << 10).build().unwrap();
     let producers = 4u32;
     let acked: Vec<Value<u64>> = (0..producers).map(|_| Value::new(0u64).unwrap()).collect();
-    let start = |id: u32| -> Process {
+    let mut lives = vec![0u32; producers as usize];
+    let mut start = |id: u32| -> Process {
         let m = METHODS[(id as usize + start_counter()) % METHODS.len()];
-        let p = get_context(Some(m)).process(producer, (q.clone(), id, acked[id as usize].clone()));
+        lives[id as usize] += 1;
+        let args = (q.clone(), id, lives[id as usize], acked[id as usize].clone());
+        let p = get_context(Some(m)).process(producer, args);
         p.start().unwrap();
         p
     };
-    let mut running: Vec<Process> = (0..producers).map(start).collect();
+    let mut running: Vec<Process> = (0..producers).map(&mut start).collect();
     let mut rng = Rng(0xdead_beef);
-    // Per producer: the seqs seen.
-    let mut seen: HashMap<u32, Vec<u64>> = HashMap::new();
+    // Per producer: the (seq, life) pairs seen.
+    let mut seen: HashMap<u32, Vec<(u64, u32)>> = HashMap::new();
     let (mut consumed, mut torn, mut kills, mut stalls) = (0u64, 0u64, 0u64, 0u64);
     let end = Instant::now() + Duration::from_secs(secs);
     let mut next_kill = Instant::now() + Duration::from_millis(50);
@@ -93,7 +100,7 @@ fn queue_soak_under_random_kills() {
                 if sum_of(it.producer, it.seq, &it.data) != it.sum {
                     torn += 1;
                 }
-                seen.entry(it.producer).or_default().push(it.seq);
+                seen.entry(it.producer).or_default().push((it.seq, it.life));
                 consumed += 1;
                 last_progress = Instant::now();
             }
@@ -119,24 +126,38 @@ fn queue_soak_under_random_kills() {
         if sum_of(it.producer, it.seq, &it.data) != it.sum {
             torn += 1;
         }
-        seen.entry(it.producer).or_default().push(it.seq);
+        seen.entry(it.producer).or_default().push((it.seq, it.life));
         consumed += 1;
     }
-    let (mut lost, mut dups) = (0u64, 0u64);
+    let (mut lost, mut dups, mut reput) = (0u64, 0u64, 0u64);
     for id in 0..producers {
         let mut s = seen.remove(&id).unwrap_or_default();
         let n = s.len();
         s.sort_unstable();
         s.dedup();
+        // The same item (seq and life) twice is the queue's duplicate.
         dups += (n - s.len()) as u64;
+        // A seq put by two lives: the earlier was killed between `put` and its acknowledgement,
+        // and the later begins with that seq. Anything else is a duplicate too.
+        let first_of = |life: u32| s.iter().filter(|&&(_, l)| l == life).map(|&(q, _)| q).min();
+        for w in s.windows(2) {
+            if w[0].0 == w[1].0 {
+                if first_of(w[1].1) == Some(w[1].0) {
+                    reput += 1;
+                } else {
+                    dups += 1;
+                }
+            }
+        }
         // Every acknowledged seq must have arrived; a seq after the last acknowledged one may
         // have arrived too (killed between put and its acknowledgement), or not.
         let last = acked[id as usize].get();
-        lost += (1..=last).filter(|q| s.binary_search(q).is_err()).count() as u64;
+        lost += (1..=last).filter(|&q| s.binary_search_by(|&(x, _)| x.cmp(&q)).is_err()).count() as u64;
     }
     println!(
         "queue soak: {secs} s, {consumed} items consumed, {kills} producers killed, lost {lost}, duplicates {dups}, \
-         torn {torn}, hangs 0 ({stalls} empty 50 ms waits)"
+         torn {torn}, hangs 0 ({stalls} empty 50 ms waits; {reput} seqs put again by a producer restarted between \
+         put and its acknowledgement)"
     );
     assert_eq!((lost, dups, torn), (0, 0, 0));
     assert!(kills > 10 && consumed > 100, "the soak did too little: {kills} kills, {consumed} items");
@@ -273,4 +294,122 @@ fn process_churn_under_random_kills() {
     println!("process churn: {secs} s, {started} started, {clean} ended cleanly, {killed} killed, hangs 0");
     assert_eq!(started, clean + killed);
     before.assert_same("process churn", 0, Duration::from_secs(10));
+}
+
+/// The pool's task for `pool_soak_under_random_kills`: counts its run in the named segment
+/// (one byte per task id, so a task run twice shows) and sleeps a little.
+fn counted((segment, id, ms): (String, u32, u64)) -> u32 {
+    use std::sync::Mutex;
+    use std::sync::atomic::Ordering;
+    static OPEN: Mutex<Option<(String, multiproc::SharedMemory)>> = Mutex::new(None);
+    let mut open = OPEN.lock().unwrap();
+    if open.as_ref().is_none_or(|(name, _)| *name != segment) {
+        *open = Some((segment.clone(), multiproc::SharedMemory::open(&segment).unwrap()));
+    }
+    open.as_ref().unwrap().1.as_atomic_bytes()[id as usize].fetch_add(1, Ordering::SeqCst);
+    drop(open);
+    std::thread::sleep(Duration::from_micros(ms * 100));
+    id
+}
+
+/// A pool under random SIGKILLs of its workers, under every start method: `apply_async`
+/// batches and chunked `imap`s run while a thread kills a random worker every 20-150 ms.
+/// Every task ends (its result, or `WorkerLost` for the one a killed worker was running), no
+/// task runs twice, no result is wrong, and the pool ends with all its workers.
+#[test]
+#[ignore = "minutes long: scripts/test.sh runs it with --ignored"]
+fn pool_soak_under_random_kills() {
+    use multiproc::pool::{Pool, PoolError, TaskOptions};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let _serial = common::serial();
+    let secs = seconds().min(24);
+    let _w = Watchdog::new("pool soak", Duration::from_secs(secs * 4 + 180));
+    common::warm_up();
+    // What lives as long as the process: the shared heap (pools keep their workers' slots
+    // there) and the segments' tracker (a service process started by the first named segment).
+    drop(Value::new(0u64).unwrap());
+    let first = multiproc::SharedMemory::create(Some(&common::unique_name("soakpool")), 1).unwrap();
+    first.unlink().unwrap();
+    drop(first);
+    let before = common::Leaks::snapshot();
+    const IDS: usize = 1 << 20;
+    for (round, m) in METHODS.into_iter().enumerate() {
+        let name = common::unique_name("soakpool");
+        let seg = multiproc::SharedMemory::create(Some(&name), IDS).unwrap();
+        let pool = Pool::builder().processes(3).start_method(m).build().unwrap();
+        let stop = AtomicBool::new(false);
+        let kills = AtomicU64::new(0);
+        let (mut ok, mut failed, mut next_id) = (0u64, 0u64, 0u32);
+        let end = Instant::now() + Duration::from_secs(secs / 3);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut rng = Rng(0x5eed ^ round as u64);
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20 + rng.next() % 130));
+                    let pids = pool.pids();
+                    if pids.is_empty() {
+                        continue;
+                    }
+                    let victim = pids[(rng.next() % pids.len() as u64) as usize];
+                    if !common::pid_gone(victim) {
+                        common::send_signal(victim, libc::SIGKILL);
+                        kills.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            });
+            let mut rng = Rng(0xbadc0de ^ round as u64);
+            let mut check = |id: u32, r: Result<u32, PoolError>| match r {
+                Ok(got) => {
+                    assert_eq!(got, id, "[{m}] a wrong result");
+                    ok += 1;
+                }
+                Err(e) => {
+                    assert!(e.is_worker_lost() && e.exitcode() == Some(-9), "[{m}] {e:?}");
+                    failed += 1;
+                }
+            };
+            while Instant::now() < end {
+                let batch: Vec<_> = (0..200)
+                    .map(|k| {
+                        let id = next_id + k;
+                        (id, pool.apply_async(counted, (name.clone(), id, rng.next() % 20)).unwrap())
+                    })
+                    .collect();
+                for (id, r) in batch {
+                    check(id, r.get_timeout(Duration::from_secs(60)));
+                }
+                next_id += 200;
+                let items: Vec<_> = (next_id..next_id + 600).map(|id| (name.clone(), id, rng.next() % 10)).collect();
+                let results = pool.imap_with(counted, items, &TaskOptions::new().chunksize(25)).unwrap();
+                for (k, r) in results.enumerate() {
+                    check(next_id + k as u32, r);
+                }
+                next_id += 600;
+                assert!((next_id as usize) < IDS, "the soak ran past its id space");
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+        let kills = kills.load(Ordering::Relaxed);
+        let runs = seg.as_atomic_bytes();
+        let twice = (0..next_id as usize).filter(|&i| runs[i].load(Ordering::SeqCst) > 1).count();
+        let never_ok = (0..next_id as usize).filter(|&i| runs[i].load(Ordering::SeqCst) == 0).count() as u64;
+        common::wait_until("the killed workers to be replaced", || pool.pids().len() == 3);
+        assert_eq!(pool.apply(counted, (name.clone(), next_id, 0)).unwrap(), next_id);
+        println!(
+            "pool soak [{m}]: {} s, {} tasks, {ok} results, {failed} WorkerLost, {kills} workers killed, \
+             ran twice {twice}, lost 0, hangs 0",
+            secs / 3,
+            next_id
+        );
+        assert_eq!(ok + failed, next_id as u64, "[{m}] every task ends");
+        assert_eq!(twice, 0, "[{m}] a task ran twice");
+        assert!(failed <= kills, "[{m}] {failed} tasks failed for {kills} kills");
+        // A task that failed may or may not have begun before its worker died.
+        assert!(never_ok <= failed, "[{m}] {never_ok} tasks never ran but only {failed} failed");
+        assert!(kills > 5 && ok > 1000, "[{m}] the soak did too little: {kills} kills, {ok} results");
+        pool.terminate();
+        drop(pool);
+        seg.unlink().unwrap();
+    }
+    before.assert_same("pool soak", 0, Duration::from_secs(10));
 }

@@ -4,6 +4,7 @@
 //! this one and prints what it shows.
 
 mod connection;
+mod manager;
 mod pool;
 mod processes;
 mod queue;
@@ -27,6 +28,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     queue::tour()?;
     section("Pools: map, callbacks, a killed worker, timeouts, worker state, insights");
     pool::tour()?;
+    section("Managers: shared dict, list, namespace, locks, custom types, remote clients");
+    manager::tour()?;
     println!("\ntour finished");
     Ok(())
 }

@@ -22,6 +22,7 @@ mod chart;
 mod common;
 mod compare;
 mod lock;
+mod manager;
 mod pipe;
 mod pool;
 mod queue;
@@ -67,6 +68,7 @@ fn run(args: &Args) {
     shm::run(args);
     queue::run(args);
     pool::run(args);
+    manager::run(args);
 }
 
 /// Prints every row of the table, by group.

@@ -12,14 +12,17 @@
 //! - `peer_procspawn_pool` (tasks/s): procspawn 1.0.2's `Pool` of 2 on the apply workload
 //!   (20,000 `spawn`s and `join`s, in waves of 1,000: procspawn holds descriptors per task
 //!   until it is joined);
-//! - `pool_map_square_threads`, `pool_apply_async_threads`: the same on a `ThreadPool`.
+//! - `pool_map_square_threads`, `pool_apply_async_threads`: the same on a `ThreadPool`;
+//! - `executor_map` (tasks/s): `ProcessPoolExecutor(2).map(square, 0..n, chunksize=1000)`, every
+//!   result read; `executor_submit` (tasks/s): the apply workload through `submit` and
+//!   `result` (CPython's executor measured here for scale: 1.7 M/s and 6.2 k/s).
 //!
 //! The clock runs from the first submission to the last result, pool start excluded, as in
 //! Python. Each row but the first is the median of 5 rounds (1 with `--quick`).
 
 use std::time::Instant;
 
-use multiproc::pool::{Pool, ThreadPool};
+use multiproc::pool::{Pool, ProcessPoolExecutor, ThreadPool};
 
 use crate::common::{Args, emit, median};
 
@@ -41,6 +44,23 @@ fn apply_rate(pool: &Pool, n: u64) -> f64 {
     let t = Instant::now();
     let rs: Vec<_> = (0..n).map(|i| pool.apply_async(square, i).expect("apply_async")).collect();
     let total: u64 = rs.iter().map(|r| r.get().expect("get")).sum();
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(total, (0..n).map(square).sum::<u64>());
+    n as f64 / dt
+}
+
+fn executor_map_rate(ex: &ProcessPoolExecutor, n: u64) -> f64 {
+    let t = Instant::now();
+    let total: u64 = ex.map(square, 0..n, 1000).expect("map").map(|r| r.expect("item")).sum();
+    let dt = t.elapsed().as_secs_f64();
+    assert_eq!(total, (0..n).map(square).sum::<u64>());
+    n as f64 / dt
+}
+
+fn executor_submit_rate(ex: &ProcessPoolExecutor, n: u64) -> f64 {
+    let t = Instant::now();
+    let fs: Vec<_> = (0..n).map(|i| ex.submit(square, i).expect("submit")).collect();
+    let total: u64 = fs.iter().map(|f| *f.result().expect("result")).sum();
     let dt = t.elapsed().as_secs_f64();
     assert_eq!(total, (0..n).map(square).sum::<u64>());
     n as f64 / dt
@@ -92,4 +112,9 @@ pub(crate) fn run(args: &Args) {
     let threads = ThreadPool::new(2).expect("thread pool");
     emit("pool_map_square_threads", rounds(args, || map_rate(&threads, map_n)), "tasks/s");
     emit("pool_apply_async_threads", rounds(args, || apply_rate(&threads, apply_n)), "tasks/s");
+    drop(threads);
+    let ex = ProcessPoolExecutor::new(2).expect("executor");
+    executor_map_rate(&ex, 100);
+    emit("executor_map", rounds(args, || executor_map_rate(&ex, map_n)), "tasks/s");
+    emit("executor_submit", rounds(args, || executor_submit_rate(&ex, apply_n)), "tasks/s");
 }

@@ -101,6 +101,16 @@ pub(crate) enum Wait {
 }
 
 impl Connection {
+    /// A duplex connection over a TLS stream.
+    pub(crate) fn tls(stream: super::tls::TlsStream) -> Connection {
+        Connection {
+            transport: Some(Transport::Tls(Box::new(stream))),
+            readable: Cell::new(true),
+            writable: true,
+            max_message: DEFAULT_MAX_MESSAGE,
+        }
+    }
+
     pub(crate) fn new(fd: OwnedFd, kind: FileKind, readable: bool, writable: bool) -> Connection {
         Connection {
             transport: Some(Transport::fd(fd, kind)),
@@ -260,6 +270,11 @@ impl Connection {
     /// ```
     pub fn try_clone(&self) -> Result<Connection, ConnectionError> {
         let t = self.transport()?;
+        if t.is_tls() {
+            return Err(ConnectionError::InvalidArgument(
+                "a TLS connection cannot be cloned: its session lives in one place".into(),
+            ));
+        }
         let fd = crate::sys::fd::dup_cloexec(t.as_fd())?;
         let mut c = Connection::new(fd, t.kind(), self.readable.get(), self.writable);
         c.max_message = self.max_message;
@@ -614,6 +629,11 @@ impl Serialize for FdRef<'_> {
 impl Serialize for Connection {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let t = self.transport.as_ref().ok_or_else(|| S::Error::custom("a closed Connection cannot be sent"))?;
+        if t.is_tls() {
+            return Err(S::Error::custom(
+                "a TLS Connection cannot be sent to another process: its session keys live in this one",
+            ));
+        }
         let kind = match t.kind() {
             FileKind::Pipe => 0u8,
             FileKind::Unix => 1,

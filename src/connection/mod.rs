@@ -58,6 +58,7 @@ mod error;
 mod framing;
 mod handshake;
 mod listener;
+pub(crate) mod tls;
 mod transport;
 mod wait;
 

@@ -2,9 +2,9 @@
 //!
 //! Framing (`framing.rs`: headers, length limits, exact reads, the receive spin) never touches
 //! a descriptor itself; it calls the operations below on a [`Transport`]. Today there is one
-//! flavor, a pipe or socket descriptor read and written with plain syscalls. A TLS stream
-//! (rustls, for remote managers) is meant to become a second flavor here, with its plaintext
-//! buffered inside the TLS session, and no change to framing.
+//! flavor is a pipe or socket descriptor read and written with plain syscalls; the other is a
+//! TLS stream (rustls, for remote managers, `tls.rs`), with its plaintext buffered inside the
+//! TLS session, and no change to framing.
 //!
 //! The contract every flavor keeps (framing relies on each point):
 //!
@@ -25,6 +25,7 @@ use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Instant;
 
+use super::tls::TlsStream;
 use crate::sys::net::{self, FileKind};
 
 /// How a connection's bytes move; see the module documentation for the contract.
@@ -36,6 +37,8 @@ pub(crate) enum Transport {
         /// What it is: a pipe, a Unix socket (descriptors can travel) or another socket.
         kind: FileKind,
     },
+    /// A TCP socket with a TLS session on it.
+    Tls(Box<TlsStream>),
 }
 
 impl Transport {
@@ -49,6 +52,7 @@ impl Transport {
     pub(crate) fn as_fd(&self) -> BorrowedFd<'_> {
         match self {
             Transport::Fd { fd, .. } => fd.as_fd(),
+            Transport::Tls(t) => t.as_fd(),
         }
     }
 
@@ -57,7 +61,14 @@ impl Transport {
     pub(crate) fn kind(&self) -> FileKind {
         match self {
             Transport::Fd { kind, .. } => *kind,
+            Transport::Tls(_) => FileKind::Inet,
         }
+    }
+
+    /// Is this a TLS stream (which cannot be cloned or sent to another process)?
+    #[inline]
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Transport::Tls(_))
     }
 
     /// Can descriptors travel with the bytes?
@@ -100,6 +111,10 @@ impl Transport {
                 }
                 net::write_all_vectored(fd.as_fd(), true, &rest)
             }
+            Transport::Tls(_) if !fds.is_empty() => {
+                Err(io::Error::new(io::ErrorKind::InvalidInput, "descriptors need a Unix socket"))
+            }
+            Transport::Tls(t) => t.write_all(parts),
         }
     }
 
@@ -112,6 +127,7 @@ impl Transport {
                 Some(fds) => net::recv_collect_fds(fd.as_fd(), buf, fds, false),
                 None => net::read(fd.as_fd(), buf),
             },
+            Transport::Tls(t) => t.read(buf),
         }
     }
 
@@ -121,7 +137,7 @@ impl Transport {
     #[inline]
     pub(crate) fn try_read(&self, buf: &mut [u8], fds: Option<&mut Vec<OwnedFd>>) -> Option<io::Result<usize>> {
         match self {
-            Transport::Fd { kind: FileKind::Pipe, .. } => None,
+            Transport::Fd { kind: FileKind::Pipe, .. } | Transport::Tls(_) => None,
             Transport::Fd { fd, .. } => Some(match fds {
                 Some(fds) => net::recv_collect_fds(fd.as_fd(), buf, fds, true),
                 None => net::recv_nonblocking(fd.as_fd(), buf),
@@ -137,6 +153,7 @@ impl Transport {
             Transport::Fd { fd, .. } => {
                 Ok(!net::poll_raw(&[std::os::fd::AsRawFd::as_raw_fd(fd)], deadline)?.is_empty())
             }
+            Transport::Tls(t) => t.wait_readable(deadline),
         }
     }
 
@@ -145,6 +162,7 @@ impl Transport {
     pub(crate) fn readable_now(&self) -> io::Result<bool> {
         match self {
             Transport::Fd { fd, .. } => net::readable_now(fd.as_fd()),
+            Transport::Tls(t) => t.readable_now(),
         }
     }
 }

@@ -65,6 +65,9 @@ pub enum PoolErrorKind {
     InCallback,
     /// The operating system refused (starting a worker, making its shared memory).
     Os,
+    /// The [`Future`](crate::pool::Future) was cancelled before a worker got it (Python's
+    /// `CancelledError`).
+    Cancelled,
 }
 
 /// An error from a [`Pool`](crate::pool::Pool), one of its tasks or one of its results.
@@ -270,6 +273,23 @@ impl PoolError {
     /// ```
     pub fn is_broken(&self) -> bool {
         matches!(self.kind, PoolErrorKind::Broken | PoolErrorKind::InitializerFailed)
+    }
+
+    /// Was the [`Future`](crate::pool::Future) cancelled ([`PoolErrorKind::Cancelled`])?
+    ///
+    /// # Examples
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use multiproc::pool::ProcessPoolExecutor;
+    /// let ex = ProcessPoolExecutor::new(1)?;
+    /// let _busy: Vec<_> = (0..3).map(|_| ex.submit(std::thread::sleep, Duration::from_millis(300))).collect();
+    /// let f = ex.submit(|| 1, ())?;
+    /// assert!(f.cancel());
+    /// assert!(f.result().unwrap_err().is_cancelled());
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == PoolErrorKind::Cancelled
     }
 
     /// The panic message of a task that panicked (or of the initializer that broke the pool).

@@ -86,6 +86,10 @@
 //! # Ok::<(), multiproc::pool::PoolError>(())
 //! ```
 //!
+//! [`ProcessPoolExecutor`] is Python's `concurrent.futures.ProcessPoolExecutor` on top of a
+//! [`Pool`]: [`submit`](ProcessPoolExecutor::submit) returns a [`Future`], and [`wait`] and
+//! [`as_completed`] wait on several.
+//!
 //! The design (threads, records, the worker's slot, what each kind of death does, a task's
 //! states) is in `src/pool/README.md`.
 
@@ -93,6 +97,9 @@ mod backend;
 mod builder;
 mod core;
 mod error;
+mod executor;
+mod executor_map;
+mod future;
 mod imap;
 mod insights;
 mod io;
@@ -112,6 +119,11 @@ mod worker_exit;
 
 pub use self::builder::PoolBuilder;
 pub use self::error::{PoolError, PoolErrorKind};
+pub use self::executor::{ExecutorBuilder, ProcessPoolExecutor};
+pub use self::executor_map::ExecutorMap;
+pub use self::future::{
+    AsCompleted, Future, ReturnWhen, Waited, as_completed, as_completed_timeout, wait, wait_timeout,
+};
 pub use self::imap::IMap;
 pub use self::insights::{PoolInsights, WorkerInsights};
 pub use self::options::{TaskOptions, WorkerDeath};

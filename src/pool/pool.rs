@@ -86,7 +86,7 @@ thread_local! {
 /// Decodes a first payload of type `T` in the pool's process, once per type and thread, so
 /// that a type the codec encodes but cannot decode is refused at the call with the reason
 /// (as `Process::start` does), not in every worker.
-fn check_decodes<T: DeserializeOwned + 'static>(payload: &[u8]) -> Result<(), PoolError> {
+pub(crate) fn check_decodes<T: DeserializeOwned + 'static>(payload: &[u8]) -> Result<(), PoolError> {
     let id = TypeId::of::<T>();
     if DECODES.with(|d| d.borrow().contains(&id)) {
         return Ok(());
@@ -222,7 +222,7 @@ impl Pool {
     }
 
     /// The trampoline of `F` for this pool's workers.
-    fn entry<F, A, M>(&self) -> i64
+    pub(crate) fn entry<F, A, M>(&self) -> i64
     where
         F: Target<A, M>,
         F::Output: Serialize,
@@ -234,11 +234,11 @@ impl Pool {
         }
     }
 
-    fn timeouts(&self, opts: &TaskOptions) -> (Option<Duration>, Option<Duration>) {
+    pub(super) fn timeouts(&self, opts: &TaskOptions) -> (Option<Duration>, Option<Duration>) {
         (opts.soft_timeout.or(self.soft_timeout), opts.timeout.or(self.timeout))
     }
 
-    fn check_options(opts: &TaskOptions) -> Result<(), PoolError> {
+    pub(super) fn check_options(opts: &TaskOptions) -> Result<(), PoolError> {
         let bad = |m: &str| Err(PoolError::new(PoolErrorKind::InvalidArgument, m));
         if opts.chunksize == Some(0) {
             return bad("chunksize must be at least 1");

@@ -449,20 +449,7 @@ impl<T> fmt::Debug for AsyncResult<T> {
 /// One `apply`: the cell is the job.
 impl<R: DeserializeOwned + Send + 'static> Job for ResultCell<R> {
     fn deliver(&self, _index: usize, form: Form, items: &[u8]) {
-        let one = |n: usize| PoolError::new(PoolErrorKind::Decode, format!("expected one result, the worker sent {n}"));
-        let out = match form {
-            Form::Values => match crate::codec::decode::<Vec<R>>(items) {
-                Ok(mut v) if v.len() == 1 => Ok(v.pop().expect("one")),
-                Ok(v) => Err(one(v.len())),
-                Err(e) => Err(decode_error(e)),
-            },
-            _ => match crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items) {
-                Ok(mut v) if v.len() == 1 => v.pop().expect("one").map_err(|f| PoolError::from_failure(f, "the task")),
-                Ok(v) => Err(one(v.len())),
-                Err(e) => Err(decode_error(e)),
-            },
-        };
-        self.complete(out);
+        self.complete(decode_one(form, items));
     }
 
     fn fail(&self, _range: Range<usize>, err: &PoolError) {
@@ -470,7 +457,24 @@ impl<R: DeserializeOwned + Send + 'static> Job for ResultCell<R> {
     }
 }
 
-fn decode_error(e: crate::CodecError) -> PoolError {
+/// The result of a job of one item, from its `RESULT` record (`apply`, an executor's `submit`).
+pub(crate) fn decode_one<R: DeserializeOwned>(form: Form, items: &[u8]) -> Result<R, PoolError> {
+    let one = |n: usize| PoolError::new(PoolErrorKind::Decode, format!("expected one result, the worker sent {n}"));
+    match form {
+        Form::Values => match crate::codec::decode::<Vec<R>>(items) {
+            Ok(mut v) if v.len() == 1 => Ok(v.pop().expect("one")),
+            Ok(v) => Err(one(v.len())),
+            Err(e) => Err(decode_error(e)),
+        },
+        _ => match crate::codec::decode::<Vec<Result<R, TaskFailure>>>(items) {
+            Ok(mut v) if v.len() == 1 => v.pop().expect("one").map_err(|f| PoolError::from_failure(f, "the task")),
+            Ok(v) => Err(one(v.len())),
+            Err(e) => Err(decode_error(e)),
+        },
+    }
+}
+
+pub(crate) fn decode_error(e: crate::CodecError) -> PoolError {
     PoolError::new(PoolErrorKind::Decode, format!("cannot decode the task's result: {e}")).with_source(e)
 }
 

@@ -19,7 +19,7 @@ use crate::shm::SharedMemory;
 /// assert_eq!(Item::from("hi"), Item::Str("hi".into()));
 /// assert_eq!(Item::from(()), Item::None);
 /// ```
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Item {
     /// A 64-bit integer (`q`).
     Int(i64),

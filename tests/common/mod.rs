@@ -52,6 +52,19 @@ pub fn each_method(what: &str, limit: Duration, mut body: impl FnMut(Context)) {
     }
 }
 
+/// Runs `target` with `args` as a child under `ctx` and fails unless it exits with 0.
+pub fn run_child<F, A, M>(ctx: &Context, target: F, args: A)
+where
+    F: multiproc::Target<A, M>,
+    F::Output: multiproc::TargetResult,
+    A: serde::Serialize + serde::de::DeserializeOwned + Send + 'static,
+    M: 'static,
+{
+    let p = ctx.process(target, args);
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0, "the child failed: {:?}", p.failure());
+}
+
 /// A name unique to this process and call, for shared-memory segments and sockets.
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
