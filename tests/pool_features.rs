@@ -366,7 +366,7 @@ fn cpu_sets_outside_the_process_are_refused() {
 #[test]
 fn a_progress_bar_changes_no_result() {
     each_backend("progress bar", |ctx| {
-        let pool = plain(ctx, 2, |p| p.progress_bar(true), |t| t);
+        let pool = plain(ctx, 2, |p| p.progress_bar(true), |t| t.progress_bar(true));
         let v = pool.map(|x: u64| x * x, 0..10_000u64).unwrap();
         assert_eq!(v[9_999], 9_999 * 9_999);
         let on = TaskOptions::new().progress_bar(true);

@@ -196,6 +196,21 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Shows a progress bar on each `map` and `imap` (see [`PoolBuilder::progress_bar`]).
+    /// Needs the `progress` feature.
+    ///
+    /// # Examples
+    /// ```
+    /// let pool = multiproc::pool::ThreadPool::builder().progress_bar(true).build()?;
+    /// assert_eq!(pool.map(|x: u32| x, 0..1000)?.len(), 1000);
+    /// # Ok::<(), multiproc::pool::PoolError>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn progress_bar(mut self, on: bool) -> ThreadPoolBuilder {
+        self.inner = self.inner.progress_bar(on);
+        self
+    }
+
     /// Pins each thread to a set of CPUs (see [`PoolBuilder::cpu_pinning`]).
     ///
     /// # Examples
