@@ -1,5 +1,5 @@
-//! `ProcessPoolExecutor` and its futures: CPython's `concurrent.futures` semantics (§1.14 of
-//! the reference) and the executor behaviours E1-E7 that apply, each test under every start
+//! `ProcessPoolExecutor` and its futures: CPython's `concurrent.futures` semantics and the
+//! executor behaviours of its test suite (E1-E7) that apply, each test under every start
 //! method with a watchdog. Timing: lower bounds, and generous upper bounds only.
 
 mod common;
