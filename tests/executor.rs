@@ -241,7 +241,7 @@ fn cancel_succeeds_only_while_pending() {
         until_running(&first);
         assert!(!first.cancel(), "a running future cannot be cancelled");
         assert!(!first.cancelled());
-        // max_workers + 1 = 2 are handed over: queued[0] may be; the last ones are pending.
+        // One task per worker is handed over: the queued ones are pending.
         let last = &queued[5];
         assert!(!last.running());
         assert!(last.cancel());
@@ -256,6 +256,24 @@ fn cancel_succeeds_only_while_pending() {
             assert_eq!(*f.result().unwrap(), sqr(i as i64));
             assert!(!f.cancel(), "a finished future cannot be cancelled");
         }
+    });
+}
+
+#[test]
+fn a_task_never_waits_behind_a_long_one_while_a_worker_is_idle() {
+    each_method("no head-of-line blocking", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let long = ex.submit(nap, 10_000).unwrap();
+        until_running(&long);
+        let start = Instant::now();
+        let short: Vec<_> = (0..4).map(|_| ex.submit(nap, 100).unwrap()).collect();
+        for f in &short {
+            assert_eq!(*f.result().unwrap(), 100);
+        }
+        assert!(start.elapsed() >= Duration::from_millis(390), "one after another on the idle worker");
+        assert!(start.elapsed() < Duration::from_secs(8), "none waited for the long task");
+        assert!(!long.done());
+        ex.terminate_workers();
     });
 }
 

@@ -2,10 +2,12 @@
 //! [`Pool`]: futures, `map` over chunks, `shutdown`.
 //!
 //! The executor keeps its own queue of pending work, as CPython's does, and hands the pool at
-//! most `max_workers + 1` tasks at a time (CPython's `EXTRA_QUEUED_CALLS`): a task still in
-//! the queue is *pending* and can be cancelled; one handed to the pool is *running*. Each
-//! task that ends frees a place, and the thread that ends it (the pool's result thread) hands
-//! the next pending task to the pool: no thread of its own, no polling.
+//! most `max_workers` tasks at a time, so one per worker: a task never waits behind another
+//! on a busy worker while a worker is idle (the pool sends each record to one worker's ring;
+//! CPython's workers share one call queue instead, with one task more in it). A task still in
+//! the queue is *pending* and can be cancelled; one handed to the pool is *running*. Each task
+//! that ends frees a place, and the thread that ends it (the pool's result thread) hands the
+//! next pending task to the pool: no thread of its own, no polling.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -315,7 +317,7 @@ impl ExecutorBuilder {
         let pool = self.pool.build()?;
         let dispatch = Arc::new(Dispatch {
             core: pool.core().clone(),
-            window: pool.processes() + 1,
+            window: pool.processes(),
             q: Mutex::new(Queue {
                 pending: VecDeque::new(),
                 inflight: 0,

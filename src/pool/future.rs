@@ -410,10 +410,10 @@ impl<T: Send + Sync + 'static> Future<T> {
         self.shared.status().is_done()
     }
 
-    /// Has the executor handed the task to its workers, and it has not ended yet (Python's
+    /// Has the executor handed the task to a worker, and it has not ended yet (Python's
     /// `running()`)? As in CPython, a task counts as running from when it leaves the
-    /// executor's queue for the pool (at most `max_workers + 1` at a time), which can be a
-    /// moment before a worker starts it.
+    /// executor's queue for the pool (at most `max_workers` at a time, one per worker), a
+    /// moment before the worker starts it.
     ///
     /// # Examples
     /// ```no_run
