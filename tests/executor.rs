@@ -714,7 +714,8 @@ fn an_executor_dropped_in_its_own_callback_does_not_hang() {
         });
         drop(ex);
         rx.recv_timeout(Duration::from_secs(30)).unwrap();
-        assert!(g.result().unwrap_err().is_terminated());
+        let e = g.result().unwrap_err();
+        assert!(e.is_cancelled() || e.is_terminated(), "{e:?}");
     });
 }
 

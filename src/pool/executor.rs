@@ -125,6 +125,17 @@ impl Dispatch {
     }
 }
 
+impl Drop for Dispatch {
+    /// A task still queued when the last handle goes (the executor dropped where it could not
+    /// wait) is cancelled, never left without an end.
+    fn drop(&mut self) {
+        let q = self.q.get_mut().unwrap_or_else(|e| e.into_inner());
+        for item in std::mem::take(&mut q.pending) {
+            item.work.cancel_work();
+        }
+    }
+}
+
 impl Window for Dispatch {
     fn finished(&self) {
         lock(&self.q).inflight -= 1;
@@ -636,7 +647,8 @@ impl ProcessPoolExecutor {
 impl Drop for ProcessPoolExecutor {
     /// `shutdown(wait = true, cancel_futures = false)` (see [`ProcessPoolExecutor`], "Dropping").
     fn drop(&mut self) {
-        self.shutdown(true, false);
+        // From a callback nothing can wait: what is queued is cancelled, the pool terminated.
+        self.shutdown(true, in_collector());
     }
 }
 
