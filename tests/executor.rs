@@ -109,6 +109,23 @@ fn unsendable() -> Unsendable {
     Unsendable
 }
 
+/// A result the pool's process cannot decode when it is 7.
+#[derive(Debug, serde::Serialize)]
+struct Picky(u32);
+
+impl<'de> serde::Deserialize<'de> for Picky {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        match u32::deserialize(d)? {
+            7 => Err(serde::de::Error::custom("7 does not decode")),
+            x => Ok(Picky(x)),
+        }
+    }
+}
+
+fn picky(x: u32) -> Picky {
+    Picky(x)
+}
+
 fn set_tag(tag: String) {
     // SAFETY: the worker is single-threaded while its initializer runs.
     #[allow(unsafe_code)]
@@ -599,6 +616,22 @@ fn a_worker_killed_in_a_map_chunk_costs_its_item() {
             }
         }
         assert!(got[7].is_err());
+    });
+}
+
+#[test]
+fn a_result_that_does_not_decode_fails_its_chunk_only() {
+    each_method("undecodable result", Duration::from_secs(60), |ctx| {
+        let ex = executor(ctx, 2);
+        let got: Vec<_> = ex.map(picky, 0..20, 5).unwrap().collect();
+        assert_eq!(got.len(), 20);
+        for (i, r) in got.iter().enumerate() {
+            match r {
+                Ok(p) => assert!(p.0 as usize == i && !(5..10).contains(&i)),
+                Err(e) => assert!((5..10).contains(&i) && e.kind() == PoolErrorKind::Decode, "{i}: {e:?}"),
+            }
+        }
+        assert_eq!(ex.submit(picky, 7).unwrap().result().unwrap_err().kind(), PoolErrorKind::Decode);
     });
 }
 
