@@ -2,10 +2,12 @@
 //! [`Pool`]: futures, `map` over chunks, `shutdown`.
 //!
 //! The executor keeps its own queue of pending work, as CPython's does, and hands the pool at
-//! most `max_workers + 1` tasks at a time (CPython's `EXTRA_QUEUED_CALLS`): a task still in
-//! the queue is *pending* and can be cancelled; one handed to the pool is *running*. Each
-//! task that ends frees a place, and the thread that ends it (the pool's result thread) hands
-//! the next pending task to the pool: no thread of its own, no polling.
+//! most `max_workers` tasks at a time, so one per worker: a task never waits behind another
+//! on a busy worker while a worker is idle (the pool sends each record to one worker's ring;
+//! CPython's workers share one call queue instead, with one task more in it). A task still in
+//! the queue is *pending* and can be cancelled; one handed to the pool is *running*. Each task
+//! that ends frees a place, and the thread that ends it (the pool's result thread) hands the
+//! next pending task to the pool: no thread of its own, no polling.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -119,6 +121,17 @@ impl Dispatch {
         let mut q = lock(&self.q);
         while !q.closed {
             q = self.drained.wait(q).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+impl Drop for Dispatch {
+    /// A task still queued when the last handle goes (the executor dropped where it could not
+    /// wait) is cancelled, never left without an end.
+    fn drop(&mut self) {
+        let q = self.q.get_mut().unwrap_or_else(|e| e.into_inner());
+        for item in std::mem::take(&mut q.pending) {
+            item.work.cancel_work();
         }
     }
 }
@@ -315,7 +328,7 @@ impl ExecutorBuilder {
         let pool = self.pool.build()?;
         let dispatch = Arc::new(Dispatch {
             core: pool.core().clone(),
-            window: pool.processes() + 1,
+            window: pool.processes(),
             q: Mutex::new(Queue {
                 pending: VecDeque::new(),
                 inflight: 0,
@@ -634,7 +647,8 @@ impl ProcessPoolExecutor {
 impl Drop for ProcessPoolExecutor {
     /// `shutdown(wait = true, cancel_futures = false)` (see [`ProcessPoolExecutor`], "Dropping").
     fn drop(&mut self) {
-        self.shutdown(true, false);
+        // From a callback nothing can wait: what is queued is cancelled, the pool terminated.
+        self.shutdown(true, in_collector());
     }
 }
 

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use super::error::{PoolError, TaskFailure, item_name};
 use super::future::{Future, Shared, Window, Work};
 use super::job::Job;
-use super::records::Form;
+use super::records::{Form, read_varint};
 use super::result::decode_error;
 use crate::util::lock;
 
@@ -88,9 +88,9 @@ impl<R: DeserializeOwned + Send + 'static> Job for ChunkJob<R> {
         match part {
             Ok((n, part)) => self.put(at, n, part),
             Err(e) => {
-                // The count is unknown: the items up to the next range that arrived fail.
-                let next = lock(&self.parts).got.range(at + 1..).next().map_or(self.len, |(k, _)| *k);
-                self.put_error(at, next.saturating_sub(at), &decode_error(e));
+                // The record starts with its count; without one, the rest of the chunk fails.
+                let n = read_varint(items).map_or(self.len.saturating_sub(at), |(n, _)| n as usize);
+                self.put_error(at, n.min(self.len.saturating_sub(at)), &decode_error(e));
             }
         }
     }

@@ -30,11 +30,6 @@ use crate::util::lock;
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send>;
 
-/// How many times a wait looks at the future before it sleeps, then how many times it gives
-/// its CPU away (as the pool's `AsyncResult` does).
-const SPIN: u32 = 300;
-const YIELDS: u32 = 3;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Status {
     Pending,
@@ -145,20 +140,6 @@ impl<T: Send + Sync + 'static> Shared<T> {
 
     /// Waits until the future is done; `false` if `deadline` came first.
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        // A result microseconds away costs no sleep and no wake-up: look a few times first
-        // (the outcome is stored, under the lock, just before the state says done).
-        if deadline.is_none_or(|d| Instant::now() < d) {
-            for i in 0..SPIN + YIELDS {
-                if self.outcome.get().is_some() {
-                    break;
-                }
-                if i < SPIN {
-                    std::hint::spin_loop();
-                } else {
-                    std::thread::yield_now();
-                }
-            }
-        }
         let mut g = lock(&self.inner);
         loop {
             if g.status.is_done() {
@@ -429,10 +410,10 @@ impl<T: Send + Sync + 'static> Future<T> {
         self.shared.status().is_done()
     }
 
-    /// Has the executor handed the task to its workers, and it has not ended yet (Python's
+    /// Has the executor handed the task to a worker, and it has not ended yet (Python's
     /// `running()`)? As in CPython, a task counts as running from when it leaves the
-    /// executor's queue for the pool (at most `max_workers + 1` at a time), which can be a
-    /// moment before a worker starts it.
+    /// executor's queue for the pool (at most `max_workers` at a time, one per worker), a
+    /// moment before the worker starts it.
     ///
     /// # Examples
     /// ```no_run
