@@ -9,10 +9,10 @@ use super::object::{Cx, Object, args, lock, no_such_method, ok};
 use super::protocol::{Blob, Fault, method};
 
 /// The most items a list may be repeated to.
-const MAX_ITEMS: u64 = 1 << 24;
+const MAX_ITEMS: u64 = 1 << 20;
 
 /// The most bytes a list may be repeated to.
-const MAX_REPEAT_BYTES: u64 = 256 << 20;
+const MAX_REPEAT_BYTES: u64 = 64 << 20;
 
 /// A map that remembers insertion order (Python's dicts do), over encoded keys.
 #[derive(Default)]
