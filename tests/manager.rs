@@ -512,3 +512,33 @@ fn shared_memory_manager() {
     assert!(multiproc::SharedMemory::open(&name).is_err(), "the segment was unlinked");
     assert!(multiproc::ShareableList::open(&list_name).is_err(), "the list was unlinked");
 }
+
+/// A manager started from a thread that then ends keeps its server (the server dies with
+/// the thread that started it, so a long-lived thread starts it); a forked child that drops
+/// a copy of the manager does not stop the parent's server.
+#[test]
+fn manager_outlives_its_starting_thread_and_forked_copies() {
+    let _w = Watchdog::new("manager_outlives_its_starting_thread_and_forked_copies", LIMIT);
+    let m = std::thread::spawn(|| Manager::start().unwrap()).join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let d = m.dict::<u8, u8>().unwrap();
+    d.set(1, 1).unwrap();
+    let other = Manager::start().unwrap();
+    let d2 = other.dict::<u8, u8>().unwrap();
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(other)));
+    let in_child = slot.clone();
+    let p = multiproc::Process::with_closure(move || {
+        // The child's copy of the manager, dropped here: it must not stop the server.
+        let m = in_child.lock().unwrap().take().unwrap();
+        m.dict::<u8, u8>().unwrap().set(2, 2).unwrap();
+        drop(m);
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    d2.set(3, 3).unwrap();
+    assert_eq!(d2.get(&3).unwrap(), 3, "the server survived the child's drop");
+    assert_eq!(d.get(&1).unwrap(), 1);
+    drop(slot.lock().unwrap().take()); // the parent's: this one stops it
+    assert!(d2.len().unwrap_err().is_server_gone());
+    assert_eq!(m.number_of_objects().unwrap(), 1);
+}
