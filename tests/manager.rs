@@ -542,3 +542,50 @@ fn manager_outlives_its_starting_thread_and_forked_copies() {
     assert!(d2.len().unwrap_err().is_server_gone());
     assert_eq!(m.number_of_objects().unwrap(), 1);
 }
+
+fn batch_in_child((d, l, c): (DictProxy<String, u32>, ListProxy<u32>, Proxy<Counter>)) {
+    let m = Manager::connect(d.base().address().clone(), multiproc::current_process().authkey()).unwrap();
+    let mut b = m.batch();
+    let before = b.dict_get(&d, &"k".into());
+    b.dict_set(&d, &"k".into(), &2);
+    b.list_append(&l, &3);
+    let counted = b.call(&c, CounterOp::Add(5));
+    let r = b.run().unwrap();
+    assert_eq!(r.get(before).unwrap(), 1);
+    assert_eq!(r.get(counted).unwrap(), 5);
+}
+
+/// A general pipeline: calls on a dict, a list, a value and a custom object in one round
+/// trip, in order, each with its own result; a proxy of another manager is refused.
+#[test]
+fn batches_across_objects() {
+    let m = Manager::builder().register::<Counter>().start().unwrap();
+    each_method("batches_across_objects", LIMIT, |ctx| {
+        let d = m.dict_from([("k".to_string(), 1u32)]).unwrap();
+        let l = m.list::<u32>().unwrap();
+        let c = m.create::<Counter>(0).unwrap();
+        run_child(&ctx, batch_in_child, (d.clone(), l.clone(), c.clone()));
+        let v = m.value(0u32).unwrap();
+        let mut b = m.batch();
+        assert!(b.is_empty());
+        b.value_set(&v, &7);
+        let got = b.value_get(&v);
+        let k = b.dict_get(&d, &"k".into());
+        let missing = b.list_get(&l, 5);
+        let first = b.list_get(&l, 0);
+        let failed = b.call(&c, CounterOp::Fail);
+        assert_eq!(b.len(), 6);
+        let r = b.run().unwrap();
+        assert_eq!(r.get(got).unwrap(), 7, "calls run in order");
+        assert_eq!(r.get(k).unwrap(), 2);
+        assert!(r.get(missing).unwrap_err().is_index_error());
+        assert_eq!(r.get(first).unwrap(), 3);
+        assert!(r.get(failed).unwrap_err().is_remote());
+        let other = Manager::start().unwrap();
+        let foreign = other.list::<u32>().unwrap();
+        let mut b = m.batch();
+        b.list_append(&foreign, &1);
+        assert_eq!(b.run().unwrap_err().kind(), ManagerErrorKind::TypeMismatch);
+        assert!(m.batch().run().is_ok());
+    });
+}

@@ -781,6 +781,14 @@ impl Manager {
         self.link.request(&Request::Release { object: proxy.base().object }).map(drop)
     }
 
+    /// A batch: calls on this manager's objects queued and sent in one round trip.
+    ///
+    /// # Examples
+    /// See [`Batch`](super::Batch).
+    pub fn batch(&self) -> super::batch::Batch {
+        super::batch::Batch::new(self.link.clone())
+    }
+
     /// How many objects the server holds.
     ///
     /// # Examples
