@@ -589,3 +589,29 @@ fn batches_across_objects() {
         assert!(m.batch().run().is_ok());
     });
 }
+
+/// Writes this process's pid where the test can read it.
+fn note_my_pid() {
+    let path = std::env::temp_dir().join(format!("multiproc-mgr-init-{}", std::os::unix::process::parent_id()));
+    std::fs::write(path, std::process::id().to_string()).unwrap();
+}
+
+fn panicking_initializer() {
+    panic!("the initializer refuses");
+}
+
+/// 178: an initializer runs once in the server before it serves; one that panics fails the
+/// start with its message.
+#[test]
+fn initializer_runs_in_the_server() {
+    let _w = Watchdog::new("initializer_runs_in_the_server", LIMIT);
+    let path = std::env::temp_dir().join(format!("multiproc-mgr-init-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let m = Manager::builder().initializer(note_my_pid).start().unwrap();
+    let pid: u32 = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(Some(pid), m.server_pid());
+    std::fs::remove_file(&path).unwrap();
+    let e = Manager::builder().initializer(panicking_initializer).start().unwrap_err();
+    assert_eq!(e.kind(), ManagerErrorKind::Start);
+    assert!(e.to_string().contains("the initializer refuses"), "{e}");
+}

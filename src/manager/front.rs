@@ -126,6 +126,7 @@ pub struct ManagerBuilder {
     max_message: usize,
     tls: Option<Tls>,
     start_method: Option<crate::StartMethod>,
+    initializer: Option<fn()>,
 }
 
 impl ManagerBuilder {
@@ -204,6 +205,23 @@ impl ManagerBuilder {
         self
     }
 
+    /// A function the server runs once when it starts, before it serves (Python:
+    /// `start(initializer)`): to set up logging or signal dispositions, say. If it panics
+    /// the start fails with its message.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// fn quiet() {
+    ///     // e.g. set up the server's logging
+    /// }
+    /// let m = multiproc::manager::Manager::builder().initializer(quiet).start()?;
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    pub fn initializer(mut self, f: fn()) -> Self {
+        self.initializer = Some(f);
+        self
+    }
+
     /// Registers the custom type `T` with the server (`BaseManager.register`); make values
     /// of it with [`Manager::create`].
     ///
@@ -275,6 +293,7 @@ impl ManagerBuilder {
             exe_id: crate::sys::exe::identity().to_vec(),
             max_message: self.max_message,
             tls: identity,
+            initializer: self.initializer.map(crate::sys::exe::fn_offset),
         };
         let reply = crate::codec::encode(&config)
             .map_err(ManagerError::from)
@@ -369,6 +388,7 @@ impl Manager {
             max_message: DEFAULT_MAX_MESSAGE,
             tls: None,
             start_method: None,
+            initializer: None,
         }
     }
 
