@@ -28,7 +28,11 @@ pub(crate) trait Codec {
     /// when it does not fit (`buf` then holds a partial encoding).
     fn encode_to_slice<T: Serialize + ?Sized>(value: &T, buf: &mut [u8]) -> Result<Option<usize>, CodecError>;
     /// Decodes a whole `T` from `bytes`.
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError>;
+    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+        Self::decode_borrowed(bytes)
+    }
+    /// Decodes a whole `T` that may borrow from `bytes` (byte strings as slices of them).
+    fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError>;
 }
 
 /// [postcard](https://docs.rs/postcard): varint integers, length-prefixed sequences.
@@ -118,7 +122,7 @@ impl Codec for Postcard {
         })
     }
 
-    fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
         let (value, rest) =
             postcard::take_from_bytes(bytes).map_err(|e| CodecError::from_codec(true, explain::<T>(&e)))?;
         if !rest.is_empty() {
@@ -393,6 +397,11 @@ pub(crate) fn encode_sized<T: Serialize + ?Sized>(value: &T, hint: usize) -> Res
 /// Decodes a `T` from `bytes`.
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     Wire::decode(bytes)
+}
+
+/// Decodes a `T` that may borrow from `bytes` (a `&[u8]` field is a slice of them).
+pub(crate) fn decode_borrowed<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, CodecError> {
+    Wire::decode_borrowed(bytes)
 }
 
 #[cfg(test)]

@@ -512,3 +512,106 @@ fn shared_memory_manager() {
     assert!(multiproc::SharedMemory::open(&name).is_err(), "the segment was unlinked");
     assert!(multiproc::ShareableList::open(&list_name).is_err(), "the list was unlinked");
 }
+
+/// A manager started from a thread that then ends keeps its server (the server dies with
+/// the thread that started it, so a long-lived thread starts it); a forked child that drops
+/// a copy of the manager does not stop the parent's server.
+#[test]
+fn manager_outlives_its_starting_thread_and_forked_copies() {
+    let _w = Watchdog::new("manager_outlives_its_starting_thread_and_forked_copies", LIMIT);
+    let m = std::thread::spawn(|| Manager::start().unwrap()).join().unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let d = m.dict::<u8, u8>().unwrap();
+    d.set(1, 1).unwrap();
+    let other = Manager::start().unwrap();
+    let d2 = other.dict::<u8, u8>().unwrap();
+    let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(other)));
+    let in_child = slot.clone();
+    let p = multiproc::Process::with_closure(move || {
+        // The child's copy of the manager, dropped here: it must not stop the server.
+        let m = in_child.lock().unwrap().take().unwrap();
+        m.dict::<u8, u8>().unwrap().set(2, 2).unwrap();
+        drop(m);
+    });
+    p.start().unwrap();
+    assert_eq!(p.join().unwrap(), 0);
+    d2.set(3, 3).unwrap();
+    assert_eq!(d2.get(&3).unwrap(), 3, "the server survived the child's drop");
+    assert_eq!(d.get(&1).unwrap(), 1);
+    drop(slot.lock().unwrap().take()); // the parent's: this one stops it
+    assert!(d2.len().unwrap_err().is_server_gone());
+    assert_eq!(m.number_of_objects().unwrap(), 1);
+}
+
+fn batch_in_child((d, l, c): (DictProxy<String, u32>, ListProxy<u32>, Proxy<Counter>)) {
+    let m = Manager::connect(d.base().address().clone(), multiproc::current_process().authkey()).unwrap();
+    let mut b = m.batch();
+    let before = b.dict_get(&d, &"k".into());
+    b.dict_set(&d, &"k".into(), &2);
+    b.list_append(&l, &3);
+    let counted = b.call(&c, CounterOp::Add(5));
+    let r = b.run().unwrap();
+    assert_eq!(r.get(before).unwrap(), 1);
+    assert_eq!(r.get(counted).unwrap(), 5);
+}
+
+/// A general pipeline: calls on a dict, a list, a value and a custom object in one round
+/// trip, in order, each with its own result; a proxy of another manager is refused.
+#[test]
+fn batches_across_objects() {
+    let m = Manager::builder().register::<Counter>().start().unwrap();
+    each_method("batches_across_objects", LIMIT, |ctx| {
+        let d = m.dict_from([("k".to_string(), 1u32)]).unwrap();
+        let l = m.list::<u32>().unwrap();
+        let c = m.create::<Counter>(0).unwrap();
+        run_child(&ctx, batch_in_child, (d.clone(), l.clone(), c.clone()));
+        let v = m.value(0u32).unwrap();
+        let mut b = m.batch();
+        assert!(b.is_empty());
+        b.value_set(&v, &7);
+        let got = b.value_get(&v);
+        let k = b.dict_get(&d, &"k".into());
+        let missing = b.list_get(&l, 5);
+        let first = b.list_get(&l, 0);
+        let failed = b.call(&c, CounterOp::Fail);
+        assert_eq!(b.len(), 6);
+        let r = b.run().unwrap();
+        assert_eq!(r.get(got).unwrap(), 7, "calls run in order");
+        assert_eq!(r.get(k).unwrap(), 2);
+        assert!(r.get(missing).unwrap_err().is_index_error());
+        assert_eq!(r.get(first).unwrap(), 3);
+        assert!(r.get(failed).unwrap_err().is_remote());
+        let other = Manager::start().unwrap();
+        let foreign = other.list::<u32>().unwrap();
+        let mut b = m.batch();
+        b.list_append(&foreign, &1);
+        assert_eq!(b.run().unwrap_err().kind(), ManagerErrorKind::TypeMismatch);
+        assert!(m.batch().run().is_ok());
+    });
+}
+
+/// Writes this process's pid where the test can read it.
+fn note_my_pid() {
+    let path = std::env::temp_dir().join(format!("multiproc-mgr-init-{}", std::os::unix::process::parent_id()));
+    std::fs::write(path, std::process::id().to_string()).unwrap();
+}
+
+fn panicking_initializer() {
+    panic!("the initializer refuses");
+}
+
+/// 178: an initializer runs once in the server before it serves; one that panics fails the
+/// start with its message.
+#[test]
+fn initializer_runs_in_the_server() {
+    let _w = Watchdog::new("initializer_runs_in_the_server", LIMIT);
+    let path = std::env::temp_dir().join(format!("multiproc-mgr-init-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let m = Manager::builder().initializer(note_my_pid).start().unwrap();
+    let pid: u32 = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+    assert_eq!(Some(pid), m.server_pid());
+    std::fs::remove_file(&path).unwrap();
+    let e = Manager::builder().initializer(panicking_initializer).start().unwrap_err();
+    assert_eq!(e.kind(), ManagerErrorKind::Start);
+    assert!(e.to_string().contains("the initializer refuses"), "{e}");
+}

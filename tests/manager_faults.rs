@@ -257,3 +257,23 @@ fn restart_after_the_server_was_killed() {
     let e = d.len().unwrap_err();
     assert!(e.is_server_restarted(), "{e:?}");
 }
+
+/// A request over the server's limit (learned at the hello) is refused as TooLarge, and the
+/// client's next call works.
+#[test]
+fn a_request_over_the_servers_limit_does_not_spoil_the_next_call() {
+    let _w = Watchdog::new("a_request_over_the_servers_limit_does_not_spoil_the_next_call", LIMIT);
+    let name = common::unique_name("\0multiproc-mgr-limit");
+    let small = Manager::builder().address(name.as_str()).max_message(1024).start().unwrap();
+    let key = multiproc::current_process().authkey().to_vec();
+    let client = Manager::connect(name.as_str(), &key).unwrap();
+    let l = client.lookup::<multiproc::manager::ListProxy<u8>>("none").unwrap_err();
+    assert!(l.is_key_error());
+    let list = small.list::<u8>().unwrap();
+    small.publish("l", &list).unwrap();
+    let theirs = client.lookup::<multiproc::manager::ListProxy<u8>>("l").unwrap();
+    let e = theirs.extend(vec![1u8; 4000]).unwrap_err();
+    assert_eq!(e.kind(), ManagerErrorKind::TooLarge, "{e}");
+    theirs.append(1).unwrap();
+    assert_eq!(list.len().unwrap(), 1);
+}

@@ -87,6 +87,11 @@ impl BaseProxy {
         self.link.call(self.object, method, args)
     }
 
+    /// Calls `method` with `args`; returns the encoded result.
+    pub(crate) fn call_bytes<A: Serialize + ?Sized>(&self, method: u16, args: &A) -> Result<Vec<u8>, ManagerError> {
+        self.call_raw(method, crate::codec::encode(args)?)
+    }
+
     /// Calls `method` with `args`; decodes the result as `R`.
     pub(crate) fn call<A: Serialize + ?Sized, R: DeserializeOwned>(
         &self,

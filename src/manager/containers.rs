@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 
 use super::base::{BaseProxy, blob, typed_proxy, unblob};
 use super::error::{ManagerError, ManagerErrorKind as K};
-use super::protocol::{Blob, method::map, method::value};
+use super::protocol::{Blob, BlobRef, method::map, method::value};
 
 /// Adds what was missing to a server's `KeyError`.
 fn missing<Q: Debug + ?Sized>(e: ManagerError, key: &Q, what: &str) -> ManagerError {
@@ -27,12 +27,61 @@ fn missing<Q: Debug + ?Sized>(e: ManagerError, key: &Q, what: &str) -> ManagerEr
     e
 }
 
-pub(crate) fn decode_all<T: DeserializeOwned>(items: Vec<Blob>) -> Result<Vec<T>, ManagerError> {
-    items.iter().map(|b| unblob(&b.0)).collect()
+pub(crate) fn decode_all<T: DeserializeOwned>(reply: &[u8]) -> Result<Vec<T>, ManagerError> {
+    let items: Vec<BlobRef<'_>> = crate::codec::decode_borrowed(reply)?;
+    items.iter().map(|b| unblob(b.0)).collect()
 }
 
-pub(crate) fn encode_all<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Vec<Blob>, ManagerError> {
-    items.into_iter().map(|x| blob(&x)).collect()
+/// Values encoded one after another into one buffer, serialized as a sequence of byte
+/// strings (or of pairs of them), as `Vec<Blob>` (or `Vec<(Blob, Blob)>`) is: no allocation
+/// per item.
+pub(crate) struct Packed {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    pairs: bool,
+}
+
+impl Packed {
+    fn new(pairs: bool) -> Packed {
+        Packed { bytes: Vec::new(), ends: Vec::new(), pairs }
+    }
+
+    fn push<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), ManagerError> {
+        crate::codec::encode_into(v, &mut self.bytes)?;
+        self.ends.push(self.bytes.len());
+        Ok(())
+    }
+
+    fn slices(&self) -> impl Iterator<Item = &[u8]> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts.zip(self.ends.iter().copied()).map(|(a, b)| &self.bytes[a..b])
+    }
+}
+
+impl Serialize for Packed {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let n = if self.pairs { self.ends.len() / 2 } else { self.ends.len() };
+        let mut seq = s.serialize_seq(Some(n))?;
+        let mut it = self.slices();
+        while let Some(a) = it.next() {
+            if self.pairs {
+                let b = it.next().unwrap_or_default();
+                seq.serialize_element(&(BlobRef(a), BlobRef(b)))?;
+            } else {
+                seq.serialize_element(&BlobRef(a))?;
+            }
+        }
+        seq.end()
+    }
+}
+
+pub(crate) fn encode_all<T: Serialize>(items: impl IntoIterator<Item = T>) -> Result<Packed, ManagerError> {
+    let mut p = Packed::new(false);
+    for x in items {
+        p.push(&x)?;
+    }
+    Ok(p)
 }
 
 /// A managed dict (`Manager.dict()`), made by [`Manager::dict`](super::Manager::dict).
@@ -223,7 +272,7 @@ impl<K: Serialize + DeserializeOwned + Debug, V: Serialize + DeserializeOwned> D
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn keys(&self) -> Result<Vec<K>, ManagerError> {
-        decode_all(self.base.call(map::KEYS, &())?)
+        decode_all(&self.base.call_bytes(map::KEYS, &())?)
     }
 
     /// The values, in insertion order.
@@ -237,7 +286,7 @@ impl<K: Serialize + DeserializeOwned + Debug, V: Serialize + DeserializeOwned> D
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn values(&self) -> Result<Vec<V>, ManagerError> {
-        decode_all(self.base.call(map::VALUES, &())?)
+        decode_all(&self.base.call_bytes(map::VALUES, &())?)
     }
 
     /// The items, in insertion order (a copy: `d.copy()`, `list(d.items())`).
@@ -281,9 +330,12 @@ impl<K: Serialize + DeserializeOwned + Debug, V: Serialize + DeserializeOwned> D
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn update(&self, items: impl IntoIterator<Item = (K, V)>) -> Result<(), ManagerError> {
-        let items: Vec<(Blob, Blob)> =
-            items.into_iter().map(|(k, v)| Ok((blob(&k)?, blob(&v)?))).collect::<Result<_, ManagerError>>()?;
-        self.base.call(map::UPDATE, &items)
+        let mut packed = Packed::new(true);
+        for (k, v) in items {
+            packed.push(&k)?;
+            packed.push(&v)?;
+        }
+        self.base.call(map::UPDATE, &packed)
     }
 
     /// [`update`](DictProxy::update) under the name of the batch API.
@@ -311,9 +363,9 @@ impl<K: Serialize + DeserializeOwned + Debug, V: Serialize + DeserializeOwned> D
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn get_many(&self, keys: &[K]) -> Result<Vec<Option<V>>, ManagerError> {
-        let keys = encode_all(keys)?;
-        let got: Vec<Option<Blob>> = self.base.call(map::GET_MANY, &keys)?;
-        got.iter().map(|b| b.as_ref().map(|b| unblob(&b.0)).transpose()).collect()
+        let out = self.base.call_bytes(map::GET_MANY, &encode_all(keys)?)?;
+        let got: Vec<Option<BlobRef<'_>>> = crate::codec::decode_borrowed(&out)?;
+        got.iter().map(|b| b.map(|b| unblob(b.0)).transpose()).collect()
     }
 }
 
@@ -621,6 +673,6 @@ impl<T: Serialize + DeserializeOwned + Debug> SetProxy<T> {
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn to_vec(&self) -> Result<Vec<T>, ManagerError> {
-        decode_all(self.base.call(map::KEYS, &())?)
+        decode_all(&self.base.call_bytes(map::KEYS, &())?)
     }
 }

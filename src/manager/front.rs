@@ -95,6 +95,8 @@ pub struct Manager {
     link: Arc<Link>,
     owned: Mutex<Option<Owned>>,
     pid: Option<u32>,
+    /// The process that made this manager: a forked copy must not stop the server.
+    maker: u32,
 }
 
 impl std::fmt::Debug for Manager {
@@ -124,6 +126,7 @@ pub struct ManagerBuilder {
     max_message: usize,
     tls: Option<Tls>,
     start_method: Option<crate::StartMethod>,
+    initializer: Option<fn()>,
 }
 
 impl ManagerBuilder {
@@ -202,6 +205,23 @@ impl ManagerBuilder {
         self
     }
 
+    /// A function the server runs once when it starts, before it serves (Python:
+    /// `start(initializer)`): to set up logging or signal dispositions, say. If it panics
+    /// the start fails with its message.
+    ///
+    /// # Examples
+    /// ```no_run
+    /// fn quiet() {
+    ///     // e.g. set up the server's logging
+    /// }
+    /// let m = multiproc::manager::Manager::builder().initializer(quiet).start()?;
+    /// # Ok::<(), multiproc::manager::ManagerError>(())
+    /// ```
+    pub fn initializer(mut self, f: fn()) -> Self {
+        self.initializer = Some(f);
+        self
+    }
+
     /// Registers the custom type `T` with the server (`BaseManager.register`); make values
     /// of it with [`Manager::create`].
     ///
@@ -238,9 +258,15 @@ impl ManagerBuilder {
         let (ours, theirs) = crate::sys::socket::socketpair(crate::sys::socket::PairKind::Stream)
             .map_err(|e| start_err("no socket pair", &e))?;
         let server = match self.start_method {
+            // From a thread other than the main one, the launcher thread starts it: the
+            // server dies with the thread that started it, which must live as long as the
+            // process.
             None => ServerProcess::Service(
-                crate::service::spawn_service(server::server_main, theirs, true)
-                    .map_err(|e| start_err("no process", &e))?,
+                crate::process::launcher::run(move || {
+                    crate::service::spawn_service(server::server_main, theirs, true)
+                        .map_err(|e| crate::ProcessError::new(crate::ProcessErrorKind::Os, e.to_string()))
+                })
+                .map_err(|e| start_err("no process", &e))?,
             ),
             Some(method) => {
                 let p = crate::Process::builder()
@@ -267,6 +293,7 @@ impl ManagerBuilder {
             exe_id: crate::sys::exe::identity().to_vec(),
             max_message: self.max_message,
             tls: identity,
+            initializer: self.initializer.map(crate::sys::exe::fn_offset),
         };
         let reply = crate::codec::encode(&config)
             .map_err(ManagerError::from)
@@ -300,7 +327,7 @@ impl ManagerBuilder {
                 return Err(e);
             }
         };
-        Ok(Manager { link, owned: Mutex::new(Some(owned)), pid: Some(pid) })
+        Ok(Manager { link, owned: Mutex::new(Some(owned)), pid: Some(pid), maker: crate::sys::liveness::my_pid() })
     }
 }
 
@@ -361,6 +388,7 @@ impl Manager {
             max_message: DEFAULT_MAX_MESSAGE,
             tls: None,
             start_method: None,
+            initializer: None,
         }
     }
 
@@ -401,7 +429,7 @@ impl Manager {
     pub fn connect(address: impl ToAddress, authkey: &[u8]) -> Result<Manager, ManagerError> {
         let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
         let link = Link::connect(address, Key::from_option(Some(authkey)), None)?;
-        Ok(Manager { link, owned: Mutex::new(None), pid: None })
+        Ok(Manager { link, owned: Mutex::new(None), pid: None, maker: crate::sys::liveness::my_pid() })
     }
 
     /// [`connect`](Manager::connect) over TLS: `tls` (made with [`Tls::client`]) says which
@@ -421,7 +449,7 @@ impl Manager {
     pub fn connect_tls(address: impl ToAddress, authkey: &[u8], tls: Tls) -> Result<Manager, ManagerError> {
         let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
         let link = Link::connect(address, Key::from_option(Some(authkey)), Some(tls.client))?;
-        Ok(Manager { link, owned: Mutex::new(None), pid: None })
+        Ok(Manager { link, owned: Mutex::new(None), pid: None, maker: crate::sys::liveness::my_pid() })
     }
 
     /// The server's address.
@@ -465,6 +493,11 @@ impl Manager {
     /// ```
     pub fn shutdown(&self) -> Result<(), ManagerError> {
         let owned = self.owned.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if crate::sys::liveness::my_pid() != self.maker {
+            // A copy made by fork: the server is the parent's to stop.
+            std::mem::forget(owned);
+            return Ok(());
+        }
         if let Some(o) = owned {
             stop(o);
             remove_stale_socket(&self.link.address);
@@ -766,6 +799,14 @@ impl Manager {
     /// ```
     pub fn release<P: ManagedProxy>(&self, proxy: &P) -> Result<(), ManagerError> {
         self.link.request(&Request::Release { object: proxy.base().object }).map(drop)
+    }
+
+    /// A batch: calls on this manager's objects queued and sent in one round trip.
+    ///
+    /// # Examples
+    /// See [`Batch`](super::Batch).
+    pub fn batch(&self) -> super::batch::Batch {
+        super::batch::Batch::new(self.link.clone())
     }
 
     /// How many objects the server holds.

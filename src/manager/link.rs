@@ -189,7 +189,11 @@ impl Link {
                 let reply: Reply = crate::codec::decode(&b).map_err(|e| {
                     ManagerError::new(K::Protocol, format!("the manager sent a reply this client cannot read: {e}"))
                 })?;
-                self.checkin(conn);
+                // After a TooLarge fault the server closes the connection (the rest of the
+                // message is still on it): do not keep it.
+                if !matches!(&reply, Reply::Fault(f) if f.kind == K::TooLarge) {
+                    self.checkin(conn);
+                }
                 match reply {
                     Reply::Fault(f) => Err(ManagerError::new(f.kind, f.message)),
                     r => Ok(r),

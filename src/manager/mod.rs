@@ -18,7 +18,9 @@
 //! - proxies are `Send + Sync`: many threads may use one proxy at once (each call takes
 //!   a connection of its own from a small per-process pool);
 //! - batches: [`DictProxy::update`], [`DictProxy::get_many`], [`ListProxy::extend`],
-//!   [`SetProxy::update`] and [`Proxy::call_many`] do many operations in one round trip;
+//!   [`SetProxy::update`] and [`Proxy::call_many`] do many operations in one round trip, and
+//!   a [`Batch`] (from [`Manager::batch`]) queues calls on several objects and sends them
+//!   together;
 //! - no code runs from bytes: requests are typed records, each method a number in its
 //!   type's table, and custom types decode their own request enum;
 //! - a client whose server died gets [`ManagerErrorKind::ServerGone`] at once, not a hang;
@@ -60,6 +62,7 @@
 //! ```
 
 mod base;
+mod batch;
 mod containers;
 mod custom;
 mod error;
@@ -78,6 +81,7 @@ mod table;
 mod tls;
 
 pub use self::base::{BaseProxy, ManagedProxy};
+pub use self::batch::{Batch, BatchResults, Pending};
 pub use self::containers::{DictProxy, NamespaceProxy, SetProxy, ValueProxy};
 pub use self::custom::{Managed, Proxy};
 pub use self::error::{ManagerError, ManagerErrorKind};

@@ -37,6 +37,11 @@ pub(crate) fn args<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Fault> {
     crate::codec::decode(bytes).map_err(|e| Fault::new(K::Protocol, format!("malformed arguments: {e}")))
 }
 
+/// Decodes a method's arguments, borrowing byte strings from `bytes`.
+pub(crate) fn args_ref<'a, T: serde::Deserialize<'a>>(bytes: &'a [u8]) -> Result<T, Fault> {
+    crate::codec::decode_borrowed(bytes).map_err(|e| Fault::new(K::Protocol, format!("malformed arguments: {e}")))
+}
+
 /// Encodes a method's result.
 pub(crate) fn ok<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Fault> {
     crate::codec::encode(value).map_err(|e| Fault::new(K::Codec, format!("the result could not be encoded: {e}")))

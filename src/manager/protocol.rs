@@ -53,6 +53,23 @@ impl<'de> Deserialize<'de> for Blob {
     }
 }
 
+/// A byte string borrowed from a buffer: encodes as a [`Blob`] does, decodes without a copy
+/// (with [`codec::decode_borrowed`](crate::codec::decode_borrowed)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BlobRef<'a>(pub(crate) &'a [u8]);
+
+impl Serialize for BlobRef<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobRef<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<BlobRef<'de>, D::Error> {
+        <&'de [u8]>::deserialize(d).map(BlobRef)
+    }
+}
+
 /// What kind of object to create: a built-in type by number, or a registered custom type
 /// by name.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

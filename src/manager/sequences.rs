@@ -117,7 +117,7 @@ macro_rules! seq_methods {
         /// # Ok::<(), multiproc::manager::ManagerError>(())
         /// ```
         pub fn slice(&self, start: Option<i64>, end: Option<i64>) -> Result<Vec<T>, ManagerError> {
-            decode_all(self.base.call(seq::SLICE, &(start, end))?)
+            decode_all(&self.base.call_bytes(seq::SLICE, &(start, end))?)
         }
 
         /// Replaces every item at once (`l[:] = values`; an array needs as many).

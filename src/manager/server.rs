@@ -39,6 +39,8 @@ pub(crate) struct Config {
     pub(crate) max_message: usize,
     /// A PEM certificate chain and private key: serve TLS over TCP.
     pub(crate) tls: Option<(Vec<u8>, Vec<u8>)>,
+    /// The offset of an initializer (`fn()`) to run before serving.
+    pub(crate) initializer: Option<isize>,
 }
 
 /// What a new server answers its starter.
@@ -86,6 +88,23 @@ fn run_server(control: Connection) -> i32 {
             }
             Err(e) => {
                 let _ = answer(&Started::Failed(format!("type {name:?}: {e}")));
+                return 1;
+            }
+        }
+    }
+    if let Some(off) = cfg.initializer {
+        match crate::sys::exe::fn_at::<fn()>(off, &cfg.exe_id) {
+            Ok(init) => {
+                if let Err(p) = std::panic::catch_unwind(init) {
+                    let msg =
+                        p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned());
+                    let msg = msg.unwrap_or_else(|| "a panic with a non-string payload".into());
+                    let _ = answer(&Started::Failed(format!("the initializer panicked: {msg}")));
+                    return 1;
+                }
+            }
+            Err(e) => {
+                let _ = answer(&Started::Failed(format!("the initializer: {e}")));
                 return 1;
             }
         }

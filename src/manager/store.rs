@@ -5,14 +5,14 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use super::error::ManagerErrorKind as K;
-use super::object::{Cx, Object, args, lock, no_such_method, ok};
-use super::protocol::{Blob, Fault, method};
+use super::object::{Cx, Object, args, args_ref, lock, no_such_method, ok};
+use super::protocol::{Blob, BlobRef, Fault, method};
 
 /// The most items a list may be repeated to.
-const MAX_ITEMS: u64 = 1 << 24;
+const MAX_ITEMS: u64 = 1 << 20;
 
 /// The most bytes a list may be repeated to.
-const MAX_REPEAT_BYTES: u64 = 256 << 20;
+const MAX_REPEAT_BYTES: u64 = 64 << 20;
 
 /// A map that remembers insertion order (Python's dicts do), over encoded keys.
 #[derive(Default)]
@@ -124,15 +124,15 @@ impl Object for MapObject {
                 ok(&())
             }
             UPDATE => {
-                let items: Vec<(Blob, Blob)> = args(a)?;
+                let items: Vec<(BlobRef<'_>, BlobRef<'_>)> = args_ref(a)?;
                 for (k, v) in items {
-                    map.insert(k.0, v.0);
+                    map.insert(k.0.to_vec(), v.0.to_vec());
                 }
                 ok(&())
             }
             GET_MANY => {
-                let keys: Vec<Blob> = args(a)?;
-                ok(&keys.iter().map(|k| map.get(&k.0).map(|v| Blob(v.clone()))).collect::<Vec<_>>())
+                let keys: Vec<BlobRef<'_>> = args_ref(a)?;
+                ok(&keys.iter().map(|k| map.get(k.0).map(|v| BlobRef(v))).collect::<Vec<_>>())
             }
             SETDEFAULT => {
                 let (k, v): (Blob, Blob) = args(a)?;

@@ -37,6 +37,9 @@ fn wait_until<'a, T>(
         Wait::Micros(us) => Instant::now().checked_add(Duration::from_micros(us)),
     };
     loop {
+        if (cx.abandoned)() {
+            return Err(Fault::new(K::ServerGone, "the caller went away while it waited"));
+        }
         let now = Instant::now();
         let step = match deadline {
             Some(d) if d <= now => return Err(Fault::new(K::Timeout, "the timeout passed first")),

@@ -34,7 +34,7 @@ pub(crate) mod default_method;
 mod entry;
 pub(crate) mod exit;
 pub(crate) mod globals;
-mod launcher;
+pub(crate) mod launcher;
 pub(crate) mod method;
 #[allow(clippy::module_inception)]
 mod process;
