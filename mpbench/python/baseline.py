@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 clock = time.perf_counter
 
@@ -297,7 +298,23 @@ def pool_rows(scale):
         total = sum(r.get() for r in pending)
         applied = n / (clock() - began)
     assert total == sum(i * i for i in range(n))
-    return [("pool_map_square", mapped, "tasks/s"), ("pool_apply_async", applied, "tasks/s")]
+    rows = [("pool_map_square", mapped, "tasks/s"), ("pool_apply_async", applied, "tasks/s")]
+    n = int(1_000_000 * scale)
+    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        list(ex.map(square, range(100)))  # workers up and warm
+        began = clock()
+        total = sum(ex.map(square, range(n), chunksize=1000))
+        rows.append(("executor_map", n / (clock() - began), "tasks/s"))
+    assert total == sum(i * i for i in range(n))
+    n = int(20_000 * scale)
+    with ProcessPoolExecutor(2, mp_context=ctx) as ex:
+        list(ex.map(square, range(100)))
+        began = clock()
+        futures = [ex.submit(square, i) for i in range(n)]
+        total = sum(f.result() for f in futures)
+        rows.append(("executor_submit", n / (clock() - began), "tasks/s"))
+    assert total == sum(i * i for i in range(n))
+    return rows
 
 
 # ---------------------------------------------------------------- manager

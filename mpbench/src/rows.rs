@@ -335,14 +335,16 @@ pub(crate) const ROWS: &[Row] = &[
     ),
     row("pool_map_square_threads", "pool", "tasks/s", Variant, "ThreadPool(2).map(square, range(n))"),
     row("pool_apply_async_threads", "pool", "tasks/s", Variant, "n apply_async(square) on ThreadPool(2)"),
-    row("executor_map", "pool", "tasks/s", Variant, "ProcessPoolExecutor(2).map(square, range(n), chunksize=1000)"),
+    row("executor_map", "pool", "tasks/s", Workload, "ProcessPoolExecutor(2).map(square, range(n), chunksize=1000)")
+        .py(),
     row(
         "executor_submit",
         "pool",
         "tasks/s",
-        Variant,
+        Workload,
         "n submit(square) on ProcessPoolExecutor(2), then every result()",
-    ),
+    )
+    .py(),
     row(
         "manager_dict_setget",
         "manager",
