@@ -50,7 +50,10 @@ fn child((d, inner, account): (DictProxy<String, ListProxy<u32>>, ListProxy<u32>
 
 pub(crate) fn tour() -> Result<(), Box<dyn std::error::Error>> {
     let m = Manager::builder().register::<Account>().start()?;
-    println!("manager server pid {:?} at {}", m.server_pid(), m.address());
+    match m.server_pid() {
+        Some(pid) => println!("manager server pid {pid} at {}", m.address()),
+        None => println!("manager server at {}", m.address()),
+    }
 
     // Nesting: a dict whose value is a list proxy; both used from children.
     let pids = m.list::<u32>()?;
