@@ -157,15 +157,19 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Starts and joins one child under every start method, so that what lives as long as the
-/// process (the fork server, the launcher thread, the report listener of forked children)
-/// exists before a [`Leaks::snapshot`].
+/// Makes what lives as long as the process exist before a [`Leaks::snapshot`]: the fork
+/// server, the launcher thread and the report listener of forked children (one child under
+/// every start method), the shared heap (a `Value`; pools keep their workers' slots there)
+/// and the segments' tracker (a service process started by the first named segment).
 pub fn warm_up() {
     for m in METHODS {
         let p = get_context(Some(m)).process(|| {}, ());
         p.start().unwrap();
         p.join().unwrap();
     }
+    drop(multiproc::Value::new(0u64).unwrap());
+    let first = multiproc::SharedMemory::create(Some(&unique_name("warm-up")), 1).unwrap();
+    first.unlink().unwrap();
 }
 
 /// What a test must give back: open descriptors, live and zombie children, named segments
