@@ -427,9 +427,7 @@ impl Manager {
     /// # Ok::<(), multiproc::manager::ManagerError>(())
     /// ```
     pub fn connect(address: impl ToAddress, authkey: &[u8]) -> Result<Manager, ManagerError> {
-        let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
-        let link = Link::connect(address, Key::from_option(Some(authkey)), None)?;
-        Ok(Manager { link, owned: Mutex::new(None), pid: None, maker: crate::sys::liveness::my_pid() })
+        Manager::connect_with(address, authkey, None)
     }
 
     /// [`connect`](Manager::connect) over TLS: `tls` (made with [`Tls::client`]) says which
@@ -447,8 +445,17 @@ impl Manager {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn connect_tls(address: impl ToAddress, authkey: &[u8], tls: Tls) -> Result<Manager, ManagerError> {
+        Manager::connect_with(address, authkey, Some(tls.client))
+    }
+
+    /// [`connect`](Manager::connect), over TLS when `tls` is given.
+    fn connect_with(
+        address: impl ToAddress,
+        authkey: &[u8],
+        tls: Option<super::tls::TlsClient>,
+    ) -> Result<Manager, ManagerError> {
         let address = address.to_address().map_err(|e| ManagerError::new(K::Connect, e.to_string()))?;
-        let link = Link::connect(address, Key::from_option(Some(authkey)), Some(tls.client))?;
+        let link = Link::connect(address, Key::from_option(Some(authkey)), tls)?;
         Ok(Manager { link, owned: Mutex::new(None), pid: None, maker: crate::sys::liveness::my_pid() })
     }
 
