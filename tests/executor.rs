@@ -210,16 +210,19 @@ fn map_keeps_the_input_order_for_each_chunksize() {
 #[test]
 fn map_reads_its_results_lazily_and_a_dropped_map_cancels_the_rest() {
     each_method("lazy map", Duration::from_secs(60), |m| {
+        // Each item naps long enough that a busy machine does not blur "before the first
+        // result" with "after it".
+        const NAP: u64 = 1000;
         let ex = executor(m, 1);
         let start = Instant::now();
-        let mut it = ex.map(nap, vec![200; 6], 1).unwrap();
-        assert!(start.elapsed() < Duration::from_millis(200), "map returns before the results");
-        assert_eq!(it.next().unwrap().unwrap(), 200);
-        assert!(start.elapsed() >= Duration::from_millis(190));
+        let mut it = ex.map(nap, vec![NAP; 6], 1).unwrap();
+        assert!(start.elapsed() < Duration::from_millis(NAP), "map returns before the results");
+        assert_eq!(it.next().unwrap().unwrap(), NAP);
+        assert!(start.elapsed() >= Duration::from_millis(NAP - 10));
         drop(it); // the chunks not handed over are cancelled
         let t = Instant::now();
         assert_eq!(*ex.submit(sqr, 2).unwrap().result().unwrap(), 4);
-        assert!(t.elapsed() < Duration::from_millis(200 * 5), "the cancelled chunks did not run");
+        assert!(t.elapsed() < Duration::from_millis(NAP * 5), "the cancelled chunks did not run");
     });
 }
 
@@ -419,17 +422,20 @@ fn as_completed_yields_in_finishing_order_and_times_out() {
 #[test]
 fn shutdown_without_wait_cancels_pending_and_refuses_new_work() {
     each_method("shutdown", Duration::from_secs(60), |m| {
+        // Long enough that "returns at once" means before the running task ends, also on a
+        // busy machine.
+        const NAP: u64 = 1500;
         let ex = executor(m, 1);
-        let fs: Vec<_> = (0..6).map(|_| ex.submit(nap, 300).unwrap()).collect();
+        let fs: Vec<_> = (0..6).map(|_| ex.submit(nap, NAP).unwrap()).collect();
         until_running(&fs[0]);
         let start = Instant::now();
         ex.shutdown(false, true);
-        assert!(start.elapsed() < Duration::from_millis(300), "shutdown(wait=false) returns at once");
+        assert!(start.elapsed() < Duration::from_millis(NAP), "shutdown(wait=false) returns at once");
         let e = ex.submit(sqr, 1).unwrap_err();
         assert_eq!(e.kind(), PoolErrorKind::NotRunning);
         assert!(e.to_string().contains("after shutdown"), "{e}");
         assert!(ex.map(sqr, 0..3, 1).is_err());
-        assert_eq!(*fs[0].result().unwrap(), 300, "the running task finishes");
+        assert_eq!(*fs[0].result().unwrap(), NAP, "the running task finishes");
         assert!(fs[5].cancelled() && fs[5].result().unwrap_err().is_cancelled());
         let ran = fs.iter().filter(|f| f.result().is_ok()).count();
         assert!((1..=2).contains(&ran), "{ran} ran");
