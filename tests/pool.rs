@@ -251,6 +251,49 @@ fn unencodable_arguments_fail_at_the_call() {
     });
 }
 
+/// Yields `0..yields` while claiming, exactly, to hold `claims` items.
+struct Liar {
+    next: i64,
+    yields: i64,
+    claims: usize,
+}
+
+impl Iterator for Liar {
+    type Item = i64;
+    fn next(&mut self) -> Option<i64> {
+        (self.next < self.yields).then(|| {
+            self.next += 1;
+            self.next - 1
+        })
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.claims, Some(self.claims))
+    }
+}
+
+#[test]
+fn map_takes_what_the_iterator_yields_whatever_its_length_hint() {
+    // A map reads a sized iterator as it sends (no copy of every argument first): an
+    // iterator that yields more or fewer items than it claims still gets one result per
+    // item it yielded, in order, and one that does not know its length is read whole first.
+    each_backend("map length hints", Duration::from_secs(60), |kind| {
+        let p = pool(kind, 2);
+        for (yields, claims) in [(0, 5), (5, 0), (1000, 10), (10, 1000), (1000, 1000), (3, 1)] {
+            let want: Vec<i64> = (0..yields).map(sqr).collect();
+            let got = p.map(sqr, Liar { next: 0, yields, claims }).unwrap();
+            assert_eq!(got, want, "yields {yields}, claims {claims}");
+            let got = p.map_with(sqr, Liar { next: 0, yields, claims }, &TaskOptions::new().chunksize(7)).unwrap();
+            assert_eq!(got, want, "yields {yields}, claims {claims}, chunksize 7");
+        }
+        let evens = (0..2000).filter(|x| x % 2 == 0);
+        assert_eq!(evens.size_hint(), (0, Some(2000)));
+        let want: Vec<i64> = (0..2000).filter(|x| x % 2 == 0).map(sqr).collect();
+        assert_eq!(p.map(sqr, evens).unwrap(), want);
+        let pairs = (0..300).map(|i| (i, 2));
+        assert_eq!(p.starmap(mul, pairs).unwrap(), (0..300).map(|i| i * 2).collect::<Vec<i64>>());
+    });
+}
+
 #[test]
 fn empty_inputs_give_empty_results() {
     // 98, 107: map, map_async, imap, imap_unordered and starmap of nothing.

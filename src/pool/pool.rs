@@ -372,8 +372,38 @@ impl Pool {
         Ok(AsyncResult::from_cell(cell))
     }
 
-    /// Sends `items` as task records of the map job filling `cell`.
-    fn submit_map<F, T, M>(&self, items: Vec<T>, opts: &TaskOptions) -> Result<AsyncResult<Vec<F::Output>>, PoolError>
+    /// `items` as a map job: straight from the iterator when it knows its length (a range, a
+    /// `Vec`), so that the first records go out at once and no copy of every argument is made
+    /// first; otherwise collected first, as CPython makes a list, since the default chunksize
+    /// depends on the length.
+    fn map_items<F, T, M, I>(&self, items: I, opts: &TaskOptions) -> Result<AsyncResult<Vec<F::Output>>, PoolError>
+    where
+        F: Target<T, M>,
+        F::Output: Serialize + DeserializeOwned + Send + 'static,
+        T: Serialize + DeserializeOwned + Send + 'static,
+        M: 'static,
+        I: IntoIterator<Item = T>,
+    {
+        let items = items.into_iter();
+        match items.size_hint() {
+            (n, Some(m)) if n == m => self.submit_map::<F, T, M>(items, n, opts),
+            _ => {
+                let items: Vec<T> = items.collect();
+                let n = items.len();
+                self.submit_map::<F, T, M>(items.into_iter(), n, opts)
+            }
+        }
+    }
+
+    /// Sends `items` (`n` of them, as far as the iterator said) as task records of one map
+    /// job. An iterator that yields another number than it said gets the results of what it
+    /// yielded (only the default chunksize is off).
+    fn submit_map<F, T, M>(
+        &self,
+        mut items: impl Iterator<Item = T>,
+        n: usize,
+        opts: &TaskOptions,
+    ) -> Result<AsyncResult<Vec<F::Output>>, PoolError>
     where
         F: Target<T, M>,
         F::Output: Serialize + DeserializeOwned + Send + 'static,
@@ -385,51 +415,60 @@ impl Pool {
             return Err(e);
         }
         let cell = Arc::new(ResultCell::<Vec<F::Output>>::new());
-        let n = items.len();
-        if n == 0 {
-            cell.complete(Ok(Vec::new()));
-            return Ok(AsyncResult::from_cell(cell));
-        }
-        let chunksize = opts.chunksize.unwrap_or_else(|| default_chunksize(n, self.processes()));
-        let job = Arc::new(MapJob::new(n, cell.clone()));
+        let chunksize = opts.chunksize.unwrap_or_else(|| default_chunksize(n, self.processes())).max(1);
+        let job = Arc::new(MapJob::new(cell.clone()));
         let counted = Bar::new(opts.progress.unwrap_or(self.core.cfg.progress), Some(n as u64)).wrap(job.clone());
         let entry = self.entry::<F, T, M>();
         let timeouts = self.timeouts(opts);
         let (mut at, mut per, mut checked) = (0, chunksize, false);
         // Bytes per item of the records so far: later records are encoded in place.
         let mut per_item: Option<f64> = None;
-        while at < n {
-            let end = at.saturating_add(per).min(n);
-            let chunk = &items[at..end];
-            let encoded = match per_item {
-                None => crate::codec::encode(chunk),
-                Some(b) => crate::codec::encode_sized(chunk, (b * chunk.len() as f64 * 1.1) as usize + 64),
-            };
-            if let Ok(p) = &encoded {
-                per_item = Some(p.len() as f64 / chunk.len() as f64);
+        let mut chunk: Vec<T> = Vec::new();
+        loop {
+            chunk.clear();
+            chunk.extend(items.by_ref().take(chunksize));
+            if chunk.is_empty() {
+                break;
             }
-            let sent = encoded.map_err(PoolError::encode).and_then(|payload| {
-                if payload.len() > MAX_RECORD && end - at > 1 {
-                    return Ok(Err(payload.len()));
+            // The chunk as records of `per` items at most (fewer after one was too long).
+            let mut from = 0;
+            while from < chunk.len() {
+                let end = from.saturating_add(per).min(chunk.len());
+                let part = &chunk[from..end];
+                let encoded = match per_item {
+                    None => crate::codec::encode(part),
+                    Some(b) => crate::codec::encode_sized(part, (b * part.len() as f64 * 1.1) as usize + 64),
+                };
+                if let Ok(p) = &encoded {
+                    per_item = Some(p.len() as f64 / part.len() as f64);
                 }
-                if !checked {
-                    check_decodes::<Vec<T>>(&payload)?;
-                    checked = true;
-                }
-                let job = counted.clone();
-                let count = (end - at) as u32;
-                self.core.submit(NewTask { job, base: at, count, entry, payload, timeouts, single: false }).map(Ok)
-            });
-            match sent {
-                Ok(Ok(())) => at = end,
-                // Too long for one record: fewer items per record from here on.
-                Ok(Err(len)) => per = ((end - at) * MAX_RECORD / len.max(1)).max(1),
-                Err(e) => {
-                    job.fail(at..n, &e);
-                    return Err(e);
+                let sent = encoded.map_err(PoolError::encode).and_then(|payload| {
+                    if payload.len() > MAX_RECORD && part.len() > 1 {
+                        return Ok(Err(payload.len()));
+                    }
+                    if !checked {
+                        check_decodes::<Vec<T>>(&payload)?;
+                        checked = true;
+                    }
+                    let job = counted.clone();
+                    let count = part.len() as u32;
+                    self.core.submit(NewTask { job, base: at, count, entry, payload, timeouts, single: false }).map(Ok)
+                });
+                match sent {
+                    Ok(Ok(())) => {
+                        at += end - from;
+                        from = end;
+                    }
+                    // Too long for one record: fewer items per record from here on.
+                    Ok(Err(len)) => per = ((end - from) * MAX_RECORD / len.max(1)).max(1),
+                    Err(e) => {
+                        job.fail(at..n.max(at + 1), &e);
+                        return Err(e);
+                    }
                 }
             }
         }
+        job.submitted(at);
         Ok(AsyncResult::from_cell(cell))
     }
 
@@ -533,7 +572,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let _ = f;
-        self.submit_map::<F, A, fn(A) -> R>(items.into_iter().collect(), opts)
+        self.map_items::<F, A, fn(A) -> R, I>(items, opts)
     }
 
     /// `f(a, b, ..)` for each tuple `(a, b, ..)` of `items` (Python's `starmap`).
@@ -633,7 +672,7 @@ impl Pool {
         I: IntoIterator<Item = T>,
     {
         let _ = f;
-        self.submit_map::<F, T, M>(items.into_iter().collect(), opts)
+        self.map_items::<F, T, M, I>(items, opts)
     }
 
     fn imap_inner<'a, F, A, R, I>(&self, ordered: bool, items: I, opts: &TaskOptions) -> Result<IMap<'a, R>, PoolError>

@@ -511,7 +511,11 @@ impl<'de, R: Deserialize<'de>> Deserialize<'de> for MapItems<R> {
 
 struct MapParts<R> {
     chunks: BTreeMap<usize, Vec<R>>,
-    remaining: usize,
+    /// Items with a result.
+    delivered: usize,
+    /// How many items were sent, once [`MapJob::submitted`] said: the map cannot end while
+    /// its items are still being sent.
+    total: Option<usize>,
     failed: bool,
 }
 
@@ -519,13 +523,34 @@ struct MapParts<R> {
 /// `MapResult`), and the remaining chunks still run.
 pub(crate) struct MapJob<R> {
     cell: Arc<ResultCell<Vec<R>>>,
-    total: usize,
     parts: Mutex<MapParts<R>>,
 }
 
 impl<R> MapJob<R> {
-    pub(crate) fn new(total: usize, cell: Arc<ResultCell<Vec<R>>>) -> MapJob<R> {
-        MapJob { cell, total, parts: Mutex::new(MapParts { chunks: BTreeMap::new(), remaining: total, failed: false }) }
+    pub(crate) fn new(cell: Arc<ResultCell<Vec<R>>>) -> MapJob<R> {
+        let parts = MapParts { chunks: BTreeMap::new(), delivered: 0, total: None, failed: false };
+        MapJob { cell, parts: Mutex::new(parts) }
+    }
+
+    /// Every item was sent: `total` of them.
+    pub(crate) fn submitted(&self, total: usize) {
+        let mut p = lock(&self.parts);
+        p.total = Some(total);
+        self.complete_if_done(p);
+    }
+
+    /// Completes the job if every item has its result, with the lock given.
+    fn complete_if_done(&self, mut p: std::sync::MutexGuard<'_, MapParts<R>>) {
+        if p.failed || p.total != Some(p.delivered) {
+            return;
+        }
+        let chunks = std::mem::take(&mut p.chunks);
+        drop(p);
+        let mut out = Vec::with_capacity(chunks.values().map(Vec::len).sum());
+        for (_, mut c) in chunks {
+            out.append(&mut c);
+        }
+        self.cell.complete(Ok(out));
     }
 
     fn fail_with(&self, err: PoolError) {
@@ -557,18 +582,9 @@ impl<R: DeserializeOwned + Send + 'static> Job for MapJob<R> {
         if p.failed {
             return;
         }
-        p.remaining = p.remaining.saturating_sub(got.values.len());
+        p.delivered += got.values.len();
         p.chunks.insert(index, got.values);
-        if p.remaining > 0 {
-            return;
-        }
-        let chunks = std::mem::take(&mut p.chunks);
-        drop(p);
-        let mut out = Vec::with_capacity(self.total);
-        for (_, mut c) in chunks {
-            out.append(&mut c);
-        }
-        self.cell.complete(Ok(out));
+        self.complete_if_done(p);
     }
 
     fn fail(&self, _range: Range<usize>, err: &PoolError) {
