@@ -55,7 +55,7 @@ pub(super) trait Out {
     fn varint(&mut self, v: u64) -> Result;
 }
 
-/// The varint of `v` into `dst` (at least 10 bytes); returns its length.
+/// The varint of `v` into `dst`; returns its length (1 to 10).
 #[inline(always)]
 pub(super) fn put_varint(dst: &mut [u8; 10], mut v: u64) -> usize {
     let mut i = 0;
@@ -300,7 +300,7 @@ mod tests {
         assert_eq!(&buf[..theirs.len()], &theirs[..], "{v:?}");
     }
 
-    const EDGES: [u64; 14] = [
+    const EDGES: [u64; 20] = [
         0,
         1,
         127,
@@ -313,6 +313,12 @@ mod tests {
         1 << 21,
         u32::MAX as u64,
         1 << 35,
+        (1 << 42) - 1,
+        (1 << 49) - 1,
+        1 << 49,
+        (1 << 56) - 1,
+        1 << 56,
+        1 << 57,
         (1 << 63) - 1,
         u64::MAX,
     ];
