@@ -721,9 +721,6 @@ fn helper_executor_leaks() {
         return;
     }
     common::warm_up();
-    // The process's shared-memory arena (kept for the process's life) is made by the first
-    // pool: make it before counting.
-    drop(executor(multiproc::get_context(None), 1));
     let before = common::Leaks::snapshot();
     for m in common::METHODS {
         let ex = executor(multiproc::get_context(Some(m)), 2);
