@@ -362,11 +362,14 @@ fn wait_returns_as_each_return_when_says() {
         let (done, not_done) = wait(&fs, ReturnWhen::AllCompleted);
         assert_eq!((done.len(), not_done.len()), (2, 0));
 
+        // Naps long enough that "returned at the failure" stays apart from "returned when
+        // the naps ended" on a busy machine.
+        const LONG: u64 = 3000;
         let gs =
-            vec![ex.submit(nap, 1500).unwrap(), ex.submit(nap_or_panic, 0).unwrap(), ex.submit(nap, 1500).unwrap()];
+            vec![ex.submit(nap, LONG).unwrap(), ex.submit(nap_or_panic, 0).unwrap(), ex.submit(nap, LONG).unwrap()];
         let start = Instant::now();
         let (done, not_done) = wait(&gs, ReturnWhen::FirstException);
-        assert!(start.elapsed() < Duration::from_millis(1400), "returned at the failure");
+        assert!(start.elapsed() < Duration::from_millis(LONG - 1000), "returned at the failure");
         assert_eq!((done.len(), not_done.len()), (1, 2));
         assert!(done[0].error().unwrap().unwrap().is_panic());
         // FirstException without a failure waits for all.
