@@ -27,7 +27,7 @@ type Deadline = Option<Instant>;
 /// sleep, which then re-checks the word inside `FUTEX_WAIT`, decremented when the wait ends;
 /// the unlock's fence pairs with the increment, so an unlock either sees the waiter or the
 /// waiter sees the free word. The fence also orders every commit made under the lock before
-/// the sleeper-flag checks that follow an unlock ([`Ring::wake_check`]). Waiting follows
+/// the sleeper-flag checks that follow an unlock ([`Ring::wake_check`](super::ring::Ring::wake_check)). Waiting follows
 /// [`wait::RING_LOCK`].
 ///
 /// Recovery (the rule of `sys/liveness.rs`): a takeover is reported once, and needs no repair,
