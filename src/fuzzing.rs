@@ -117,6 +117,12 @@ pub fn manager_requests(data: &[u8]) {
     crate::manager::fuzz(data);
 }
 
+/// The crate's encoder against postcard's: `data` decoded as values of every serde kind,
+/// encoded by both, compared byte for byte (the encoder writes postcard's format itself).
+pub fn codec_encoder(data: &[u8]) {
+    crate::codec::fuzz_encoder(data);
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -267,6 +273,11 @@ mod tests {
     #[test]
     fn replay_manager_requests() {
         replay("manager_requests", manager_requests);
+    }
+
+    #[test]
+    fn replay_codec_encoder() {
+        replay("codec_encoder", codec_encoder);
     }
 
     #[test]

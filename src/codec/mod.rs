@@ -22,6 +22,9 @@ use crate::error::CodecError;
 
 mod ser;
 
+#[cfg(any(test, feature = "fuzzing"))]
+pub(crate) use ser::fuzz as fuzz_encoder;
+
 /// A way to turn values into bytes and back.
 pub(crate) trait Codec {
     /// Appends the encoding of `value` to `out`.
