@@ -9,7 +9,7 @@
 //! | subclass overriding `run()` | `impl` [`Run`] + [`Process::from_run`] |
 //! | `get_context("fork")` | [`get_context`]`(Some(`[`StartMethod::Fork`]`))` |
 //! | `current_process()`, `parent_process()`, `active_children()` | [`current_process`], [`parent_process`], [`active_children`] |
-//! | `sys.exit(n)` in a child | [`exit`]`(n)` |
+//! | `sys.exit(n)` in a child | [`exit`](fn@exit)`(n)` |
 //! | `Lock()`, `RLock()`, `Semaphore(n)`, `Event()`, `Condition()`, `Barrier(n)` | [`Lock::new`], [`RLock::new`], [`Semaphore::new`], [`Event::new`], [`Condition::new`], [`Barrier::new`] (module [`sync`]) |
 //! | `Value('i', 0)`, `Array('d', 10)`, `RawValue`, `RawArray` | [`Value`], [`Array`], [`RawValue`], [`RawArray`] |
 //! | `shared_memory.SharedMemory`, `ShareableList` | [`SharedMemory`], [`ShareableList`] |

@@ -2,7 +2,7 @@
 //! ([`register_after_fork`]) and [`is_exiting`]; and small helpers every layer of the crate
 //! uses.
 //!
-//! At the normal exit of a process (the end of `main`, [`exit`](crate::exit) or the end of a
+//! At the normal exit of a process (the end of `main`, [`exit`](fn@crate::exit) or the end of a
 //! child's target), CPython's `_exit_function` runs, and so does this crate's:
 //!
 //! 1. the exit hooks with a priority of 0 or more, highest first, the last registered first

@@ -5,7 +5,7 @@
 //! and it reads exactly one message (header, then body) so that descriptors passed with a
 //! message over a Unix socket are never mixed up with the next message's.
 //!
-//! Bytes move through a [`Transport`](super::transport::Transport); nothing here depends on
+//! Bytes move through a [`Transport`]; nothing here depends on
 //! what carries them.
 
 use std::os::fd::{BorrowedFd, OwnedFd};

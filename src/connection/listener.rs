@@ -516,7 +516,7 @@ impl Listener {
     /// Returns a client whose handshake completes without waiting, else fails with
     /// [`ConnectionError::WouldBlock`] at once. Each call also takes new clients from the
     /// kernel and moves every handshake in flight on by what its peer has sent, so an event
-    /// loop that calls it whenever [`wait`](crate::connection::wait) reports the listener
+    /// loop that calls it whenever [`wait`](fn@crate::connection::wait) reports the listener
     /// ready serves clients as a blocking `accept` does.
     ///
     /// # Errors
@@ -646,7 +646,7 @@ impl Listener {
 impl AsRawFd for Listener {
     /// The listening socket (readable when a client waits in the kernel), or -1 once closed.
     /// To wait until `accept` has something to do (handshakes in flight included), pass the
-    /// listener itself to [`wait`](crate::connection::wait).
+    /// listener itself to [`wait`](fn@crate::connection::wait).
     fn as_raw_fd(&self) -> RawFd {
         match &self.sock {
             Some(Sock::Unix(l)) => l.as_raw_fd(),

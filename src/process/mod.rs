@@ -5,7 +5,7 @@
 //! find and run it ([`StartMethod`]); a capturing closure can run under `Fork` only
 //! ([`Process::with_closure`]).
 //!
-//! Exit codes follow Python: 0 when the target returns, `n` after [`exit`]`(n)` or
+//! Exit codes follow Python: 0 when the target returns, `n` after [`exit`](fn@exit)`(n)` or
 //! `std::process::exit(n)`, 1 after a panic (message and backtrace go to the child's stderr and
 //! to the parent, see [`Process::failure`]), and `-N` when a signal `N` killed the child.
 //!
@@ -20,7 +20,7 @@
 //! | `entry.rs` | the constructor entry point: spawned child, fork server or service | `runtime.rs`, `start/forkserver/server.rs` |
 //! | `child.rs` | the parent's view of a started child: pidfd, status pipe, reports | `reports.rs`, `start/forkserver/status.rs` |
 //! | `target.rs` | what a child runs: trampolines, [`Run`], [`TargetResult`] | `runtime.rs` |
-//! | `runtime.rs` | the child's runtime: run the target, panic capture, report, [`exit`] | `current.rs`, `exit.rs`, `reports.rs` |
+//! | `runtime.rs` | the child's runtime: run the target, panic capture, report, [`exit`](fn@exit) | `current.rs`, `exit.rs`, `reports.rs` |
 //! | `launcher.rs` | the long-lived thread that starts children for other threads | `globals.rs` |
 //! | `current.rs` | [`current_process`], [`parent_process`], a child's new identity | `globals.rs` |
 //! | `exit.rs` | Python's at-exit function: terminate daemon children, join the others | `globals.rs` |

@@ -83,7 +83,7 @@ impl Process {
     /// `target` is a `fn` item or a closure that captures nothing, of any arity up to eight
     /// (see [`Target`]): `args` is `()` for none, the argument itself for one, a tuple for
     /// more. It may return `()`, an exit code, or a `Result` whose error becomes exit code 1
-    /// and [`failure`](Process::failure) (see [`TargetResult`](crate::TargetResult)).
+    /// and [`failure`](Process::failure) (see [`TargetResult`]).
     /// Arguments may hold handles (connections, locks, queues, [`Fd`](crate::handle::Fd)):
     /// they reach the child under every start method.
     ///
@@ -144,7 +144,7 @@ impl Process {
 
     /// A process running a closure that may capture anything; it can only start with
     /// [`StartMethod::Fork`], which this sets. It may return what a target returns
-    /// ([`TargetResult`](crate::TargetResult)).
+    /// ([`TargetResult`]).
     ///
     /// # Examples
     /// ```no_run

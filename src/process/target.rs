@@ -21,7 +21,7 @@ use crate::func::Target;
 /// | an `i32` `n` | `n` (Python's `sys.exit(n)`) | `None` |
 /// | `Ok(())` / `Ok(n)` | 0 / `n` | `None` |
 /// | `Err(e)` (any `E: Display`) | 1, after printing `Error: {e}` to the child's stderr | [`FailureKind::Error`](crate::FailureKind::Error) with `e`'s text |
-/// | `!` (it never returns: [`exit`](crate::exit), a panic, a loop) | as it ends | |
+/// | `!` (it never returns: [`exit`](fn@crate::exit), a panic, a loop) | as it ends | |
 ///
 /// # Examples
 /// ```

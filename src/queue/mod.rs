@@ -5,7 +5,7 @@
 //! memory before `put` returns. Consequences:
 //!
 //! - when `put` has returned, the item is in the queue, even if the producer exits at once
-//!   (`std::process::exit`, [`exit`](crate::exit), a crash, SIGKILL);
+//!   (`std::process::exit`, [`exit`](fn@crate::exit), a crash, SIGKILL);
 //! - a child that put items can exit without waiting for anyone to `get` them, so joining it
 //!   before draining the queue does not deadlock;
 //! - there is no `join_thread` / `cancel_join_thread`: there is no thread to join, and nothing

@@ -18,7 +18,7 @@ use crate::sync::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 ///
 /// Element access copies ([`get`](Self::get), [`set`](Self::set), [`to_vec`](Self::to_vec),
 /// [`write_slice`](Self::write_slice)); plain slices need `unsafe` (another process may write
-/// at any moment) or an [`Array`](crate::Array) and its lock.
+/// at any moment) or an [`Array`] and its lock.
 ///
 /// Cloning shares the array; `RawArray` is `Serialize` and reaches children under every
 /// start method.

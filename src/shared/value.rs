@@ -18,7 +18,7 @@ use crate::sync::{AcquireTimeoutError, OwnerDied, TryAcquireError};
 /// Reads and writes are whole-value copies ([`get`](Self::get), [`set`](Self::set)) done
 /// with volatile accesses: they never tear a value of up to 8 aligned bytes on x86-64 and
 /// aarch64, but a read-modify-write such as `v.set(v.get() + 1)` is not atomic across
-/// processes. Use [`Value`](crate::Value) (with its lock) or a `T` of atomics for that.
+/// processes. Use [`Value`] (with its lock) or a `T` of atomics for that.
 ///
 /// Cloning shares the value. `RawValue` is `Serialize`: put it in a child's arguments and
 /// the child sees the same memory (as a passed descriptor under `Spawn`/`ForkServer`, by
@@ -185,7 +185,7 @@ impl<'de, T: ShmSafe + Copy> Deserialize<'de> for RawValue<T> {
 ///
 /// [`acquire`](Self::acquire) returns a guard that derefs to `&mut T` (zero-copy) and
 /// releases the lock on drop. If a process died holding the lock, `acquire` returns
-/// [`OwnerDied`](crate::sync::OwnerDied) with the guard inside: the value may be half-updated.
+/// [`OwnerDied`] with the guard inside: the value may be half-updated.
 ///
 /// Cloning shares the value and its lock; `Value` is `Serialize` and reaches children under
 /// every start method.
