@@ -22,6 +22,8 @@ use crate::error::CodecError;
 
 mod ser;
 
+pub(crate) use ser::put_varint;
+
 #[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use ser::fuzz as fuzz_encoder;
 

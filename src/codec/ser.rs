@@ -57,7 +57,7 @@ pub(super) trait Out {
 
 /// The varint of `v` into `dst`; returns its length (1 to 10).
 #[inline(always)]
-pub(super) fn put_varint(dst: &mut [u8; 10], mut v: u64) -> usize {
+pub(crate) fn put_varint(dst: &mut [u8; 10], mut v: u64) -> usize {
     let mut i = 0;
     while v >= 0x80 {
         dst[i] = v as u8 | 0x80;

@@ -378,19 +378,9 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 /// `n` as the codec writes a sequence length (LEB128), into `out`; returns the bytes used.
-pub(crate) fn varint(mut n: u64, out: &mut [u8; 10]) -> &[u8] {
-    let mut k = 0;
-    loop {
-        let b = (n & 0x7f) as u8;
-        n >>= 7;
-        if n == 0 {
-            out[k] = b;
-            k += 1;
-            return &out[..k];
-        }
-        out[k] = b | 0x80;
-        k += 1;
-    }
+pub(crate) fn varint(n: u64, out: &mut [u8; 10]) -> &[u8] {
+    let len = crate::codec::put_varint(out, n);
+    &out[..len]
 }
 
 /// The sequence length at the start of `bytes` and how many bytes it took.
