@@ -80,14 +80,16 @@ impl ser::Out for Append<'_> {
     }
 }
 
-/// Copies `src` (at most 16 bytes) into `dst`, of the same length, with two fixed-size moves
-/// at most: for the short fields that dominate, a byte loop or a call to `memcpy` costs more
-/// than the rest of their encoding.
+/// Copies `src` into `dst`, of the same length: up to 16 bytes with two fixed-size moves at
+/// most (for the short fields that dominate, a byte loop or a call to `memcpy` costs more than
+/// the rest of their encoding), longer ones with `memcpy`.
 #[inline(always)]
 fn copy_small(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
-    debug_assert!(n == dst.len() && n <= 16);
-    if n >= 8 {
+    debug_assert!(n == dst.len());
+    if n > 16 {
+        dst.copy_from_slice(src);
+    } else if n >= 8 {
         let (head, tail): ([u8; 8], [u8; 8]) = (src[..8].try_into().unwrap(), src[n - 8..].try_into().unwrap());
         dst[..8].copy_from_slice(&head);
         dst[n - 8..].copy_from_slice(&tail);
@@ -119,12 +121,7 @@ impl ser::Out for Fill<'_> {
     #[inline(always)]
     fn bytes(&mut self, data: &[u8]) -> Result<(), ser::Error> {
         let end = self.at + data.len();
-        let dst = self.buf.get_mut(self.at..end).ok_or(ser::FULL)?;
-        if data.len() <= 16 {
-            copy_small(dst, data);
-        } else {
-            dst.copy_from_slice(data);
-        }
+        copy_small(self.buf.get_mut(self.at..end).ok_or(ser::FULL)?, data);
         self.at = end;
         Ok(())
     }
