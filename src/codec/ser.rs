@@ -354,16 +354,27 @@ pub(crate) fn fuzz(data: &[u8]) -> bool {
     // A few hundred bytes nest a few hundred levels deep at most: no stack overflow.
     let data = &data[..data.len().min(512)];
     let Ok(values) = postcard::from_bytes::<Vec<Sample>>(data) else { return false };
-    let theirs = postcard::to_stdvec(&values).expect("postcard encodes what it decoded");
-    let ours = crate::codec::encode(&values).expect("we encode what postcard decoded");
-    assert_eq!(ours, theirs, "{values:?}");
-    let mut buf = vec![0u8; theirs.len()];
-    assert_eq!(crate::codec::encode_to_slice(&values, &mut buf).unwrap(), Some(theirs.len()));
-    assert_eq!(buf, theirs);
-    if !theirs.is_empty() {
-        assert_eq!(crate::codec::encode_to_slice(&values, &mut buf[1..]).unwrap(), None);
-    }
+    assert_same_as_postcard(&values);
     true
+}
+
+/// Asserts that our bytes for `v` are postcard's, through `encode` and through
+/// `encode_to_slice` (into a buffer of exactly their length, and a longer one), and that a
+/// buffer one byte short is refused; returns the bytes.
+#[cfg(any(test, feature = "fuzzing"))]
+fn assert_same_as_postcard<T: Serialize + ?Sized + std::fmt::Debug>(v: &T) -> Vec<u8> {
+    use crate::codec::{encode, encode_to_slice};
+    let theirs = postcard::to_stdvec(v).expect("postcard encodes it");
+    assert_eq!(encode(v).expect("we encode it"), theirs, "{v:?}");
+    for extra in [0, 3] {
+        let mut buf = vec![0xAAu8; theirs.len() + extra];
+        assert_eq!(encode_to_slice(v, &mut buf).unwrap(), Some(theirs.len()), "{v:?}");
+        assert_eq!(&buf[..theirs.len()], &theirs[..], "{v:?}");
+    }
+    if let Some(short) = theirs.len().checked_sub(1) {
+        assert_eq!(encode_to_slice(v, &mut vec![0u8; short]).unwrap(), None, "{v:?} into {short} bytes");
+    }
+    theirs
 }
 
 #[cfg(test)]
@@ -374,18 +385,13 @@ mod tests {
 
     use crate::codec::{encode, encode_to_slice};
 
-    /// Ours and postcard's bytes for `v`, which must be equal; then every buffer too short
-    /// for them is refused and the exact one taken.
+    /// [`assert_same_as_postcard`](super::assert_same_as_postcard), and every buffer too
+    /// short for the bytes is refused.
     fn same<T: Serialize + ?Sized + std::fmt::Debug>(v: &T) {
-        let theirs = postcard::to_stdvec(v).expect("postcard encodes it");
-        let ours = encode(v).expect("we encode it");
-        assert_eq!(ours, theirs, "{v:?}");
+        let theirs = super::assert_same_as_postcard(v);
         for short in 0..theirs.len() {
             assert_eq!(encode_to_slice(v, &mut vec![0u8; short]).unwrap(), None, "{v:?} into {short} bytes");
         }
-        let mut buf = vec![0xAAu8; theirs.len() + 3];
-        assert_eq!(encode_to_slice(v, &mut buf).unwrap(), Some(theirs.len()), "{v:?}");
-        assert_eq!(&buf[..theirs.len()], &theirs[..], "{v:?}");
     }
 
     const EDGES: [u64; 20] = [
