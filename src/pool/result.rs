@@ -544,9 +544,9 @@ impl<R> MapJob<R> {
         if p.failed || p.total != Some(p.delivered) {
             return;
         }
-        let chunks = std::mem::take(&mut p.chunks);
+        let (chunks, total) = (std::mem::take(&mut p.chunks), p.delivered);
         drop(p);
-        let mut out = Vec::with_capacity(chunks.values().map(Vec::len).sum());
+        let mut out = Vec::with_capacity(total);
         for (_, mut c) in chunks {
             out.append(&mut c);
         }
